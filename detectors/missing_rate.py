@@ -1,0 +1,97 @@
+"""Data quality: the share of events in which a feature is missing."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from detectors.alerts import Evidence
+from detectors.windows import RollingMean, WindowClock
+
+
+@dataclass
+class MissingRateMonitor:
+    """Rolling missing rate of one feature against its baseline rate.
+
+    A value is missing when it is ``null`` or the event lacks the feature. The
+    condition holds when the rolling rate exceeds the baseline rate by at least
+    ``min_jump`` with a binomial z-score of at least ``min_z``; it clears below
+    half that jump.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(3)
+    >>> monitor = MissingRateMonitor("income")
+    >>> for i in range(5000):
+    ...     monitor.update(rng.random() < (0.02 if i < 3000 else 0.25), float(i))
+    ...     if monitor.active:
+    ...         break
+    >>> i, round(monitor.rate, 2)
+    (3231, 0.12)
+    """
+
+    name: str
+    baseline_size: int = 500
+    window: int = 500
+    min_jump: float = 0.10
+    min_z: float = 4.0
+    check_every: int = 16
+    n: int = 0
+    missing: int = 0
+    baseline_missing: int = 0
+    recent: RollingMean = field(init=False)
+    active: bool = False
+    last_ts: float = 0.0
+    clock: WindowClock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.recent = RollingMean(self.window)
+        self.clock = WindowClock(self.window)
+
+    @property
+    def rate(self) -> float:
+        """The rolling missing rate (the baseline rate while the baseline fills)."""
+        return self.recent.mean if self.recent.n else self.baseline_rate
+
+    @property
+    def baseline_rate(self) -> float:
+        return self.baseline_missing / max(min(self.n, self.baseline_size), 1)
+
+    def update(self, is_missing: bool, ts: float) -> None:
+        """Record whether the feature was missing in one event."""
+        self.n += 1
+        self.missing += is_missing
+        self.last_ts = ts
+        if self.n <= self.baseline_size:
+            self.baseline_missing += is_missing
+            return
+        self.recent.update(1.0 if is_missing else 0.0)
+        self.clock.tick(ts)
+        if self.n % self.check_every == 0:
+            self._check()
+
+    def _check(self) -> None:
+        if self.recent.n < min(self.window, 200):
+            return
+        base = self.baseline_rate
+        jump = self.rate - base
+        p = min(max(base, 1.0 / self.baseline_size), 0.5)
+        z = jump / math.sqrt(p * (1 - p) / self.recent.n)
+        if self.active:
+            self.active = jump >= self.min_jump / 2
+        else:
+            self.active = jump >= self.min_jump and z >= self.min_z
+
+    def evidence(self) -> Evidence:
+        """The current measurement, whether or not the condition holds."""
+        jump = self.rate - self.baseline_rate
+        severity = "critical" if jump >= 3 * self.min_jump else "warning"
+        message = (
+            f"{self.name}: missing in {self.rate:.1%} of the last {self.recent.n} events "
+            f"(baseline {self.baseline_rate:.1%})"
+        )
+        return Evidence(
+            "data_quality", self.name, "missing_rate", round(self.rate, 6),
+            round(self.baseline_rate + self.min_jump, 6), self.recent.n, self.clock.start, self.last_ts, severity, message,
+        )

@@ -1,0 +1,175 @@
+"""All the detectors of one model, fed by its predictions and joined outcomes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from detectors.alerts import Alert, AlertBook, Evidence
+from detectors.concept_drift import ConceptDriftMonitor
+from detectors.feature_drift import FeatureDriftMonitor
+from detectors.missing_rate import MissingRateMonitor
+from detectors.performance import CLASSIFICATION, PerformanceMonitor, infer_task
+
+FeatureValue = float | int | str | bool | None
+
+
+@dataclass(frozen=True, slots=True)
+class MonitorConfig:
+    """Thresholds and sizes shared by one model's detectors.
+
+    >>> MonitorConfig().baseline_events
+    500
+    """
+
+    baseline_events: int = 500
+    metric_window: int = 1000
+    adwin_delta: float = 0.002
+    drift_min_effect: float = 0.25
+    performance_min_drop: float = 0.10
+    missing_rate_min_jump: float = 0.10
+    max_features: int = 500
+    task: str | None = None  # None: inferred from the first prediction
+
+
+@dataclass
+class FeatureMonitor:
+    """Missing rate for any feature, plus ADWIN drift for a numeric one."""
+
+    name: str
+    numeric: bool
+    missing: MissingRateMonitor
+    drift: FeatureDriftMonitor | None
+    type_mismatches: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        drift = self.drift
+        return {
+            "type": "numeric" if self.numeric else "categorical",
+            "n": self.missing.n,
+            "missing": self.missing.missing,
+            "missing_rate": round(self.missing.rate, 6),
+            "type_mismatches": self.type_mismatches,
+            "drift_detector": "adwin" if drift else None,
+            "drift_statistic": round(drift.effect, 6) if drift else None,
+            "mean": round(drift.adwin.estimation, 6) if drift and drift.adwin else None,
+            "baseline_mean": round(drift.baseline.mean, 6) if drift else None,
+            "baseline_std": round(drift.baseline.std, 6) if drift else None,
+        }
+
+
+@dataclass
+class ModelMonitor:
+    """Drift, data-quality and performance detectors for one model.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(11)
+    >>> monitor = ModelMonitor("churn")
+    >>> fired = []
+    >>> for i in range(3000):
+    ...     x = rng.gauss(0.0 if i < 1500 else 1.0, 1.0)
+    ...     monitor.observe_prediction({"x": x, "plan": "pro"}, 0.5, float(i), "v1")
+    ...     fired += [(i, a.evidence.kind, a.evidence.feature) for a in monitor.alerts(now=float(i))]
+    >>> fired
+    [(1555, 'data_drift', 'x')]
+    """
+
+    model_id: str
+    config: MonitorConfig = field(default_factory=MonitorConfig)
+    features: dict[str, FeatureMonitor] = field(default_factory=dict)
+    dropped_features: int = 0
+    score: FeatureDriftMonitor | None = None
+    performance: PerformanceMonitor | None = None
+    concept: ConceptDriftMonitor | None = None
+    book: AlertBook = field(init=False)
+    model_version: str = ""
+
+    def __post_init__(self) -> None:
+        self.book = AlertBook(self.model_id)
+
+    def observe_prediction(
+        self, features: Mapping[str, FeatureValue], score: float | None, ts: float, model_version: str
+    ) -> None:
+        """Feed one valid prediction event."""
+        self.model_version = model_version
+        for name, value in features.items():
+            if name not in self.features and value is not None:
+                self._add_feature(name, value)
+        for name, monitor in self.features.items():
+            value = features.get(name)
+            monitor.missing.update(value is None, ts)
+            if value is None:
+                continue
+            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if numeric != monitor.numeric:
+                monitor.type_mismatches += 1
+            elif monitor.drift is not None:
+                monitor.drift.update(float(value), ts)  # type: ignore[arg-type]
+        if score is not None:
+            if self.score is None:
+                self.score = self._drift_monitor(None, "prediction_drift")
+            self.score.update(score, ts)
+
+    def observe_outcome(self, prediction: Any, label: Any, ts: float) -> None:
+        """Feed one prediction joined with its true label."""
+        if self.performance is None:
+            cfg = self.config
+            task = cfg.task or infer_task(prediction)
+            self.performance = PerformanceMonitor(
+                task, cfg.baseline_events, cfg.metric_window, cfg.performance_min_drop
+            )
+            self.concept = ConceptDriftMonitor(task == CLASSIFICATION, cfg.baseline_events)
+        try:
+            loss = self.performance.loss(prediction, label)
+        except (TypeError, ValueError):
+            return  # a regression label that is not a number: counted by the caller as joined only
+        self.performance.update(prediction, label, ts)
+        assert self.concept is not None
+        self.concept.update(loss, ts)
+
+    def alerts(self, now: float) -> list[Alert]:
+        """Alert transitions (firing or resolved) since the last call."""
+        out: list[Alert] = []
+        for kind, feature, detector in self._detectors():
+            if detector.active or (kind, feature) in self.book.open:
+                out += self.book.observe(detector.evidence(), detector.active, self.model_version, now)
+        return out
+
+    def _detectors(self) -> list[tuple[str, str | None, Any]]:
+        found: list[tuple[str, str | None, Any]] = []
+        for name, monitor in self.features.items():
+            found.append(("data_quality", name, monitor.missing))
+            if monitor.drift is not None:
+                found.append(("data_drift", name, monitor.drift))
+        if self.score is not None:
+            found.append(("prediction_drift", None, self.score))
+        if self.performance is not None and self.concept is not None:
+            found += [("performance", None, self.performance), ("concept_drift", None, self.concept)]
+        return found
+
+    def _add_feature(self, name: str, value: FeatureValue) -> None:
+        if len(self.features) >= self.config.max_features:
+            self.dropped_features += 1
+            return
+        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+        cfg = self.config
+        missing = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump)
+        drift = self._drift_monitor(name, "data_drift") if numeric else None
+        self.features[name] = FeatureMonitor(name, numeric, missing, drift)
+
+    def _drift_monitor(self, name: str | None, kind: str) -> FeatureDriftMonitor:
+        cfg = self.config
+        return FeatureDriftMonitor(
+            name, kind, cfg.baseline_events, cfg.drift_min_effect, delta=cfg.adwin_delta
+        )
+
+    def status(self) -> str:
+        return self.book.status()
+
+    def metric(self) -> tuple[str, float] | None:
+        """The rolling performance metric, once labels have joined."""
+        if self.performance is None or self.performance.n == 0:
+            return None
+        return self.performance.metric_name, self.performance.rolling

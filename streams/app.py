@@ -1,0 +1,129 @@
+"""The Faust application: an ingest agent that validates and routes, and a monitor agent.
+
+    predictions, outcomes --ingest--> driftline.events (partitioned by model_id) --monitor--> alerts, Redis
+                                \\--> driftline.deadletter
+
+The ingest stage re-keys every event by ``model_id`` so that one model's state
+lives on exactly one worker, whatever key or partitioner the producer used.
+Both stages take events in batches, so Faust's per-message cost is paid once
+per batch downstream, and Redis is written once per batch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import faust
+import orjson
+import redis.asyncio as aioredis
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+from streams.redis_state import RedisKeys, RedisStateWriter
+from streams.routing import RawRecord, route
+from streams.settings import Settings
+from streams.state import PartitionStates
+
+log = logging.getLogger("driftline")
+
+
+class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
+    """Faust hard-codes a 1.5 s fetch wait; driftline makes it a setting."""
+
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        consumer._fetch_max_wait_ms = self.app.driftline_settings.fetch_max_wait_ms
+        return consumer
+
+
+class _Consumer(faust_aiokafka.Consumer):
+    def _new_consumer_thread(self) -> _ConsumerThread:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
+
+
+class _Transport(faust_aiokafka.Transport):
+    Consumer = _Consumer
+
+
+class DriftlineApp(faust.App):
+    """A Faust app that carries driftline's settings and its short fetch wait."""
+
+    driftline_settings: Settings
+
+    def _new_transport(self) -> Any:
+        return _Transport(self.conf.broker_consumer, self)
+
+
+def create_app(settings: Settings, partitions: int) -> DriftlineApp:
+    """Build the worker app; ``partitions`` is the events topic's partition count."""
+    app = DriftlineApp(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        topic_partitions=partitions,
+        topic_replication_factor=settings.replication_factor,
+        web_enabled=settings.web_port is not None,
+        web_port=settings.web_port or 6066,
+        consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
+        broker_rebalance_timeout=settings.rebalance_timeout_s,
+        broker_request_timeout=max(90.0, settings.session_timeout_s + 5),
+        broker_commit_every=1000,
+        broker_commit_interval=1.0,
+        producer_linger_ms=1,
+    )
+    app.driftline_settings = settings
+    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    inputs = app.topic(settings.topic_predictions, settings.topic_outcomes, **raw)
+    events = app.topic(settings.topic_events, partitions=partitions, **raw)
+    alerts = app.topic(settings.topic_alerts, **raw)
+    deadletters = app.topic(settings.topic_deadletter, **raw)
+    states = PartitionStates(settings)
+    writer = RedisStateWriter(
+        aioredis.Redis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix), settings.alerts_stream_maxlen
+    )
+
+    @app.agent(inputs, name="driftline.ingest")
+    async def ingest(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_window_s):
+            records = [_raw_record(event.message) for event in batch]
+            routed = route(records, settings.topic_predictions, partitions, time.time())
+            for partition, value in routed.messages():
+                await events.send(value=value, partition=partition)
+            for letter in routed.dead_letters:
+                await deadletters.send(key=letter.record.key, value=letter.to_json())
+                log.warning("dead letter from %s[%d]@%d: %s", letter.record.topic,
+                            letter.record.partition, letter.record.offset, letter.error)
+
+    @app.agent(events, name="driftline.monitor")
+    async def monitor(stream: faust.StreamT) -> None:
+        async for batch in stream.take_events(256, within=settings.batch_window_s):
+            for event in batch:
+                message = event.message
+                for wire in orjson.loads(message.value)["events"]:
+                    states.model(message.partition, wire["model_id"]).apply(wire)
+            now = time.time()
+            changed = states.dirty()
+            fired = [alert for state in changed for alert in state.alerts(now)]
+            for alert in fired:
+                await alerts.send(key=alert.model_id.encode(), value=orjson.dumps(alert.to_dict()))
+                log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
+                         alert.evidence.feature or "", alert.evidence.message)
+            await writer.write(changed, fired, now)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        for tp in revoked:
+            if tp.topic == settings.topic_events:
+                states.drop(tp.partition)
+
+    return app
+
+
+def _raw_record(message: Any) -> RawRecord:
+    return RawRecord(
+        message.topic, message.partition, message.offset, message.key, message.value,
+        message.timestamp or time.time(),
+    )

@@ -1,0 +1,78 @@
+"""The ``driftline`` command: worker, status and demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import runpy
+import sys
+from pathlib import Path
+
+from streams.errors import DriftlineError
+from streams.settings import Settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="driftline", description="Live monitoring of ML models from Kafka events.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("worker", help="run a stream worker (settings from DRIFTLINE_* variables)")
+    status = commands.add_parser("status", help="print models, counts, metric, status and open alerts")
+    status.add_argument("model", nargs="?", help="one model, with its open alerts")
+    demo = commands.add_parser("demo", help="run the whole thing on an embedded broker and Redis")
+    demo.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
+    demo.add_argument("--models", type=int, default=3, help="how many models to simulate (default 3)")
+    demo.add_argument("--rate", type=float, default=400.0, help="predictions per second per model")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "worker":
+            return run_worker(Settings())
+        if args.command == "status":
+            return run_status(Settings(), args.model)
+        return run_demo(args)
+    except DriftlineError as exc:
+        print(f"driftline: {exc}", file=sys.stderr)
+        return 2
+
+
+def run_worker(settings: Settings) -> int:
+    import faust
+
+    from streams.app import create_app
+    from streams.topics import ensure_topics
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    partitions = ensure_topics(settings)
+    app = create_app(settings, partitions)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def run_status(settings: Settings, model: str | None) -> int:
+    import redis
+
+    from streams.redis_state import RedisKeys
+    from streams.status import render_status
+
+    client = redis.Redis.from_url(settings.redis_url)
+    try:
+        print(render_status(client, RedisKeys(settings.redis_prefix), model))
+    except redis.RedisError as exc:
+        print(f"driftline: cannot read Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """The demo lives in ``scripts/demo.py`` of a source checkout."""
+    script = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
+    if not script.exists():
+        print("driftline: the demo runs from a source checkout (scripts/demo.py not found)", file=sys.stderr)
+        return 2
+    sys.argv = [str(script), "--duration", str(args.duration), "--models", str(args.models), "--rate", str(args.rate)]
+    runpy.run_path(str(script), run_name="__main__")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

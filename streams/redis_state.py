@@ -1,0 +1,84 @@
+"""Redis keys of contract v1, and the writer that updates them once per batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable
+
+import orjson
+import redis.asyncio
+
+from detectors import Alert
+from streams.state import ModelState
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Key names under a prefix. Braces make one model's keys share a cluster slot.
+
+    >>> RedisKeys("driftline:").model("churn")
+    'driftline:model:{churn}'
+    """
+
+    prefix: str = "driftline:"
+
+    @property
+    def models(self) -> str:
+        return f"{self.prefix}models"
+
+    @property
+    def alerts_stream(self) -> str:
+        return f"{self.prefix}alerts"
+
+    def model(self, model_id: str) -> str:
+        return f"{self.prefix}model:{{{model_id}}}"
+
+    def features(self, model_id: str) -> str:
+        return f"{self.model(model_id)}:features"
+
+    def open_alerts(self, model_id: str) -> str:
+        return f"{self.model(model_id)}:alerts"
+
+
+class RedisStateWriter:
+    """Writes the state of changed models and new alerts in one pipeline per batch."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, stream_maxlen: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.stream_maxlen = stream_maxlen
+
+    async def write(self, states: Iterable[ModelState], alerts: list[Alert], now: float) -> int:
+        """Queue every write, send them in one round trip; returns the number of commands."""
+        pipe = self.client.pipeline(transaction=False)
+        keys = self.keys
+        models = []
+        for state in states:
+            models.append(state.model_id)
+            pipe.hset(keys.model(state.model_id), mapping=state.summary(now))
+            features = {
+                name: orjson.dumps({**f.summary(), "status": self._feature_status(state, name)})
+                for name, f in state.monitor.features.items()
+            }
+            if features:
+                pipe.hset(keys.features(state.model_id), mapping=features)
+            state.dirty = False
+        if models:
+            pipe.sadd(keys.models, *models)
+        for alert in alerts:
+            body = orjson.dumps(alert.to_dict())
+            key = keys.open_alerts(alert.model_id)
+            if alert.status == "firing":
+                pipe.hset(key, alert.alert_id, body)
+            else:
+                pipe.hdel(key, alert.alert_id)
+            pipe.xadd(keys.alerts_stream, {"alert": body}, maxlen=self.stream_maxlen, approximate=True)
+        commands = len(pipe)
+        if commands:
+            await pipe.execute()
+        return commands
+
+    @staticmethod
+    def _feature_status(state: ModelState, feature: str) -> str:
+        severities = {a.evidence.severity for (_, f), a in state.monitor.book.open.items() if f == feature}
+        return "critical" if "critical" in severities else ("warning" if severities else "ok")

@@ -1,0 +1,57 @@
+"""The one settings object. Nothing else in driftline reads the environment."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """driftline's configuration, read once from ``DRIFTLINE_*`` variables.
+
+    >>> Settings(kafka_bootstrap="k:9092").topic_alerts
+    'driftline.alerts'
+    """
+
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
+
+    # Connections
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "driftline:"
+
+    # Topics (contract v1 defaults)
+    topic_predictions: str = "driftline.predictions"
+    topic_outcomes: str = "driftline.outcomes"
+    topic_alerts: str = "driftline.alerts"
+    topic_deadletter: str = "driftline.deadletter"
+    topic_events: str = "driftline.events"  # internal: validated events, partitioned by model_id
+    partitions: int = Field(8, ge=1, description="partitions of topics driftline creates")
+    replication_factor: int = Field(1, ge=1)
+
+    # Worker
+    app_id: str = "driftline"  # the Kafka consumer group
+    web_port: int | None = None  # None: Faust's web server is off
+    fetch_max_wait_ms: int = Field(20, ge=1, le=5000)
+    batch_max_events: int = Field(2000, ge=1)
+    batch_window_s: float = Field(0.02, gt=0)
+    session_timeout_s: float = 30.0
+    heartbeat_interval_s: float = 3.0
+    rebalance_timeout_s: float = 60.0
+    log_level: str = "info"
+
+    # Join
+    lateness_budget_s: float = Field(24 * 3600.0, gt=0)
+    outcome_grace_s: float = Field(600.0, gt=0)
+    max_pending_predictions: int = Field(100_000, ge=1)
+    max_pending_outcomes: int = Field(20_000, ge=1)
+
+    # Monitoring
+    baseline_events: int = Field(500, ge=50)
+    metric_window: int = Field(1000, ge=10)
+    adwin_delta: float = Field(0.002, gt=0, lt=1)
+    drift_min_effect: float = Field(0.25, gt=0, description="mean shift in baseline standard deviations")
+    performance_min_drop: float = Field(0.10, gt=0, lt=1)
+    missing_rate_min_jump: float = Field(0.10, gt=0, lt=1)
+    task_overrides: dict[str, str] = Field(default_factory=dict, description="model_id -> classification|regression")
+    alerts_stream_maxlen: int = Field(10_000, ge=1)

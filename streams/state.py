@@ -1,0 +1,127 @@
+"""The state of one model on its owning worker: counts, the label join and the detectors."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from detectors import Alert, ModelMonitor, MonitorConfig, rfc3339
+from streams.events import OutcomeEvent, PredictionEvent
+from streams.join import LabelJoin
+from streams.settings import Settings
+
+
+def monitor_config(settings: Settings, model_id: str) -> MonitorConfig:
+    return MonitorConfig(
+        baseline_events=settings.baseline_events,
+        metric_window=settings.metric_window,
+        adwin_delta=settings.adwin_delta,
+        drift_min_effect=settings.drift_min_effect,
+        performance_min_drop=settings.performance_min_drop,
+        missing_rate_min_jump=settings.missing_rate_min_jump,
+        task=settings.task_overrides.get(model_id),
+    )
+
+
+@dataclass
+class ModelState:
+    """Everything driftline keeps about one model."""
+
+    model_id: str
+    join: LabelJoin
+    monitor: ModelMonitor
+    predictions: int = 0
+    outcomes: int = 0
+    invalid: int = 0
+    last_event_at: float = 0.0
+    dirty: bool = True
+
+    @classmethod
+    def create(cls, model_id: str, settings: Settings) -> ModelState:
+        join = LabelJoin(
+            settings.lateness_budget_s, settings.outcome_grace_s,
+            settings.max_pending_predictions, settings.max_pending_outcomes,
+        )
+        return cls(model_id, join, ModelMonitor(model_id, monitor_config(settings, model_id)))
+
+    def apply(self, wire: dict[str, Any]) -> None:
+        """Apply one validated event as forwarded on the internal events topic."""
+        self.dirty = True
+        kind = wire["type"]
+        if kind == "prediction":
+            event = PredictionEvent(
+                self.model_id, wire["prediction_id"], wire["features"], wire["prediction"],
+                wire["score"], wire["model_version"], wire["timestamp"], wire["segment"],
+            )
+            self.predictions += 1
+            self._saw(event.timestamp)
+            self.monitor.observe_prediction(event.features, event.score, event.timestamp, event.model_version)
+            pairs = self.join.add_prediction(event)
+        elif kind == "outcome":
+            outcome = OutcomeEvent(self.model_id, wire["prediction_id"], wire["label"], wire["timestamp"])
+            self.outcomes += 1
+            self._saw(outcome.timestamp)
+            pairs = self.join.add_outcome(outcome)
+        else:
+            self.invalid += 1
+            return
+        for pair in pairs:
+            self.monitor.observe_outcome(pair.prediction, pair.label, pair.timestamp)
+
+    def _saw(self, ts: float) -> None:
+        if ts > self.last_event_at:
+            self.last_event_at = ts
+
+    def alerts(self, now: float) -> list[Alert]:
+        return self.monitor.alerts(now)
+
+    def summary(self, now: float | None = None) -> dict[str, str | int | float]:
+        """The fields of the model's Redis hash."""
+        join, monitor = self.join, self.monitor
+        fields: dict[str, str | int | float] = {
+            "model_id": self.model_id,
+            "model_version": monitor.model_version,
+            "predictions": self.predictions,
+            "outcomes": self.outcomes,
+            "joined": join.joined,
+            "unmatched_outcomes": join.unmatched_outcomes,
+            "duplicate_outcomes": join.duplicate_outcomes,
+            "expired": join.expired,
+            "invalid": self.invalid,
+            "pending_predictions": len(join.pending),
+            "pending_outcomes": len(join.early),
+            "status": monitor.status(),
+            "open_alerts": len(monitor.book.open),
+            "last_event_at": rfc3339(self.last_event_at) if self.last_event_at else "",
+            "updated_at": rfc3339(time.time() if now is None else now),
+        }
+        perf = monitor.performance
+        if perf is not None and perf.n:
+            fields["task"] = perf.task
+            fields["metric"] = perf.metric_name
+            fields[perf.metric_name] = round(perf.rolling, 6)
+            fields[f"{perf.metric_name}_total"] = round(perf.cumulative, 6)
+            fields[f"{perf.metric_name}_baseline"] = round(perf.baseline, 6)
+        return fields
+
+
+@dataclass
+class PartitionStates:
+    """The models this worker owns, grouped by the partition of the internal topic."""
+
+    settings: Settings
+    by_partition: dict[int, dict[str, ModelState]] = field(default_factory=dict)
+
+    def model(self, partition: int, model_id: str) -> ModelState:
+        models = self.by_partition.setdefault(partition, {})
+        state = models.get(model_id)
+        if state is None:
+            state = models[model_id] = ModelState.create(model_id, self.settings)
+        return state
+
+    def dirty(self) -> list[ModelState]:
+        return [s for models in self.by_partition.values() for s in models.values() if s.dirty]
+
+    def drop(self, partition: int) -> None:
+        self.by_partition.pop(partition, None)

@@ -1,0 +1,63 @@
+"""Creates driftline's topics with the configured partition count, and checks them."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+from streams.errors import ConfigurationError
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [
+        settings.topic_predictions, settings.topic_outcomes, settings.topic_alerts,
+        settings.topic_deadletter, settings.topic_events,
+    ]
+
+
+def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> int:
+    """Create missing topics; return the partition count of the internal events topic.
+
+    Routing uses that count, so an events topic created earlier with another
+    count keeps working. The broker may still be starting: retry until ``timeout_s``.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return _ensure(settings)
+        except KafkaError as exc:
+            if time.monotonic() > deadline:
+                raise ConfigurationError(f"Kafka at {settings.kafka_bootstrap} is not reachable: {exc}") from exc
+            log.warning("waiting for Kafka at %s: %s", settings.kafka_bootstrap, exc)
+            time.sleep(1.0)
+
+
+def _ensure(settings: Settings) -> int:
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="driftline-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [
+            NewTopic(name, settings.partitions, settings.replication_factor)
+            for name in topic_names(settings) if name not in existing
+        ]
+        for topic in missing:
+            try:
+                admin.create_topics([topic])
+            except TopicAlreadyExistsError:
+                pass  # another worker created it meanwhile
+        for _ in range(50):
+            described = admin.describe_topics([settings.topic_events])
+            partitions = len(described[0].get("partitions") or [])
+            if partitions:
+                return partitions
+            time.sleep(0.1)
+        raise ConfigurationError(f"topic {settings.topic_events} has no partitions")
+    finally:
+        admin.close()

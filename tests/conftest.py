@@ -1,0 +1,39 @@
+"""Session-wide real servers: one Tansu broker and one Redis, started on first use."""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from streams.embedded import EmbeddedBroker, EmbeddedRedis
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """The session's Kafka-compatible broker (Tansu, in-memory)."""
+    logs = tmp_path_factory.mktemp("servers")
+    with EmbeddedBroker(log_path=logs / "tansu.log") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    """The session's Redis (no persistence)."""
+    root = tmp_path_factory.mktemp("redis")
+    with EmbeddedRedis(data_dir=root / "data", log_path=root / "redis.log") as server:
+        yield server
+
+
+@pytest.fixture
+def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
+    """A client of the session Redis that returns ``str``."""
+    with redis.Redis.from_url(redis_server.url, decode_responses=True) as client:
+        yield client
+
+
+@pytest.fixture
+def unique() -> str:
+    """A short string unique to this test, for topic names, group ids and key prefixes."""
+    return uuid.uuid4().hex[:10]
