@@ -20,7 +20,7 @@ import orjson
 import redis.asyncio as aioredis
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from streams.redis_state import RedisKeys, RedisStateWriter
+from streams.redis_state import RedisKeys, RedisStateWriter, WorkerRegistry
 from streams.routing import RawRecord, route
 from streams.settings import Settings
 from streams.state import PartitionStates
@@ -113,11 +113,26 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
                          alert.evidence.feature or "", alert.evidence.message)
             await writer.write(changed, fired, now)
 
+    registry = WorkerRegistry(writer.client, writer.keys)
+
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         for tp in revoked:
             if tp.topic == settings.topic_events:
                 states.drop(tp.partition)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        owned = sorted(tp.partition for tp in assigned if tp.topic == settings.topic_events)
+        await registry.announce(owned)
+
+    @app.timer(interval=5.0)
+    async def heartbeat() -> None:
+        await registry.announce(None)
+
+    @app.on_before_shutdown.connect
+    async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        await registry.leave()
 
     return app
 

@@ -5,11 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable
 
+import logging
+import os
+import socket
+import time
+
 import orjson
+import redis
 import redis.asyncio
 
-from detectors import Alert
+from detectors import Alert, rfc3339
 from streams.state import ModelState
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +37,10 @@ class RedisKeys:
     @property
     def alerts_stream(self) -> str:
         return f"{self.prefix}alerts"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
 
     def model(self, model_id: str) -> str:
         return f"{self.prefix}model:{{{model_id}}}"
@@ -82,3 +94,33 @@ class RedisStateWriter:
     def _feature_status(state: ModelState, feature: str) -> str:
         severities = {a.evidence.severity for (_, f), a in state.monitor.book.open.items() if f == feature}
         return "critical" if "critical" in severities else ("warning" if severities else "ok")
+
+
+class WorkerRegistry:
+    """Each live worker's entry in ``<prefix>workers``: host, pid and the partitions it owns."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys) -> None:
+        self.client = client
+        self.keys = keys
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
+        self.started_at = time.time()
+        self.partitions: list[int] = []
+
+    async def announce(self, partitions: list[int] | None) -> None:
+        """Refresh this worker's entry; ``partitions`` is given after each rebalance."""
+        if partitions is not None:
+            self.partitions = partitions
+        entry = {
+            "host": socket.gethostname(), "pid": os.getpid(), "partitions": self.partitions,
+            "started_at": rfc3339(self.started_at), "last_seen": rfc3339(time.time()),
+        }
+        try:
+            await self.client.hset(self.keys.workers, self.worker_id, orjson.dumps(entry))
+        except redis.RedisError as exc:  # the registry is informative: never stop work for it
+            log.warning("cannot announce worker in Redis: %s", exc)
+
+    async def leave(self) -> None:
+        try:
+            await self.client.hdel(self.keys.workers, self.worker_id)
+        except redis.RedisError:
+            pass

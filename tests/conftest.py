@@ -37,3 +37,27 @@ def redis_client(redis_server: EmbeddedRedis) -> Iterator[redis.Redis]:
 def unique() -> str:
     """A short string unique to this test, for topic names, group ids and key prefixes."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def driftline_env(broker: EmbeddedBroker, redis_server: EmbeddedRedis, unique: str) -> dict[str, str]:
+    """``DRIFTLINE_*`` settings for a worker of this test alone: own topics, group and key prefix.
+
+    Timeouts are short because Tansu takes about half the session timeout to form a group.
+    """
+    return {
+        "DRIFTLINE_KAFKA_BOOTSTRAP": broker.bootstrap,
+        "DRIFTLINE_REDIS_URL": redis_server.url,
+        "DRIFTLINE_REDIS_PREFIX": f"t{unique}:",
+        "DRIFTLINE_APP_ID": f"driftline-{unique}",
+        "DRIFTLINE_TOPIC_PREDICTIONS": f"{unique}.predictions",
+        "DRIFTLINE_TOPIC_OUTCOMES": f"{unique}.outcomes",
+        "DRIFTLINE_TOPIC_ALERTS": f"{unique}.alerts",
+        "DRIFTLINE_TOPIC_DEADLETTER": f"{unique}.deadletter",
+        "DRIFTLINE_TOPIC_EVENTS": f"{unique}.events",
+        "DRIFTLINE_PARTITIONS": "4",
+        "DRIFTLINE_SESSION_TIMEOUT_S": "6",
+        "DRIFTLINE_HEARTBEAT_INTERVAL_S": "1",
+        "DRIFTLINE_REBALANCE_TIMEOUT_S": "3",
+        "DRIFTLINE_LOG_LEVEL": "info",
+    }
