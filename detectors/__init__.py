@@ -1,5 +1,6 @@
 """Pure online statistics for driftline: no Kafka, Redis or Faust in here."""
 
+from detectors.adwin import ReplayableADWIN
 from detectors.alerts import KINDS, Alert, AlertBook, Evidence, alert_id_for, rfc3339
 from detectors.concept_drift import ConceptDriftMonitor
 from detectors.feature_drift import FeatureDriftMonitor
@@ -22,6 +23,7 @@ __all__ = [
     "ModelMonitor",
     "MonitorConfig",
     "PerformanceMonitor",
+    "ReplayableADWIN",
     "RollingMean",
     "RunningMoments",
     "WindowClock",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from river.drift import ADWIN
 from river.drift.binary import DDM
 
+from detectors.adwin import ReplayableADWIN
 from detectors.alerts import Evidence
 from detectors.windows import RollingMean, RunningMoments, WindowClock
 
@@ -41,7 +41,7 @@ class ConceptDriftMonitor:
     min_z: float = 3.0
     window: int = 1000
     baseline: RunningMoments = field(default_factory=RunningMoments)
-    detector: DDM | ADWIN = field(init=False)
+    detector: DDM | ReplayableADWIN = field(init=False)
     since: RollingMean = field(init=False)
     clock: WindowClock = field(init=False)
     detected: bool = False
@@ -50,7 +50,7 @@ class ConceptDriftMonitor:
     last_ts: float = 0.0
 
     def __post_init__(self) -> None:
-        self.detector = DDM() if self.binary else ADWIN()
+        self.detector = DDM() if self.binary else ReplayableADWIN()
         self.since = RollingMean(self.window)
         self.clock = WindowClock(self.window)
 

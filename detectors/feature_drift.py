@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from river.drift import ADWIN
-
+from detectors.adwin import ReplayableADWIN
 from detectors.alerts import Evidence
 from detectors.windows import RunningMoments
 
@@ -51,7 +50,7 @@ class FeatureDriftMonitor:
     delta: float = 0.002
     check_every: int = 16
     baseline: RunningMoments = field(default_factory=RunningMoments)
-    adwin: ADWIN | None = None
+    adwin: ReplayableADWIN | None = None
     active: bool = False
     effect: float = 0.0
     n: int = 0
@@ -66,7 +65,7 @@ class FeatureDriftMonitor:
             self.baseline.update(x)
             return
         if self.adwin is None:
-            self.adwin = ADWIN(delta=self.delta)
+            self.adwin = ReplayableADWIN(delta=self.delta)
         self.adwin.update(x)
         if self.n % self.check_every == 0:
             self.window_ts.append(ts)

@@ -11,19 +11,21 @@ per batch downstream, and Redis is written once per batch.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable, TypeVar
 
 import faust
 import orjson
+import redis
 import redis.asyncio as aioredis
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.redis_state import RedisKeys, RedisStateWriter, WorkerRegistry
 from streams.routing import RawRecord, route
 from streams.settings import Settings
-from streams.state import PartitionStates
+from streams.partitions import CheckpointStore, PartitionOwner
 
 log = logging.getLogger("driftline")
 
@@ -80,7 +82,6 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     events = app.topic(settings.topic_events, partitions=partitions, **raw)
     alerts = app.topic(settings.topic_alerts, **raw)
     deadletters = app.topic(settings.topic_deadletter, **raw)
-    states = PartitionStates(settings)
     writer = RedisStateWriter(
         aioredis.Redis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix), settings.alerts_stream_maxlen
     )
@@ -90,36 +91,60 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_window_s):
             records = [_raw_record(event.message) for event in batch]
             routed = route(records, settings.topic_predictions, partitions, time.time())
-            for partition, value in routed.messages():
-                await events.send(value=value, partition=partition)
+            sent = [await events.send(value=value, partition=partition) for partition, value in routed.messages()]
             for letter in routed.dead_letters:
-                await deadletters.send(key=letter.record.key, value=letter.to_json())
+                sent.append(await deadletters.send(key=letter.record.key, value=letter.to_json()))
                 log.warning("dead letter from %s[%d]@%d: %s", letter.record.topic,
                             letter.record.partition, letter.record.offset, letter.error)
+            await asyncio.gather(*sent)  # delivered before Faust may commit the inputs
+
+    lock = asyncio.Lock()
+    owner = PartitionOwner(settings, CheckpointStore(writer.client, writer.keys, settings.app_id, settings.topic_events))
+    last_checkpoint = [time.monotonic()]
+
+    async def flush(force_checkpoint: bool) -> None:
+        """Publish new alerts, write state to Redis, and checkpoint when due."""
+        now = time.time()
+        changed = owner.dirty_models()
+        fired = [alert for state in changed for alert in state.alerts(now)]
+        sent = [await alerts.send(key=a.model_id.encode(), value=orjson.dumps(a.to_dict())) for a in fired]
+        await asyncio.gather(*sent)
+        for alert in fired:
+            log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
+                     alert.evidence.feature or "", alert.evidence.message)
+        await _until_done(lambda: writer.write(changed, fired, now), "write state to Redis")
+        if force_checkpoint or time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s:
+            await _until_done(owner.checkpoint, "checkpoint to Redis")
+            last_checkpoint[0] = time.monotonic()
 
     @app.agent(events, name="driftline.monitor")
     async def monitor(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(256, within=settings.batch_window_s):
-            for event in batch:
-                message = event.message
-                for wire in orjson.loads(message.value)["events"]:
-                    states.model(message.partition, wire["model_id"]).apply(wire)
-            now = time.time()
-            changed = states.dirty()
-            fired = [alert for state in changed for alert in state.alerts(now)]
-            for alert in fired:
-                await alerts.send(key=alert.model_id.encode(), value=orjson.dumps(alert.to_dict()))
-                log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
-                         alert.evidence.feature or "", alert.evidence.message)
-            await writer.write(changed, fired, now)
+        async for batch in stream.noack().take_events(256, within=settings.batch_window_s):
+            async with lock:
+                for event in batch:
+                    message = event.message
+                    part = await _until_done(lambda: owner.get(message.partition), "load a checkpoint")
+                    part.apply_message(message.offset, message.value)
+                    part.unacked.append(event)
+                await flush(force_checkpoint=False)
+
+    @app.timer(interval=settings.checkpoint_interval_s)
+    async def checkpoint_when_idle() -> None:
+        async with lock:
+            await flush(force_checkpoint=True)
 
     registry = WorkerRegistry(writer.client, writer.keys)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        for tp in revoked:
-            if tp.topic == settings.topic_events:
-                states.drop(tp.partition)
+        async with lock:
+            try:
+                await flush(force_checkpoint=True)  # spare the next owner a replay
+            except Exception as exc:  # noqa: BLE001: the next owner replays from the last checkpoint
+                log.warning("final checkpoint before revocation failed: %s", exc)
+            for tp in revoked:
+                if tp.topic == settings.topic_events:
+                    owner.drop(tp.partition)
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
@@ -135,6 +160,21 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         await registry.leave()
 
     return app
+
+
+T = TypeVar("T")
+
+
+async def _until_done(action: Callable[[], Awaitable[T]], what: str) -> T:
+    """Retry a Redis action until it succeeds: while Redis is away the worker pauses, loses nothing."""
+    delay = 0.1
+    while True:
+        try:
+            return await action()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            log.warning("cannot %s, retrying in %.1f s: %s", what, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def _raw_record(message: Any) -> RawRecord:

@@ -65,15 +65,20 @@ class DeadLetter:
 
 @dataclass
 class RoutedBatch:
-    """What one batch of raw records becomes: events per owning partition, and rejects."""
+    """What one batch of raw records becomes: events per owning partition, and rejects.
 
-    events: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    Events are grouped by (owning partition, source topic, source partition), and
+    each carries its source offset ``o``: the owner skips a record it has applied
+    already, so re-ingesting after a crash never counts an event twice.
+    """
+
+    events: dict[tuple[int, str, int], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
     def messages(self) -> Iterable[tuple[int, bytes]]:
-        """One internal message per partition, carrying all its events in order."""
-        for partition, events in self.events.items():
-            yield partition, orjson.dumps({"events": events})
+        """One internal message per group, its events in source order."""
+        for (partition, topic, source_partition), events in self.events.items():
+            yield partition, orjson.dumps({"src": f"{topic}/{source_partition}", "events": events})
 
 
 def route(records: Iterable[RawRecord], predictions_topic: str, partitions: int, now: float) -> RoutedBatch:
@@ -96,5 +101,6 @@ def route(records: Iterable[RawRecord], predictions_topic: str, partitions: int,
                 if exc.model_id is None:
                     continue
                 wire = {"type": "invalid", "model_id": exc.model_id}
-            batch.events[partition_for(wire["model_id"], partitions)].append(wire)
+            wire["o"] = record.offset
+            batch.events[partition_for(wire["model_id"], partitions), record.topic, record.partition].append(wire)
     return batch

@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 3.0
     rebalance_timeout_s: float = 60.0
     log_level: str = "info"
+    checkpoint_interval_s: float = Field(1.0, gt=0, description="how often owned partitions are checkpointed")
 
     # Join
     lateness_budget_s: float = Field(24 * 3600.0, gt=0)

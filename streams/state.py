@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from detectors import Alert, ModelMonitor, MonitorConfig, rfc3339
@@ -104,24 +104,3 @@ class ModelState:
             fields[f"{perf.metric_name}_total"] = round(perf.cumulative, 6)
             fields[f"{perf.metric_name}_baseline"] = round(perf.baseline, 6)
         return fields
-
-
-@dataclass
-class PartitionStates:
-    """The models this worker owns, grouped by the partition of the internal topic."""
-
-    settings: Settings
-    by_partition: dict[int, dict[str, ModelState]] = field(default_factory=dict)
-
-    def model(self, partition: int, model_id: str) -> ModelState:
-        models = self.by_partition.setdefault(partition, {})
-        state = models.get(model_id)
-        if state is None:
-            state = models[model_id] = ModelState.create(model_id, self.settings)
-        return state
-
-    def dirty(self) -> list[ModelState]:
-        return [s for models in self.by_partition.values() for s in models.values() if s.dirty]
-
-    def drop(self, partition: int) -> None:
-        self.by_partition.pop(partition, None)

@@ -1,0 +1,152 @@
+"""Partition ownership: each worker's share of models, restored from and saved to checkpoints.
+
+A partition of the internal events topic is the unit of ownership. Its state
+(the models, the next offset to apply, and per-source watermarks) is saved
+atomically in one Redis value, fenced by a lease: whoever loaded the partition
+last holds the lease, and a save with an older lease is refused. Faust commits
+an offset only after the checkpoint that covers it is saved, so after any crash
+the owner restores the checkpoint and skips what it had already applied.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import redis.asyncio
+
+from streams import checkpoint
+from streams.redis_state import RedisKeys
+from streams.settings import Settings
+from streams.state import ModelState
+
+log = logging.getLogger(__name__)
+
+_FENCED_SET = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[2], ARGV[2])
+return 1
+"""
+
+
+@dataclass
+class PartitionState:
+    """The models of one events partition, and how far into its stream they reflect."""
+
+    partition: int
+    settings: Settings
+    models: dict[str, ModelState] = field(default_factory=dict)
+    next_offset: int = 0
+    watermarks: dict[str, int] = field(default_factory=dict)
+    lease: int = 0
+    unacked: list[Any] = field(default_factory=list)
+
+    def model(self, model_id: str) -> ModelState:
+        state = self.models.get(model_id)
+        if state is None:
+            state = self.models[model_id] = ModelState.create(model_id, self.settings)
+        return state
+
+    def apply_message(self, offset: int, value: bytes) -> bool:
+        """Apply one internal message unless the checkpoint already covers it."""
+        if offset < self.next_offset:
+            return False
+        doc = orjson.loads(value)
+        source = doc.get("src")
+        applied = self.watermarks.get(source, -1) if source else -1
+        newest = applied
+        for wire in doc["events"]:
+            origin = wire.get("o", -1)
+            if source and origin <= applied:
+                continue  # re-ingested after an ingest crash: applied already
+            self.model(wire["model_id"]).apply(wire)
+            newest = max(newest, origin)
+        if source:
+            self.watermarks[source] = newest
+        self.next_offset = offset + 1
+        return True
+
+    def snapshot(self) -> bytes:
+        return checkpoint.dumps({"offset": self.next_offset, "watermarks": self.watermarks, "models": self.models})
+
+    def restore(self, blob: bytes) -> None:
+        doc = checkpoint.loads(blob)
+        self.next_offset = doc["offset"]
+        self.watermarks = doc["watermarks"]
+        self.models = doc["models"]
+        for state in self.models.values():
+            state.dirty = True
+
+
+class CheckpointStore:
+    """Leases and checkpoints of one consumer group's partitions in Redis."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, group: str, topic: str) -> None:
+        self.client = client
+        self.keys = keys
+        self.scope = f"{group}/{topic}"
+        self._fenced_set = client.register_script(_FENCED_SET)
+
+    def _key(self, partition: int, what: str) -> str:
+        return f"{self.keys.prefix}partition:{{{self.scope}/{partition}}}:{what}"
+
+    async def acquire(self, partition: int) -> tuple[int, bytes | None]:
+        """Take the partition's lease; return it with the latest checkpoint."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.incr(self._key(partition, "lease"))
+        pipe.get(self._key(partition, "checkpoint"))
+        lease, blob = await pipe.execute()
+        return int(lease), blob
+
+    async def save(self, partition: int, lease: int, blob: bytes) -> bool:
+        """Save a checkpoint if the lease is still ours; False if another worker took over."""
+        keys = [self._key(partition, "lease"), self._key(partition, "checkpoint")]
+        return bool(await self._fenced_set(keys=keys, args=[lease, blob]))
+
+
+@dataclass
+class PartitionOwner:
+    """The partitions this worker owns now, loaded on first use."""
+
+    settings: Settings
+    store: CheckpointStore
+    owned: dict[int, PartitionState] = field(default_factory=dict)
+
+    async def get(self, partition: int) -> PartitionState:
+        part = self.owned.get(partition)
+        if part is None:
+            part = PartitionState(partition, self.settings)
+            part.lease, blob = await self.store.acquire(partition)
+            if blob is not None:
+                try:
+                    part.restore(blob)
+                except checkpoint.CheckpointError as exc:
+                    log.error("partition %d: checkpoint unusable, starting empty: %s", partition, exc)
+            log.info("partition %d: owned (lease %d), resuming at offset %d with %d models",
+                     partition, part.lease, part.next_offset, len(part.models))
+            self.owned[partition] = part
+        return part
+
+    def dirty_models(self) -> list[ModelState]:
+        return [s for part in self.owned.values() for s in part.models.values() if s.dirty]
+
+    async def checkpoint(self) -> int:
+        """Save every partition with unacknowledged events, then let Faust commit them."""
+        saved = 0
+        for part in list(self.owned.values()):
+            if not part.unacked:
+                continue
+            if await self.store.save(part.partition, part.lease, part.snapshot()):
+                for event in part.unacked:
+                    event.ack()
+                part.unacked.clear()
+                saved += 1
+            else:
+                log.warning("partition %d: another worker holds the lease now; dropping it", part.partition)
+                self.owned.pop(part.partition, None)
+        return saved
+
+    def drop(self, partition: int) -> None:
+        self.owned.pop(partition, None)
