@@ -121,9 +121,20 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     async def monitor(stream: faust.StreamT) -> None:
         async for batch in stream.noack().take_events(256, within=settings.batch_window_s):
             async with lock:
+                assigned = app.consumer.assignment()
+                rewound: set[int] = set()
                 for event in batch:
                     message = event.message
+                    if message.tp not in assigned or message.partition in rewound:
+                        continue  # buffered before a rebalance took the partition away, or being re-read
                     part = await _until_done(lambda: owner.get(message.partition), "load a checkpoint")
+                    if part.is_ahead(message.offset):
+                        log.warning("partition %d: consumer at %d is past the checkpoint at %d; rewinding",
+                                    message.partition, message.offset, part.next_offset)
+                        await app.consumer.seek(message.tp, part.next_offset)
+                        owner.drop(message.partition)
+                        rewound.add(message.partition)
+                        continue
                     part.apply_message(message.offset, message.value)
                     part.unacked.append(event)
                 await flush(force_checkpoint=False)

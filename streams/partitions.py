@@ -42,12 +42,23 @@ class PartitionState:
     watermarks: dict[str, int] = field(default_factory=dict)
     lease: int = 0
     unacked: list[Any] = field(default_factory=list)
+    just_loaded: bool = False
 
     def model(self, model_id: str) -> ModelState:
         state = self.models.get(model_id)
         if state is None:
             state = self.models[model_id] = ModelState.create(model_id, self.settings)
         return state
+
+    def is_ahead(self, offset: int) -> bool:
+        """True when the consumer is past the checkpoint: messages in between would be lost.
+
+        That happens only when another worker saved a checkpoint while this one
+        still consumed (a zombie); the caller seeks back to ``next_offset``.
+        """
+        ahead = self.just_loaded and self.next_offset > 0 and offset > self.next_offset
+        self.just_loaded = False
+        return ahead
 
     def apply_message(self, offset: int, value: bytes) -> bool:
         """Apply one internal message unless the checkpoint already covers it."""
@@ -124,6 +135,7 @@ class PartitionOwner:
                     part.restore(blob)
                 except checkpoint.CheckpointError as exc:
                     log.error("partition %d: checkpoint unusable, starting empty: %s", partition, exc)
+            part.just_loaded = True
             log.info("partition %d: owned (lease %d), resuming at offset %d with %d models",
                      partition, part.lease, part.next_offset, len(part.models))
             self.owned[partition] = part

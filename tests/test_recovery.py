@@ -1,0 +1,74 @@
+"""Crash recovery with two workers: SIGKILL mid-stream, restart, and the counts stay exact."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import time
+from pathlib import Path
+
+import redis
+from kafka import KafkaProducer
+
+from streams.launch import WorkerProcess
+
+MODELS = [f"model-{n}" for n in range(6)]
+EVENTS_PER_MODEL = 2500
+
+
+def _stream(env: dict[str, str], stop: threading.Event) -> None:
+    """Predictions and their outcomes (a few hundred events late) at a steady pace."""
+    producer = KafkaProducer(bootstrap_servers=env["DRIFTLINE_KAFKA_BOOTSTRAP"], linger_ms=5)
+    rng = random.Random(4)
+    late: list[tuple[str, bytes, bytes]] = []
+    for i in range(EVENTS_PER_MODEL):
+        for model in MODELS:
+            x = rng.gauss(0, 1)
+            event = {"model_id": model, "prediction_id": f"{model}-{i}", "features": {"x": x, "y": rng.random()},
+                     "prediction": int(x > 0), "score": 0.5}
+            batch = json.dumps([event] if i % 3 == 0 else event).encode()
+            producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], key=model.encode(), value=batch)
+            outcome = {"model_id": model, "prediction_id": f"{model}-{i}", "label": int(x > 0)}
+            late.append((model, json.dumps(outcome).encode(), b""))
+        while len(late) > 300 * len(MODELS) or (i == EVENTS_PER_MODEL - 1 and late):
+            model, value, _ = late.pop(0)
+            producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], key=model.encode(), value=value)
+        if i % 50 == 0:
+            time.sleep(0.05)  # about 6,000 events per second in all
+        if stop.is_set():
+            break
+    producer.flush()
+    producer.close()
+
+
+def test_counts_stay_exact_when_workers_are_killed_and_restarted(
+    driftline_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**driftline_env, "DRIFTLINE_CHECKPOINT_INTERVAL_S": "0.5"}
+    workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log").start() for n in range(2)]
+    for worker in workers:
+        worker.ready()
+    stop = threading.Event()
+    producer = threading.Thread(target=_stream, args=(env, stop), daemon=True)
+    producer.start()
+    try:
+        for victim in (0, 1, 0):
+            time.sleep(2.5)
+            workers[victim].kill()
+            workers[victim] = WorkerProcess(env, tmp_path / f"worker-{victim}.log").start()
+        producer.join(120)
+        client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"], decode_responses=True)
+        prefix = env["DRIFTLINE_REDIS_PREFIX"]
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            counts = {m: client.hmget(f"{prefix}model:{{{m}}}", "predictions", "joined") for m in MODELS}
+            if all(c == [str(EVENTS_PER_MODEL)] * 2 for c in counts.values()):
+                break
+            time.sleep(0.5)
+        assert all(worker.alive for worker in workers)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.stop()
+    assert counts == {m: [str(EVENTS_PER_MODEL)] * 2 for m in MODELS}
