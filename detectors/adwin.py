@@ -40,7 +40,7 @@ class ReplayableADWIN:
     _checkpoint_exclude: ClassVar[tuple[str, ...]] = ("adwin",)
 
     def __post_init__(self) -> None:
-        self.recent = np.zeros(self.replay, dtype=np.float32)
+        self.recent = np.zeros(self.replay, dtype=np.float64)
         self.adwin = ADWIN(delta=self.delta)
 
     def update(self, x: float) -> None:

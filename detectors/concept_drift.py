@@ -32,13 +32,14 @@ class ConceptDriftMonitor:
     ...     if monitor.active:
     ...         break
     >>> i, monitor.detector_name
-    (3189, 'ddm')
+    (3256, 'ddm')
     """
 
     binary: bool
     baseline_size: int = 500
     min_worsening: float = 0.05
-    min_z: float = 3.0
+    min_z: float = 4.0
+    min_n: int = 100
     window: int = 1000
     baseline: RunningMoments = field(default_factory=RunningMoments)
     detector: DDM | ReplayableADWIN = field(init=False)
@@ -65,8 +66,8 @@ class ConceptDriftMonitor:
             self.baseline.update(loss)
             return
         self.detector.update(loss)
-        if self.detector.drift_detected:
-            self.detected = True
+        if self.detector.drift_detected and not self.active:
+            self.detected = True  # measure from here; an open episode keeps its evidence
             self.since = RollingMean(self.window)
             self.clock = WindowClock(self.window)
         if self.detected:
@@ -83,11 +84,11 @@ class ConceptDriftMonitor:
         else:
             self.worsening = (self.since.mean - base) / max(base, 1e-12)
             spread = max(self.baseline.std, 1e-12) / max(base, 1e-12)
-        z = self.worsening / (spread / math.sqrt(self.since.n))
+        z = self.worsening / (spread * math.sqrt(1.0 / self.since.n + 1.0 / self.baseline.n))
         if self.active:
-            self.active = self.worsening >= self.min_worsening / 2
+            self.active = self.since.n < self.min_n or self.worsening >= self.min_worsening / 2
         else:
-            self.active = self.since.n >= 30 and self.worsening >= self.min_worsening and z >= self.min_z
+            self.active = self.since.n >= self.min_n and self.worsening >= self.min_worsening and z >= self.min_z
         if not self.active and self.since.n >= self.window and self.worsening < self.min_worsening / 2:
             self.detected = False  # the detection was not followed by a real change
 

@@ -19,7 +19,8 @@ class FeatureDriftMonitor:
     part of its window that no longer matches the recent data. The condition
     holds while the mean of ADWIN's window sits at least ``min_effect``
     baseline standard deviations away from the baseline mean, with a z-score
-    of at least ``min_z``; it clears below half that effect (hysteresis).
+    of at least ``min_z`` (counting the error of both means); it clears below
+    half that effect (hysteresis).
 
     Parameters
     ----------
@@ -39,14 +40,14 @@ class FeatureDriftMonitor:
     ...     if monitor.active:
     ...         break
     >>> i, monitor.evidence().severity
-    (2035, 'warning')
+    (2065, 'critical')
     """
 
     name: str | None
     kind: str = "data_drift"
     baseline_size: int = 500
     min_effect: float = 0.25
-    min_z: float = 4.0
+    min_z: float = 5.0
     delta: float = 0.002
     check_every: int = 16
     baseline: RunningMoments = field(default_factory=RunningMoments)
@@ -71,18 +72,21 @@ class FeatureDriftMonitor:
             self.window_ts.append(ts)
             if len(self.window_ts) > 4096:
                 del self.window_ts[:2048]
-        if self.adwin.drift_detected or self.n % self.check_every == 0:
+        if self.n % self.check_every == 0 or self.adwin.drift_detected or self.adwin.width < 256:
             self._check()
 
     def _check(self) -> None:
         assert self.adwin is not None
         scale = max(self.baseline.std, 1e-9 * abs(self.baseline.mean), 1e-12)
-        self.effect = abs(self.adwin.estimation - self.baseline.mean) / scale
-        z = self.effect * math.sqrt(max(self.adwin.width, 1.0))
+        effect = abs(self.adwin.estimation - self.baseline.mean) / scale
+        self.effect = effect if math.isfinite(effect) else 0.0  # an overflowing sum measures nothing
+        # Both means are estimates: the baseline's error counts as much as the window's.
+        width = max(self.adwin.width, 1.0)
+        z = self.effect / math.sqrt(1.0 / width + 1.0 / self.baseline.n)
         if self.active:
-            self.active = self.effect >= self.min_effect / 2 and z >= self.min_z / 2
+            self.active = self.effect >= self.min_effect / 2
         else:
-            self.active = self.effect >= self.min_effect and z >= self.min_z
+            self.active = width >= 30 and self.effect >= self.min_effect and z >= self.min_z
 
     def window_start(self) -> float:
         """Event time of the oldest value in ADWIN's window (to ``check_every`` values)."""

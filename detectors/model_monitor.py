@@ -73,7 +73,7 @@ class ModelMonitor:
     ...     monitor.observe_prediction({"x": x, "plan": "pro"}, 0.5, float(i), "v1")
     ...     fired += [(i, a.evidence.kind, a.evidence.feature) for a in monitor.alerts(now=float(i))]
     >>> fired
-    [(1555, 'data_drift', 'x')]
+    [(1598, 'data_drift', 'x')]
     """
 
     model_id: str

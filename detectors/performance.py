@@ -106,7 +106,10 @@ class PerformanceMonitor:
         """0/1 error for classification, absolute error for regression."""
         if self.task == CLASSIFICATION:
             return 0.0 if same_class(prediction, label) else 1.0
-        return abs(float(prediction) - float(label))
+        loss = abs(float(prediction) - float(label))
+        if not math.isfinite(loss):
+            raise ValueError(f"non-finite regression error for label {label!r}")
+        return loss
 
     def update(self, prediction: Any, label: Any, ts: float) -> None:
         """Score one joined pair."""

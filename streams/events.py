@@ -157,6 +157,11 @@ def _identity(obj: Any) -> tuple[str, str]:
     return model_id, prediction_id
 
 
+def _name(name: str) -> str:
+    """A field name as it can appear in a one-line error: escaped and cut short."""
+    return name.encode("unicode_escape").decode("ascii")[:64]
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -174,13 +179,13 @@ def _features(value: Any) -> dict[str, FeatureValue]:
         raise InvalidEvent(f"features: must be an object of name to value, got {_json_type(value)}")
     for name, item in value.items():
         if len(name) > MAX_FEATURE_NAME:
-            raise InvalidEvent(f"features: name {name[:32]!r}... is longer than 128 characters")
+            raise InvalidEvent(f"features: name {_name(name)[:32]}... is longer than 128 characters")
         if isinstance(item, (dict, list)):
             raise InvalidEvent(
-                f"features.{name}: must be a number, string, boolean or null, got {_json_type(item)}"
+                f"features.{_name(name)}: must be a number, string, boolean or null, got {_json_type(item)}"
             )
         if isinstance(item, float):
-            _finite(item, f"features.{name}")
+            _finite(item, f"features.{_name(name)}")
     return value
 
 
@@ -242,5 +247,5 @@ def _segment(value: Any) -> dict[str, str] | None:
         raise InvalidEvent(f"segment: must be an object of string to string, got {_json_type(value)}")
     for name, item in value.items():
         if not isinstance(item, str):
-            raise InvalidEvent(f"segment.{name}: must be a string, got {_json_type(item)}")
+            raise InvalidEvent(f"segment.{_name(name)}: must be a string, got {_json_type(item)}")
     return value

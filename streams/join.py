@@ -54,6 +54,8 @@ class LabelJoin:
 
     def add_prediction(self, event: PredictionEvent) -> list[JoinedPair]:
         self._advance(event.timestamp)
+        if event.prediction_id in self.recently_joined:
+            return []  # a re-delivered prediction: it has its label already
         waiting = self.early.pop(event.prediction_id, None)
         if waiting is not None:
             return [self._join(event.prediction_id, event.prediction, event.score, event.timestamp, waiting[0])]
