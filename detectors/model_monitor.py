@@ -79,7 +79,7 @@ class ModelMonitor:
     model_id: str
     config: MonitorConfig = field(default_factory=MonitorConfig)
     features: dict[str, FeatureMonitor] = field(default_factory=dict)
-    dropped_features: int = 0
+    overflow_feature_values: int = 0  # values of features beyond max_features, ignored
     score: FeatureDriftMonitor | None = None
     performance: PerformanceMonitor | None = None
     concept: ConceptDriftMonitor | None = None
@@ -151,7 +151,7 @@ class ModelMonitor:
 
     def _add_feature(self, name: str, value: FeatureValue) -> None:
         if len(self.features) >= self.config.max_features:
-            self.dropped_features += 1
+            self.overflow_feature_values += 1
             return
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         cfg = self.config

@@ -24,6 +24,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.redis_state import RedisKeys, RedisStateWriter, WorkerRegistry
 from streams.routing import RawRecord, route
+from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.partitions import CheckpointStore, PartitionOwner
 
@@ -75,6 +76,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         broker_commit_every=1000,
         broker_commit_interval=1.0,
         producer_linger_ms=1,
+        broker_credentials=faust_credentials(settings),
     )
     app.driftline_settings = settings
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -164,7 +166,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
 
     @app.timer(interval=5.0)
     async def heartbeat() -> None:
-        await registry.announce(None)
+        await registry.announce(None, owner.overflow_events())
 
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:

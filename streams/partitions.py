@@ -43,10 +43,13 @@ class PartitionState:
     lease: int = 0
     unacked: list[Any] = field(default_factory=list)
     just_loaded: bool = False
+    overflow_events: int = 0  # events of models beyond max_models_per_partition, not monitored
 
-    def model(self, model_id: str) -> ModelState:
+    def model(self, model_id: str) -> ModelState | None:
         state = self.models.get(model_id)
         if state is None:
+            if len(self.models) >= self.settings.max_models_per_partition:
+                return None
             state = self.models[model_id] = ModelState.create(model_id, self.settings)
         return state
 
@@ -72,21 +75,29 @@ class PartitionState:
             origin = wire.get("o", -1)
             if source and origin <= applied:
                 continue  # re-ingested after an ingest crash: applied already
-            self.model(wire["model_id"]).apply(wire)
             newest = max(newest, origin)
+            state = self.model(wire["model_id"])
+            if state is None:
+                self.overflow_events += 1
+                continue
+            state.apply(wire)
         if source:
             self.watermarks[source] = newest
         self.next_offset = offset + 1
         return True
 
     def snapshot(self) -> bytes:
-        return checkpoint.dumps({"offset": self.next_offset, "watermarks": self.watermarks, "models": self.models})
+        return checkpoint.dumps({
+            "offset": self.next_offset, "watermarks": self.watermarks, "models": self.models,
+            "overflow_events": self.overflow_events,
+        })
 
     def restore(self, blob: bytes) -> None:
         doc = checkpoint.loads(blob)
         self.next_offset = doc["offset"]
         self.watermarks = doc["watermarks"]
         self.models = doc["models"]
+        self.overflow_events = doc.get("overflow_events", 0)
         for state in self.models.values():
             state.dirty = True
 
@@ -140,6 +151,9 @@ class PartitionOwner:
                      partition, part.lease, part.next_offset, len(part.models))
             self.owned[partition] = part
         return part
+
+    def overflow_events(self) -> int:
+        return sum(part.overflow_events for part in self.owned.values())
 
     def dirty_models(self) -> list[ModelState]:
         return [s for part in self.owned.values() for s in part.models.values() if s.dirty]

@@ -106,12 +106,13 @@ class WorkerRegistry:
         self.started_at = time.time()
         self.partitions: list[int] = []
 
-    async def announce(self, partitions: list[int] | None) -> None:
+    async def announce(self, partitions: list[int] | None, overflow_events: int = 0) -> None:
         """Refresh this worker's entry; ``partitions`` is given after each rebalance."""
         if partitions is not None:
             self.partitions = partitions
         entry = {
             "host": socket.gethostname(), "pid": os.getpid(), "partitions": self.partitions,
+            "overflow_events": overflow_events,
             "started_at": rfc3339(self.started_at), "last_seen": rfc3339(time.time()),
         }
         try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -19,6 +21,15 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     redis_url: str = "redis://127.0.0.1:6379/0"
     redis_prefix: str = "driftline:"
+    # Kafka security. Redis takes its password, ACL user and TLS in the URL:
+    # rediss://user:password@host:6380/0?ssl_ca_certs=/etc/ssl/ca.pem
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: str | None = None
+    kafka_ssl_certfile: str | None = None
+    kafka_ssl_keyfile: str | None = None
 
     # Topics (contract v1 defaults)
     topic_predictions: str = "driftline.predictions"
@@ -56,3 +67,7 @@ class Settings(BaseSettings):
     missing_rate_min_jump: float = Field(0.10, gt=0, lt=1)
     task_overrides: dict[str, str] = Field(default_factory=dict, description="model_id -> classification|regression")
     alerts_stream_maxlen: int = Field(10_000, ge=1)
+
+    # Caps: overflow is counted and reported, memory stays bounded
+    max_models_per_partition: int = Field(5_000, ge=1)
+    max_features_per_model: int = Field(500, ge=1)

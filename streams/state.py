@@ -21,6 +21,7 @@ def monitor_config(settings: Settings, model_id: str) -> MonitorConfig:
         performance_min_drop=settings.performance_min_drop,
         missing_rate_min_jump=settings.missing_rate_min_jump,
         task=settings.task_overrides.get(model_id),
+        max_features=settings.max_features_per_model,
     )
 
 
@@ -91,6 +92,8 @@ class ModelState:
             "invalid": self.invalid,
             "pending_predictions": len(join.pending),
             "pending_outcomes": len(join.early),
+            "features": len(monitor.features),
+            "overflow_feature_values": monitor.overflow_feature_values,
             "status": monitor.status(),
             "open_alerts": len(monitor.book.open),
             "last_event_at": rfc3339(self.last_event_at) if self.last_event_at else "",

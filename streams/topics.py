@@ -10,6 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from streams.errors import ConfigurationError
+from streams.security import kafka_python_config
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> int:
 
 
 def _ensure(settings: Settings) -> int:
-    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, client_id="driftline-admin")
+    admin = KafkaAdminClient(client_id="driftline-admin", **kafka_python_config(settings))
     try:
         existing = set(admin.list_topics())
         missing = [

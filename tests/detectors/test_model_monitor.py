@@ -175,7 +175,7 @@ def test_max_features_caps_the_monitored_features() -> None:
     for i in range(10):
         monitor.observe_prediction({f"f{k}": float(k) for k in range(5 + i)}, None, float(i), "")
     assert list(monitor.features) == ["f0", "f1", "f2"]
-    assert monitor.dropped_features > 0
+    assert monitor.overflow_feature_values > 0
     assert all(m.missing.n == 10 for m in monitor.features.values())
 
 

@@ -1,0 +1,41 @@
+"""The exported API is a promise: changing it must be a deliberate edit of this test."""
+
+from __future__ import annotations
+
+import detectors
+import streams
+from streams import errors
+
+
+def test_streams_exports() -> None:
+    assert sorted(streams.__all__) == sorted([
+        "ConfigurationError", "DriftlineError", "InvalidEvent", "OutcomeEvent", "PredictionEvent",
+        "RedisKeys", "Settings", "__version__", "decode_message", "partition_for",
+    ])
+    assert all(hasattr(streams, name) for name in streams.__all__)
+
+
+def test_detectors_exports() -> None:
+    assert sorted(detectors.__all__) == sorted([
+        "CLASSIFICATION", "KINDS", "REGRESSION", "Alert", "AlertBook", "ConceptDriftMonitor", "Evidence",
+        "FeatureDriftMonitor", "FeatureMonitor", "MissingRateMonitor", "ModelMonitor", "MonitorConfig",
+        "PerformanceMonitor", "ReplayableADWIN", "RollingMean", "RunningMoments", "WindowClock",
+        "alert_id_for", "infer_task", "rfc3339", "same_class",
+    ])
+    assert all(hasattr(detectors, name) for name in detectors.__all__)
+
+
+def test_one_exception_tree() -> None:
+    assert issubclass(errors.InvalidEvent, errors.DriftlineError)
+    assert issubclass(errors.InvalidEvent, ValueError)
+    assert issubclass(errors.ConfigurationError, errors.DriftlineError)
+
+
+def test_detectors_stay_pure() -> None:
+    """detectors/ is computation only: no Kafka, Redis or Faust."""
+    import pathlib
+    import re
+
+    forbidden = re.compile(r"^\s*(import|from)\s+(kafka|aiokafka|faust|redis|streams)\b", re.M)
+    for path in pathlib.Path(detectors.__file__).parent.glob("*.py"):
+        assert not forbidden.search(path.read_text()), path
