@@ -30,6 +30,9 @@ from streams.partitions import CheckpointStore, PartitionOwner
 
 log = logging.getLogger("driftline")
 
+# Messages held for the next checkpoint are bounded whatever the interval.
+MAX_UNACKED = 20_000
+
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     """Faust hard-codes a 1.5 s fetch wait; driftline makes it a setting."""
@@ -115,7 +118,8 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
             log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
                      alert.evidence.feature or "", alert.evidence.message)
         await _until_done(lambda: writer.write(changed, fired, now), "write state to Redis")
-        if force_checkpoint or time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s:
+        due = time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s
+        if force_checkpoint or due or owner.unacked() >= MAX_UNACKED:
             await _until_done(owner.checkpoint, "checkpoint to Redis")
             last_checkpoint[0] = time.monotonic()
 

@@ -152,6 +152,9 @@ class PartitionOwner:
             self.owned[partition] = part
         return part
 
+    def unacked(self) -> int:
+        return sum(len(part.unacked) for part in self.owned.values())
+
     def overflow_events(self) -> int:
         return sum(part.overflow_events for part in self.owned.values())
 
