@@ -23,20 +23,22 @@ def infer_task(prediction: Any) -> str:
 
 
 def same_class(prediction: Any, label: Any) -> bool:
-    """Compare classes across JSON types: ``1``, ``1.0`` and ``"1"`` are one class.
+    """Compare classes across JSON types: ``1``, ``1.0``, ``"1"``, ``true`` and ``"true"`` are one class.
 
-    >>> same_class(1, "1"), same_class(True, "true"), same_class("a", "b")
-    (True, True, False)
+    >>> same_class(1, "1"), same_class(True, 1), same_class("false", 0), same_class("a", "b")
+    (True, True, True, False)
     """
     return _canonical(prediction) == _canonical(label)
 
 
 def _canonical(value: Any) -> str:
     if isinstance(value, bool):
-        return "true" if value else "false"
+        return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value).lower() if isinstance(value, str) and value.lower() in ("true", "false") else str(value)
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return "1" if value.lower() == "true" else "0"
+    return str(value)
 
 
 @dataclass

@@ -45,16 +45,23 @@ def open_alert_lines(client: redis.Redis, keys: RedisKeys, model: str) -> list[s
     return sorted(lines)
 
 
+def worker_line(client: redis.Redis, keys: RedisKeys) -> str:
+    workers = [orjson.loads(raw) for raw in client.hvals(keys.workers)]
+    owned = sorted(p for w in workers for p in w.get("partitions", []))
+    return f"workers: {len(workers)} live, owning partitions {owned}"
+
+
 def render_status(client: redis.Redis, keys: RedisKeys, model: str | None = None) -> str:
     """The status table, plus the open alerts when one model is asked for."""
     rows = status_rows(client, keys, model)
     if not rows:
-        return "no models yet"
+        return f"no models yet ({worker_line(client, keys)})"
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
     if model:
         lines += ["", "open alerts:"] + (open_alert_lines(client, keys, model) or ["  none"])
+    lines += ["", worker_line(client, keys)]
     return "\n".join(lines)
 
 

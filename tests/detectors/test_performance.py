@@ -21,7 +21,8 @@ def test_infer_task(prediction: object, task: str) -> None:
 
 @pytest.mark.parametrize("prediction,label,same", [
     (1, "1", True), (1, 1.0, True), (1.0, "1", True), (True, "true", True), (False, "False", True),
-    ("TRUE", True, True), ("a", "b", False), ("A", "a", False), (1, 2, False), (True, 1, False),
+    ("TRUE", True, True), ("a", "b", False), ("A", "a", False), (1, 2, False), (True, 1, True), (False, "0", True),
+    (True, 2, False),
 ])
 def test_same_class_across_json_types(prediction: object, label: object, same: bool) -> None:
     assert same_class(prediction, label) is same
