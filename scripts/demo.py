@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import tempfile
@@ -31,6 +32,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+_SIGINT_IGNORED = signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # e.g. under nohup: keep it so
+if __name__ == "__main__" and not _SIGINT_IGNORED:  # a Ctrl-C while the imports below load exits quietly
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(130))
 
 _HERE = Path(__file__).resolve().parent
 for _path in (str(_HERE), str(_HERE.parent)):  # scripts/ for produce and scenarios; the repo for streams
@@ -173,6 +178,9 @@ class AlertWatcher(threading.Thread):
         )
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08]")  # Faust's terminal codes in worker.log
+
+
 def _local_time(rfc3339: str | None) -> str:
     if not rfc3339:
         return datetime.now().strftime("%H:%M:%S")
@@ -218,26 +226,28 @@ class Demo:
         self.redis = redis.Redis.from_url(self.stack.redis.url)
         self.producer = produce.make_producer(self.stack.broker.bootstrap, client_id="driftline-demo")
 
-        t0 = time.monotonic()
-        self.watcher = AlertWatcher(self.stack.broker.bootstrap, self.settings.topic_alerts, self.console, t0)
+        self.watcher = AlertWatcher(self.stack.broker.bootstrap, self.settings.topic_alerts, self.console,
+                                    time.monotonic())
         self.watcher.start()
         n = max(int(args.rate * args.duration), 1)
         drift_at = int(n * DRIFT_AT)
         say("")
         for model in models:
             say("  " + model.describe(args.rate, drift_at / args.rate))
-            self.threads.append(threading.Thread(target=self._play, args=(model, n, drift_at),
+            trained = scenarios.train_model(seed=model.seed)  # before the clock starts: it takes 0.1 s each
+            self.threads.append(threading.Thread(target=self._play, args=(model, trained, n, drift_at),
                                                  name=model.model_id, daemon=True))
         say("")
+        t0 = self.watcher.t0 = time.monotonic()  # the clock of "+Ns" in the output: traffic starts now
         for thread in self.threads:
             thread.start()
 
-        deadline = t0 + args.duration
+        deadline = t0 + args.duration + 1.0  # a producer still behind after its share of the run stops here
         next_status = t0 + STATUS_EVERY_S
         while any(t.is_alive() for t in self.threads):
             now = time.monotonic()
             if now >= deadline:
-                self.stop.set()  # a producer that fell behind stops here; owed outcomes are still sent
+                self.stop.set()  # owed outcomes are still sent
             if now >= next_status:
                 self.print_status(f"status at +{now - t0:.0f}s")
                 next_status += STATUS_EVERY_S
@@ -254,11 +264,11 @@ class Demo:
         say(self.summary(caught_up))
         return 0
 
-    def _play(self, model: SimulatedModel, n: int, drift_at: int) -> None:
+    def _play(self, model: SimulatedModel, trained: Any, n: int, drift_at: int) -> None:
         rate = self.args.rate
         try:
             pairs = scenarios.stream(model.model_id, model.scenario, n, drift_at, model.seed, time.time(),
-                                     interval_s=1.0 / rate, outcome_lag_s=model.outcome_lag_s)
+                                     interval_s=1.0 / rate, outcome_lag_s=model.outcome_lag_s, model=trained)
             self.stats[model.model_id] = produce.play(
                 self.producer, pairs, predictions_topic=self.settings.topic_predictions,
                 outcomes_topic=self.settings.topic_outcomes, rate=rate, batch_size=model.batch_size,
@@ -271,7 +281,8 @@ class Demo:
 
     def _check_worker(self) -> None:
         if self.worker is not None and not self.worker.alive:
-            tail = (self.logs / "worker.log").read_text(errors="replace")[-2000:]
+            log = (self.logs / "worker.log").read_text(errors="replace")
+            tail = _ANSI.sub("", log).strip()[-2000:] or "(nothing)"
             raise RuntimeError(f"the worker exited with code {self.worker.process.returncode}; "
                                f"worker.log ends with:\n{tail}")
 
@@ -325,15 +336,19 @@ class Demo:
             line += "; the worker had NOT counted every event"
         return line
 
-    def close(self) -> None:
+    def close(self, interrupted: bool = False) -> None:
         """Stop traffic, the alert consumer, the worker and the stack; never raises."""
         self.stop.set()
         for thread in self.threads:
             thread.join(timeout=5)
+        broker_up = self.stack is not None and self.stack.broker.alive
+        # A worker whose broker is gone (a terminal's Ctrl-C reaches the broker too) cannot
+        # shut down cleanly: Faust keeps retrying the broker, so do not wait long for it.
+        worker_wait = 20.0 if broker_up else 3.0
         steps = [
-            ("producer", lambda: self.producer is not None and self.producer.close(timeout=5)),
+            ("producer", lambda: self._close_producer(2.0 if interrupted or not broker_up else 10.0, interrupted)),
             ("alert consumer", self._stop_watcher),
-            ("worker", lambda: self.worker is not None and self.worker.stop(timeout_s=20)),
+            ("worker", lambda: self.worker is not None and self.worker.stop(timeout_s=worker_wait)),
             ("redis client", lambda: self.redis is not None and self.redis.close()),
             ("broker and redis", lambda: self.stack is not None and self.stack.stop()),
         ]
@@ -342,6 +357,21 @@ class Demo:
                 step()
             except Exception as exc:  # noqa: BLE001: keep stopping the rest
                 print(f"demo: stopping the {name} failed: {exc}", file=sys.stderr)
+
+    def _close_producer(self, timeout_s: float, quiet: bool) -> None:
+        if self.producer is None:
+            return
+        from kafka.errors import KafkaTimeoutError
+
+        try:
+            self.producer.close(timeout=timeout_s)
+        except KafkaTimeoutError:
+            # kafka-python raises from close() when its flush times out and leaves the producer
+            # open, so its __del__ would raise again at exit: drop the undelivered messages.
+            self.producer._sender.force_close()
+            self.producer._closed = True
+            if not quiet:
+                raise
 
     def _stop_watcher(self) -> None:
         if self.watcher is not None:
@@ -358,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.duration <= 0 or args.models < 1 or args.rate <= 0:
         parser.error("--duration and --rate must be > 0, --models >= 1")
     demo = Demo(args)
+    if not _SIGINT_IGNORED:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # from here on, Ctrl-C is a KeyboardInterrupt
     code = 1
     try:
         code = demo.run()
@@ -367,10 +399,13 @@ def main(argv: list[str] | None = None) -> int:
     except (EmbeddedServerError, RuntimeError) as exc:
         print(f"demo: {exc}", file=sys.stderr)
         print(f"demo: logs are in {demo.logs}", file=sys.stderr)
+    except Exception as exc:  # noqa: BLE001: one line, not a traceback, then the same clean-up
+        print(f"demo: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"demo: logs are in {demo.logs}", file=sys.stderr)
     finally:
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip the clean-up
         try:
-            demo.close()
+            demo.close(interrupted=code == 130)
         finally:
             signal.signal(signal.SIGINT, previous)
     if code == 130:

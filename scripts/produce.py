@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outcomes-topic", default=OUTCOMES_TOPIC)
     parser.add_argument("--seed", type=int, default=0, help="the simulated world's random seed")
     parser.add_argument("--model-version", default="v1")
-    parser.add_argument("--start", type=float, default=None, help="event time of the first event, epoch s (now)")
+    parser.add_argument("--start", type=float, default=None,
+                        help="event time of the first event, epoch s (default: now; with --rate 0, "
+                             "so that the last event is now)")
     parser.add_argument("--event-interval", type=float, default=None,
                         help="mean event-time step between predictions, s (default 1/rate, or 0.0025)")
     args = parser.parse_args(argv)
@@ -170,8 +172,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--events, --outcome-delay and --rate must be >= 0, --batch-size >= 1")
     interval = args.event_interval if args.event_interval is not None else (1 / args.rate if args.rate else 0.0025)
     drift_at = args.drift_at if args.drift_at is not None else args.events // 2
+    start = args.start
+    if start is None and not args.rate:  # a backfill: event times end now rather than in the future
+        start = time.time() - args.events * interval
     pairs = scenarios.stream(
-        args.model_id, args.scenario, args.events, drift_at, args.seed, args.start,
+        args.model_id, args.scenario, args.events, drift_at, args.seed, start,
         interval_s=interval, outcome_lag_s=args.outcome_delay * interval, model_version=args.model_version,
     )
     from kafka.errors import KafkaError
