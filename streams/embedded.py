@@ -110,7 +110,8 @@ class _Server:
             self._log = self.log_path.open("ab")
         out: Any = self._log if self._log is not None else subprocess.DEVNULL
         self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                      start_new_session=True)  # a terminal Ctrl-C reaches us, not them
         _RUNNING.add(self)
         deadline = time.monotonic() + self.start_timeout
         while (code := self._proc.poll()) is None and time.monotonic() < deadline:

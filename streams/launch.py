@@ -35,6 +35,7 @@ class WorkerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker"], env=self.env,
             stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            start_new_session=True,  # stopped in order by the parent, not all at once by a Ctrl-C
         )
         return self
 
