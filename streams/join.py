@@ -23,9 +23,12 @@ class JoinedPair:
 class LabelJoin:
     """Joins outcomes to predictions by ``prediction_id``, in either arrival order.
 
-    Time is the model's event time (the largest timestamp seen). A prediction
-    waits for its outcome up to ``lateness_budget_s``; an outcome that comes
-    first waits for its prediction up to ``outcome_grace_s``. Both stores are
+    Time is the prediction stream's event time (the largest prediction
+    timestamp seen), so outcomes whose timestamps come from another clock never
+    expire predictions early. A prediction waits for its outcome until that
+    time passes its own timestamp by ``lateness_budget_s``; an outcome that
+    comes first waits until that time has advanced ``outcome_grace_s`` past
+    its arrival. Both stores are
     bounded: overflow evicts the oldest entry, counted as ``expired``
     (predictions) or ``unmatched_outcomes`` (outcomes). A second outcome for a
     prediction counts once, as a duplicate.
@@ -67,7 +70,6 @@ class LabelJoin:
         return []
 
     def add_outcome(self, event: OutcomeEvent) -> list[JoinedPair]:
-        self._advance(event.timestamp)
         key = event.prediction_id
         found = self.pending.pop(key, None)
         if found is not None:
@@ -75,7 +77,7 @@ class LabelJoin:
         if key in self.recently_joined or key in self.early:
             self.duplicate_outcomes += 1
             return []
-        self.early[key] = (event.label, event.timestamp)
+        self.early[key] = (event.label, self.clock)  # arrival, in prediction time
         while len(self.early) > self.max_pending_outcomes:
             self.early.popitem(last=False)
             self.unmatched_outcomes += 1
@@ -89,9 +91,11 @@ class LabelJoin:
         return JoinedPair(key, prediction, score, label, ts)
 
     def _advance(self, ts: float) -> None:
-        """Move event time forward and expire what waited too long."""
+        """Move prediction time forward and expire what waited too long."""
         if ts <= self.clock:
             return
+        if self.clock == 0.0:  # outcomes that came before any prediction start waiting now
+            self.early = OrderedDict((k, (label, ts)) for k, (label, _) in self.early.items())
         self.clock = ts
         horizon = ts - self.lateness_budget_s
         while self.pending and next(iter(self.pending.values()))[2] < horizon:

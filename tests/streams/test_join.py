@@ -67,15 +67,26 @@ def test_a_prediction_past_the_lateness_budget_expires() -> None:
 
 def test_an_early_outcome_past_its_grace_is_unmatched() -> None:
     join = LabelJoin(outcome_grace_s=600.0)
-    join.add_outcome(out("p1", 1000.0))
-    join.add_outcome(out("p2", 1500.0))
-    join.add_prediction(pred("x", 1600.0))  # event time 1600: p1 waited exactly 600 s, still in grace
+    join.add_outcome(out("p1", 1000.0))  # before any prediction: it starts waiting at the first one
+    join.add_prediction(pred("x", 1000.0))
+    join.add_prediction(pred("y", 1500.0))
+    join.add_outcome(out("p2", 1500.0))  # arrives at prediction time 1500
+    join.add_prediction(pred("z", 1600.0))  # p1 has waited exactly 600 s: still in grace
     assert join.unmatched_outcomes == 0
-    join.add_prediction(pred("y", 1601.0))  # p1 is past its grace, p2 is not
+    join.add_prediction(pred("w", 1601.0))  # p1 is past its grace, p2 is not
     assert join.unmatched_outcomes == 1
     assert list(join.early) == ["p2"]
     assert join.add_prediction(pred("p1", 1602.0)) == []  # its outcome is gone: the prediction waits
     assert len(join.add_prediction(pred("p2", 1602.0))) == 1
+
+
+def test_outcome_timestamps_from_another_clock_expire_nothing() -> None:
+    """Predictions stamped by the producer, outcomes by the broker (years apart): all still join."""
+    join = LabelJoin()
+    for i in range(100):
+        join.add_prediction(pred(f"p{i}", 1_600_000_000.0 + i))
+    pairs = [p for i in range(100) for p in join.add_outcome(out(f"p{i}", 1_800_000_000.0 + i))]
+    assert len(pairs) == 100 and join.expired == 0
 
 
 def test_grace_is_event_time_not_arrival_order() -> None:
