@@ -30,6 +30,18 @@ class MonitorConfig:
     missing_rate_min_jump: float = 0.10
     max_features: int = 500
     task: str | None = None  # None: inferred from the first prediction
+    only_features: tuple[str, ...] | None = None  # None: every feature
+    ignore_features: tuple[str, ...] = ()
+
+    def monitors(self, feature: str) -> bool:
+        """Whether ``feature`` is watched under this configuration.
+
+        >>> MonitorConfig(ignore_features=("id",)).monitors("id")
+        False
+        """
+        if feature in self.ignore_features:
+            return False
+        return self.only_features is None or feature in self.only_features
 
 
 @dataclass
@@ -85,6 +97,7 @@ class ModelMonitor:
     concept: ConceptDriftMonitor | None = None
     book: AlertBook = field(init=False)
     model_version: str = ""
+    removed_features: list[str] = field(default_factory=list)  # dropped by reconfigure, until reported
 
     def __post_init__(self) -> None:
         self.book = AlertBook(self.model_id)
@@ -95,7 +108,7 @@ class ModelMonitor:
         """Feed one valid prediction event."""
         self.model_version = model_version
         for name, value in features.items():
-            if name not in self.features and value is not None:
+            if name not in self.features and value is not None and self.config.monitors(name):
                 self._add_feature(name, value)
         for name, monitor in self.features.items():
             value = features.get(name)
@@ -132,10 +145,35 @@ class ModelMonitor:
     def alerts(self, now: float) -> list[Alert]:
         """Alert transitions (firing or resolved) since the last call."""
         out: list[Alert] = []
+        watched = set()
         for kind, feature, detector in self._detectors():
+            watched.add((kind, feature))
             if detector.active or (kind, feature) in self.book.open:
                 out += self.book.observe(detector.evidence(), detector.active, self.model_version, now)
+        for key in [key for key in self.book.open if key not in watched]:  # no longer monitored
+            out += self.book.observe(self.book.open[key].evidence, False, self.model_version, now)
         return out
+
+    def reconfigure(self, config: MonitorConfig) -> None:
+        """Apply a new configuration to the running detectors.
+
+        Thresholds change at once; sizes (baseline, windows) apply to detectors
+        created from now on; a feature no longer monitored is dropped (its open
+        alerts resolve); a new task restarts performance tracking.
+        """
+        self.config = config
+        self.removed_features += [name for name in self.features if not config.monitors(name)]
+        self.features = {name: f for name, f in self.features.items() if config.monitors(name)}
+        for monitor in self.features.values():
+            monitor.missing.min_jump = config.missing_rate_min_jump
+            if monitor.drift is not None:
+                monitor.drift.min_effect = config.drift_min_effect
+        if self.score is not None:
+            self.score.min_effect = config.drift_min_effect
+        if self.performance is not None and config.task not in (None, self.performance.task):
+            self.performance = self.concept = None
+        elif self.performance is not None:
+            self.performance.min_drop = config.performance_min_drop
 
     def _detectors(self) -> list[tuple[str, str | None, Any]]:
         found: list[tuple[str, str | None, Any]] = []

@@ -26,6 +26,7 @@ from streams.redis_state import RedisKeys, RedisStateWriter, WorkerRegistry
 from streams.routing import RawRecord, route
 from streams.security import faust_credentials
 from streams.settings import Settings
+from streams.model_config import ModelConfigStore
 from streams.partitions import CheckpointStore, PartitionOwner
 
 log = logging.getLogger("driftline")
@@ -144,6 +145,21 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
                     part.apply_message(message.offset, message.value)
                     part.unacked.append(event)
                 await flush(force_checkpoint=False)
+
+    configs = ModelConfigStore(writer.keys)
+
+    @app.timer(interval=2.0)
+    async def reload_model_configs() -> None:
+        try:
+            found = await configs.load_if_changed(writer.client, owner.config_version)
+        except (redis.RedisError, OSError, ValueError) as exc:
+            log.warning("cannot read model configurations: %s", exc)
+            return
+        if found is not None:
+            async with lock:
+                touched = owner.apply_configs(*found)
+            log.info("model configurations version %d: %d models, %d running models changed",
+                     found[0], len(found[1]), touched)
 
     @app.timer(interval=settings.checkpoint_interval_s)
     async def checkpoint_when_idle() -> None:

@@ -18,6 +18,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("worker", help="run a stream worker (settings from DRIFTLINE_* variables)")
     status = commands.add_parser("status", help="print models, counts, metric, status and open alerts")
     status.add_argument("model", nargs="?", help="one model, with its open alerts")
+    models = commands.add_parser("models", help="per-model configuration as code")
+    model_commands = models.add_subparsers(dest="action", required=True)
+    apply = model_commands.add_parser("apply", help="store model configuration files (JSON or YAML) in Redis")
+    apply.add_argument("files", nargs="+", type=Path)
+    model_commands.add_parser("show", help="print the stored model configurations")
     demo = commands.add_parser("demo", help="run the whole thing on an embedded broker and Redis")
     demo.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
     demo.add_argument("--models", type=int, default=3, help="how many models to simulate (default 3)")
@@ -28,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_worker(Settings())
         if args.command == "status":
             return run_status(Settings(), args.model)
+        if args.command == "models":
+            return run_models(Settings(), args.action, getattr(args, "files", []))
         return run_demo(args)
     except DriftlineError as exc:
         print(f"driftline: {exc}", file=sys.stderr)
@@ -60,6 +67,26 @@ def run_status(settings: Settings, model: str | None) -> int:
     except redis.RedisError as exc:
         print(f"driftline: cannot read Redis at {settings.redis_url}: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def run_models(settings: Settings, action: str, files: list[Path]) -> int:
+    import json
+
+    import redis
+
+    from streams.model_config import ModelConfigStore, load_file
+    from streams.redis_state import RedisKeys
+
+    store = ModelConfigStore(RedisKeys(settings.redis_prefix))
+    client = redis.Redis.from_url(settings.redis_url)
+    if action == "show":
+        print(json.dumps(store.show(client), indent=2, sort_keys=True))
+        return 0
+    configs = [config for path in files for config in load_file(path)]
+    version = store.apply(client, configs)
+    print(f"applied {len(configs)} model configuration(s): {', '.join(c.model_id for c in configs)} "
+          f"(version {version}; running workers pick it up within seconds)")
     return 0
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import redis.asyncio
@@ -20,7 +20,10 @@ import redis.asyncio
 from streams import checkpoint
 from streams.redis_state import RedisKeys
 from streams.settings import Settings
-from streams.state import ModelState
+from streams.state import ModelState, monitor_config
+
+if TYPE_CHECKING:
+    from streams.model_config import ModelConfig
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +47,15 @@ class PartitionState:
     unacked: list[Any] = field(default_factory=list)
     just_loaded: bool = False
     overflow_events: int = 0  # events of models beyond max_models_per_partition, not monitored
+    configs: dict[str, ModelConfig] = field(default_factory=dict)  # shared with the owner
 
     def model(self, model_id: str) -> ModelState | None:
         state = self.models.get(model_id)
         if state is None:
             if len(self.models) >= self.settings.max_models_per_partition:
                 return None
-            state = self.models[model_id] = ModelState.create(model_id, self.settings)
+            config = monitor_config(self.settings, model_id, self.configs.get(model_id))
+            state = self.models[model_id] = ModelState.create(model_id, self.settings, config)
         return state
 
     def is_ahead(self, offset: int) -> bool:
@@ -98,8 +103,10 @@ class PartitionState:
         self.watermarks = doc["watermarks"]
         self.models = doc["models"]
         self.overflow_events = doc.get("overflow_events", 0)
-        for state in self.models.values():
+        for model_id, state in self.models.items():
             state.dirty = True
+            if model_id in self.configs:  # a file applied while nobody owned this partition
+                state.monitor.reconfigure(monitor_config(self.settings, model_id, self.configs[model_id]))
 
 
 class CheckpointStore:
@@ -135,11 +142,28 @@ class PartitionOwner:
     settings: Settings
     store: CheckpointStore
     owned: dict[int, PartitionState] = field(default_factory=dict)
+    configs: dict[str, ModelConfig] = field(default_factory=dict)
+    config_version: int = -1
+
+    def apply_configs(self, version: int, configs: dict[str, ModelConfig]) -> int:
+        """Take new per-model configurations; reconfigure the owned models they change."""
+        changed = {m for m in set(configs) | set(self.configs) if configs.get(m) != self.configs.get(m)}
+        self.configs.clear()
+        self.configs.update(configs)
+        self.config_version = version
+        touched = 0
+        for part in self.owned.values():
+            for model_id in changed & set(part.models):
+                state = part.models[model_id]
+                state.monitor.reconfigure(monitor_config(self.settings, model_id, configs.get(model_id)))
+                state.dirty = True
+                touched += 1
+        return touched
 
     async def get(self, partition: int) -> PartitionState:
         part = self.owned.get(partition)
         if part is None:
-            part = PartitionState(partition, self.settings)
+            part = PartitionState(partition, self.settings, configs=self.configs)
             part.lease, blob = await self.store.acquire(partition)
             if blob is not None:
                 try:

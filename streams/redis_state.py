@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Sequence
 
 import logging
 import os
@@ -60,7 +60,7 @@ class RedisStateWriter:
         self.keys = keys
         self.stream_maxlen = stream_maxlen
 
-    async def write(self, states: Iterable[ModelState], alerts: list[Alert], now: float) -> int:
+    async def write(self, states: Sequence[ModelState], alerts: list[Alert], now: float) -> int:
         """Queue every write, send them in one round trip; returns the number of commands."""
         pipe = self.client.pipeline(transaction=False)
         keys = self.keys
@@ -74,6 +74,8 @@ class RedisStateWriter:
             }
             if features:
                 pipe.hset(keys.features(state.model_id), mapping=features)
+            if state.monitor.removed_features:
+                pipe.hdel(keys.features(state.model_id), *state.monitor.removed_features)
             state.dirty = False
         if models:
             pipe.sadd(keys.models, *models)
@@ -88,6 +90,8 @@ class RedisStateWriter:
         commands = len(pipe)
         if commands:
             await pipe.execute()
+        for state in states:
+            state.monitor.removed_features = []
         return commands
 
     @staticmethod

@@ -4,24 +4,31 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detectors import Alert, ModelMonitor, MonitorConfig, rfc3339
 from streams.events import OutcomeEvent, PredictionEvent
 from streams.join import LabelJoin
 from streams.settings import Settings
 
+if TYPE_CHECKING:
+    from streams.model_config import ModelConfig
 
-def monitor_config(settings: Settings, model_id: str) -> MonitorConfig:
+
+def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None = None) -> MonitorConfig:
+    """The detectors' configuration: the model's file (if any) over the worker's settings."""
+    file: dict[str, Any] = config.model_dump(exclude_none=True) if config is not None else {}
     return MonitorConfig(
-        baseline_events=settings.baseline_events,
-        metric_window=settings.metric_window,
+        baseline_events=file.get("baseline_events", settings.baseline_events),
+        metric_window=file.get("metric_window", settings.metric_window),
         adwin_delta=settings.adwin_delta,
-        drift_min_effect=settings.drift_min_effect,
-        performance_min_drop=settings.performance_min_drop,
-        missing_rate_min_jump=settings.missing_rate_min_jump,
-        task=settings.task_overrides.get(model_id),
+        drift_min_effect=file.get("drift_min_effect", settings.drift_min_effect),
+        performance_min_drop=file.get("performance_min_drop", settings.performance_min_drop),
+        missing_rate_min_jump=file.get("missing_rate_min_jump", settings.missing_rate_min_jump),
         max_features=settings.max_features_per_model,
+        task=file.get("task") or settings.task_overrides.get(model_id),
+        only_features=tuple(file["monitor_features"]) if "monitor_features" in file else None,
+        ignore_features=tuple(file.get("ignore_features", ())),
     )
 
 
@@ -39,12 +46,12 @@ class ModelState:
     dirty: bool = True
 
     @classmethod
-    def create(cls, model_id: str, settings: Settings) -> ModelState:
+    def create(cls, model_id: str, settings: Settings, config: MonitorConfig | None = None) -> ModelState:
         join = LabelJoin(
             settings.lateness_budget_s, settings.outcome_grace_s,
             settings.max_pending_predictions, settings.max_pending_outcomes,
         )
-        return cls(model_id, join, ModelMonitor(model_id, monitor_config(settings, model_id)))
+        return cls(model_id, join, ModelMonitor(model_id, config or monitor_config(settings, model_id)))
 
     def apply(self, wire: dict[str, Any]) -> None:
         """Apply one validated event as forwarded on the internal events topic."""

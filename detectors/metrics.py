@@ -1,0 +1,231 @@
+"""Classification and regression metrics over a rolling window and since the start."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from detectors.performance import _canonical  # the class identity that same_class compares
+
+EPS = 1e-15  # probabilities are clipped to [EPS, 1 - EPS] for the log loss
+UNTRACKED = -1  # a class beyond ``max_classes``: counted in the accuracy only
+
+
+def probability(score: Any) -> float:
+    """A score as a float in [0, 1], or ``ValueError``.
+
+    >>> probability(0.25), probability(1)
+    (0.25, 1.0)
+    """
+    p = float(score)
+    if not 0.0 <= p <= 1.0:  # also rejects NaN
+        raise ValueError(f"score {score!r} is not a probability")
+    return p
+
+
+@dataclass
+class ClassificationMetrics:
+    """Accuracy, precision, recall, F1, log loss and Brier score, rolling and since the start.
+
+    Per-class confusion counts are kept for the last ``window`` pairs (exact
+    ring buffers, O(1) per update) and since the start. With ``average="binary"``
+    precision, recall and F1 are those of ``positive``; with ``"macro"`` they are
+    unweighted means over the classes seen in the scope (a class never predicted
+    counts 0 precision, as scikit-learn's ``zero_division=0``); ``"auto"`` is
+    binary while at most two classes (counting ``positive``) have been seen.
+    Classes beyond ``max_classes`` count in the accuracy only. ``score`` is the
+    probability of ``positive``: log loss and Brier score are those of
+    ``positive`` against the rest, over the pairs that carry a score.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(2)
+    >>> metrics = ClassificationMetrics(window=500)
+    >>> for i in range(3000):
+    ...     p = rng.random()
+    ...     label = int(rng.random() < p)
+    ...     metrics.update(int(p >= 0.5), label, p)
+    >>> {k: round(v, 3) for k, v in metrics.snapshot().items() if not k.endswith("_total")}
+    {'accuracy': 0.736, 'precision': 0.742, 'recall': 0.73, 'f1': 0.736, 'log_loss': 0.53, 'brier': 0.178}
+    """
+
+    positive: Any = 1
+    window: int = 1000
+    max_classes: int = 50
+    average: str = "auto"
+    classes: dict[str, int] = field(default_factory=dict)  # canonical class -> index in the counts
+    n: int = 0  # pairs in the window
+    head: int = 0  # the ring slot written next
+    correct: int = 0
+    scored: int = 0
+    log_loss_sum: float = 0.0
+    brier_sum: float = 0.0
+    n_total: int = 0
+    correct_total: int = 0
+    scored_total: int = 0
+    log_loss_total: float = 0.0
+    brier_total: float = 0.0
+    counts: dict[str, np.ndarray] = field(init=False)  # tp / predicted / actual per class, window and total
+    ring: dict[str, np.ndarray] = field(init=False)  # the window's pairs, one array per column
+
+    def __post_init__(self) -> None:
+        if self.average not in ("auto", "binary", "macro"):
+            raise ValueError(f"average must be auto, binary or macro, not {self.average!r}")
+        self.classes.setdefault(_canonical(self.positive), 0)
+        k, w = self.max_classes, self.window
+        self.counts = {f"{name}{scope}": np.zeros(k, np.int64)
+                       for name in ("tp", "predicted", "actual") for scope in ("", "_total")}
+        self.ring = {
+            "predicted": np.zeros(w, np.int64), "actual": np.zeros(w, np.int64), "correct": np.zeros(w, np.int64),
+            "log_loss": np.full(w, np.nan), "brier": np.full(w, np.nan),  # NaN: the pair had no score
+        }
+
+    @property
+    def binary(self) -> bool:
+        return self.average == "binary" or (self.average == "auto" and len(self.classes) <= 2)
+
+    def _index(self, key: str) -> int:
+        index = self.classes.get(key)
+        if index is None:
+            if len(self.classes) >= self.max_classes:
+                return UNTRACKED
+            index = self.classes[key] = len(self.classes)
+        return index
+
+    def update(self, prediction: Any, label: Any, score: float | None = None) -> None:
+        """Add one joined pair; ``score`` is the predicted probability of ``positive``."""
+        guess, truth = _canonical(prediction), _canonical(label)
+        log_loss = brier = math.nan
+        if score is not None:
+            p, y = probability(score), float(truth == _canonical(self.positive))
+            q = min(max(p, EPS), 1.0 - EPS)
+            log_loss, brier = -math.log(q) if y else -math.log1p(-q), (p - y) ** 2
+        row = {"predicted": self._index(guess), "actual": self._index(truth), "correct": int(guess == truth),
+               "log_loss": log_loss, "brier": brier}
+        if self.n == self.window:
+            self._count(*(self.ring[name][self.head].item() for name in row), sign=-1, scope="")
+        else:
+            self.n += 1
+        for name, value in row.items():
+            self.ring[name][self.head] = value
+        self._count(*row.values(), sign=1, scope="")
+        self._count(*row.values(), sign=1, scope="_total")
+        self.head = (self.head + 1) % self.window
+        if self.head == 0:  # once per lap, so float error never builds up
+            self.log_loss_sum = math.fsum(self.ring["log_loss"][~np.isnan(self.ring["log_loss"])])
+            self.brier_sum = math.fsum(self.ring["brier"][~np.isnan(self.ring["brier"])])
+
+    def _count(self, predicted: int, actual: int, correct: int, log_loss: float, brier: float,
+               sign: int, scope: str) -> None:
+        counts = self.counts
+        if predicted != UNTRACKED:
+            counts["predicted" + scope][predicted] += sign
+            if correct:
+                counts["tp" + scope][predicted] += sign
+        if actual != UNTRACKED:
+            counts["actual" + scope][actual] += sign
+        scored = not math.isnan(log_loss)
+        if scope:
+            self.n_total += 1
+            self.correct_total += correct
+            self.scored_total += scored
+            if scored:
+                self.log_loss_total += log_loss
+                self.brier_total += brier
+        else:
+            self.correct += sign * correct
+            self.scored += sign * scored
+            if scored:
+                self.log_loss_sum += sign * log_loss
+                self.brier_sum += sign * brier
+
+    def _metrics(self, scope: str) -> dict[str, float]:
+        n, correct, scored = (self.n_total, self.correct_total, self.scored_total) if scope else (
+            self.n, self.correct, self.scored)
+        if n == 0:
+            return {}
+        tp, predicted, actual = (self.counts[name + scope] for name in ("tp", "predicted", "actual"))
+        out = {"accuracy": correct / n}
+        if self.binary:
+            t, guessed, real = int(tp[0]), int(predicted[0]), int(actual[0])
+            out |= {"precision": t / guessed} if guessed else {}
+            out |= {"recall": t / real} if real else {}
+            out |= {"f1": 2 * t / (guessed + real)} if guessed + real else {}
+        elif (seen := (predicted + actual) > 0).any():
+            tp, predicted, actual = tp[seen], predicted[seen], actual[seen]
+            out["precision"] = float(np.mean(tp / np.maximum(predicted, 1)))
+            out["recall"] = float(np.mean(tp / np.maximum(actual, 1)))
+            out["f1"] = float(np.mean(2 * tp / (predicted + actual)))
+        if scored:
+            loss, brier = (self.log_loss_total, self.brier_total) if scope else (self.log_loss_sum, self.brier_sum)
+            out |= {"log_loss": max(loss, 0.0) / scored, "brier": min(max(brier / scored, 0.0), 1.0)}
+        return {f"{name}{scope}": value for name, value in out.items()}
+
+    def snapshot(self) -> dict[str, float]:
+        """Every defined metric: rolling (``accuracy``...) and since the start (``accuracy_total``...)."""
+        return self._metrics("") | self._metrics("_total")
+
+
+@dataclass
+class RegressionMetrics:
+    """Mean absolute error and root mean squared error, rolling and since the start.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(4)
+    >>> metrics = RegressionMetrics(window=1000)
+    >>> for i in range(5000):
+    ...     y = rng.gauss(10.0, 3.0)
+    ...     metrics.update(y + rng.gauss(0.0, 2.0), y)
+    >>> {k: round(v, 2) for k, v in metrics.snapshot().items()}
+    {'mae': 1.63, 'rmse': 2.05, 'mae_total': 1.62, 'rmse_total': 2.03}
+    """
+
+    window: int = 1000
+    n: int = 0
+    head: int = 0
+    abs_sum: float = 0.0
+    sq_sum: float = 0.0
+    n_total: int = 0
+    abs_total: float = 0.0
+    sq_total: float = 0.0
+    errors: np.ndarray = field(init=False)  # prediction - label, the last ``window`` pairs
+
+    def __post_init__(self) -> None:
+        self.errors = np.zeros(self.window)
+
+    def update(self, prediction: float, label: float) -> None:
+        """Add one joined pair."""
+        error = float(prediction) - float(label)
+        if not math.isfinite(error):
+            raise ValueError(f"non-finite regression error for label {label!r}")
+        if self.n == self.window:
+            old = float(self.errors[self.head])
+            self.abs_sum -= abs(old)
+            self.sq_sum -= old * old
+        else:
+            self.n += 1
+        self.errors[self.head] = error
+        self.abs_sum += abs(error)
+        self.sq_sum += error * error
+        self.n_total += 1
+        self.abs_total += abs(error)
+        self.sq_total += error * error
+        self.head = (self.head + 1) % self.window
+        if self.head == 0:  # once per lap, so float error never builds up
+            self.abs_sum = math.fsum(np.abs(self.errors))
+            self.sq_sum = math.fsum(self.errors * self.errors)
+
+    def snapshot(self) -> dict[str, float]:
+        """``mae``, ``rmse``, ``mae_total`` and ``rmse_total``, once defined."""
+        out = {}
+        if self.n:
+            out |= {"mae": max(self.abs_sum, 0.0) / self.n, "rmse": math.sqrt(max(self.sq_sum, 0.0) / self.n)}
+        if self.n_total:
+            out |= {"mae_total": self.abs_total / self.n_total, "rmse_total": math.sqrt(self.sq_total / self.n_total)}
+        return out

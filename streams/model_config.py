@@ -1,0 +1,87 @@
+"""Per-model configuration as code: files applied with ``driftline models apply``, read live by workers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import orjson
+import redis
+import redis.asyncio
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from detectors import MonitorConfig
+from streams.state import monitor_config
+from streams.errors import ConfigurationError
+from streams.redis_state import RedisKeys
+from streams.settings import Settings
+
+
+class ModelConfig(BaseModel):
+    """What one model's file may say. Unset fields keep the worker's defaults.
+
+    >>> ModelConfig(model_id="churn", task="classification", ignore_features=["user_id"]).task
+    'classification'
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_id: str = Field(pattern=r"^[A-Za-z0-9._:\-]{1,128}$")
+    task: Literal["classification", "regression"] | None = None
+    positive_class: str | int | bool | None = None
+    monitor_features: list[str] | None = None
+    ignore_features: list[str] = Field(default_factory=list)
+    baseline_events: int | None = Field(None, ge=50)
+    metric_window: int | None = Field(None, ge=10)
+    drift_min_effect: float | None = Field(None, gt=0)
+    performance_min_drop: float | None = Field(None, gt=0, lt=1)
+    missing_rate_min_jump: float | None = Field(None, gt=0, lt=1)
+
+    def monitor_config(self, settings: Settings) -> MonitorConfig:
+        return monitor_config(settings, self.model_id, self)
+
+
+def load_file(path: Path) -> list[ModelConfig]:
+    """Read one model's configuration (or a list) from a JSON or YAML file."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read {path}: {exc}") from None
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            docs = [d for d in yaml.safe_load_all(text) if d is not None]
+        else:
+            docs = [json.loads(text)]
+        items = [item for doc in docs for item in (doc if isinstance(doc, list) else [doc])]
+        return [ModelConfig.model_validate(item) for item in items]
+    except (ValueError, ValidationError) as exc:
+        raise ConfigurationError(f"{path}: {exc}") from None
+
+
+class ModelConfigStore:
+    """Model configurations in Redis: a hash of JSON, and a version counter workers poll."""
+
+    def __init__(self, keys: RedisKeys) -> None:
+        self.hash = f"{keys.prefix}model-config"
+        self.version = f"{keys.prefix}model-config:version"
+
+    def apply(self, client: redis.Redis, configs: list[ModelConfig]) -> int:
+        pipe = client.pipeline(transaction=True)
+        for config in configs:
+            pipe.hset(self.hash, config.model_id, config.model_dump_json(exclude_none=True))
+        pipe.incr(self.version)
+        return int(pipe.execute()[-1])
+
+    def show(self, client: redis.Redis) -> dict[str, dict]:
+        return {k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in client.hgetall(self.hash).items()}
+
+    async def load_if_changed(self, client: redis.asyncio.Redis, seen: int) -> tuple[int, dict[str, ModelConfig]] | None:
+        """New configurations when the version moved past ``seen``, else None."""
+        version = int(await client.get(self.version) or 0)
+        if version == seen:
+            return None
+        raw = await client.hgetall(self.hash)
+        return version, {k.decode(): ModelConfig.model_validate_json(v) for k, v in raw.items()}

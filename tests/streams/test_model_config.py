@@ -1,0 +1,78 @@
+"""Per-model configuration as code: files, validation, and a live worker picking up changes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaProducer
+
+from streams.errors import ConfigurationError
+from streams.launch import WorkerProcess
+from streams.model_config import ModelConfigStore, load_file
+from streams.redis_state import RedisKeys
+from streams.settings import Settings
+
+
+def test_json_and_yaml_files(tmp_path: Path) -> None:
+    (tmp_path / "churn.json").write_text(json.dumps({"model_id": "churn", "task": "regression"}))
+    (tmp_path / "all.yaml").write_text("model_id: a\nignore_features: [user_id]\n---\n- model_id: b\n  drift_min_effect: 0.5\n")
+    assert [c.task for c in load_file(tmp_path / "churn.json")] == ["regression"]
+    configs = load_file(tmp_path / "all.yaml")
+    assert [c.model_id for c in configs] == ["a", "b"]
+    assert configs[0].monitor_config(Settings()).monitors("user_id") is False
+    assert configs[1].monitor_config(Settings()).drift_min_effect == 0.5
+
+
+@pytest.mark.parametrize("text, reason", [
+    ('{"model_id": "bad id"}', "model_id"),
+    ('{"model_id": "m", "task": "ranking"}', "task"),
+    ('{"model_id": "m", "drift_min_effct": 0.3}', "drift_min_effct"),
+    ("{not json", "m.json"),
+])
+def test_bad_files_say_what_is_wrong(tmp_path: Path, text: str, reason: str) -> None:
+    path = tmp_path / "m.json"
+    path.write_text(text)
+    with pytest.raises(ConfigurationError, match=reason):
+        load_file(path)
+
+
+def test_a_running_worker_picks_up_a_new_configuration(driftline_env: dict[str, str], tmp_path: Path) -> None:
+    client = redis.Redis.from_url(driftline_env["DRIFTLINE_REDIS_URL"], decode_responses=True)
+    prefix = driftline_env["DRIFTLINE_REDIS_PREFIX"]
+    producer = KafkaProducer(bootstrap_servers=driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"])
+
+    def send(start: int, n: int) -> None:
+        for i in range(start, start + n):
+            event = {"model_id": "price", "prediction_id": str(i), "features": {"x": i % 7, "user_id": i},
+                     "prediction": 3}
+            producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode())
+            outcome = {"model_id": "price", "prediction_id": str(i), "label": 3 + (i % 2)}
+            producer.send(driftline_env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcome).encode())
+        producer.flush()
+
+    def wait_for(predicate: object, timeout_s: float = 30) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate() and time.monotonic() < deadline:  # type: ignore[operator]
+            time.sleep(0.2)
+
+    with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready():
+        send(0, 50)
+        wait_for(lambda: client.hget(f"{prefix}model:{{price}}", "joined") == "50")
+        assert client.hget(f"{prefix}model:{{price}}", "metric") == "accuracy"  # integers: classes
+        assert client.hexists(f"{prefix}model:{{price}}:features", "user_id")
+
+        path = tmp_path / "price.yaml"
+        path.write_text("model_id: price\ntask: regression\nignore_features: [user_id]\n")
+        ModelConfigStore(RedisKeys(prefix)).apply(client, load_file(path))
+        time.sleep(3)  # workers poll every 2 s
+        send(50, 50)
+        wait_for(lambda: client.hget(f"{prefix}model:{{price}}", "metric") == "mae")
+        model = client.hgetall(f"{prefix}model:{{price}}")
+    assert model["metric"] == "mae" and float(model["mae"]) == pytest.approx(0.5)
+    assert model["predictions"] == "100"
+    assert not client.hexists(f"{prefix}model:{{price}}:features", "user_id")
+    assert client.hexists(f"{prefix}model:{{price}}:features", "x")
