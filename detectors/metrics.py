@@ -69,20 +69,19 @@ class ClassificationMetrics:
     scored_total: int = 0
     log_loss_total: float = 0.0
     brier_total: float = 0.0
-    counts: dict[str, np.ndarray] = field(init=False)  # tp / predicted / actual per class, window and total
-    ring: dict[str, np.ndarray] = field(init=False)  # the window's pairs, one array per column
+    # per class: true positives, predictions and labels, in the window and since the start
+    counts: dict[str, list[int]] = field(init=False)
+    # the window's pairs: class indices, 0/1 correct, and losses (NaN when the pair had no score)
+    ring: dict[str, list[Any]] = field(init=False)
 
     def __post_init__(self) -> None:
         if self.average not in ("auto", "binary", "macro"):
             raise ValueError(f"average must be auto, binary or macro, not {self.average!r}")
         self.classes.setdefault(_canonical(self.positive), 0)
-        k, w = self.max_classes, self.window
-        self.counts = {f"{name}{scope}": np.zeros(k, np.int64)
-                       for name in ("tp", "predicted", "actual") for scope in ("", "_total")}
-        self.ring = {
-            "predicted": np.zeros(w, np.int64), "actual": np.zeros(w, np.int64), "correct": np.zeros(w, np.int64),
-            "log_loss": np.full(w, np.nan), "brier": np.full(w, np.nan),  # NaN: the pair had no score
-        }
+        self.counts = {name: [0] * self.max_classes for name in
+                       ("tp", "predicted", "actual", "tp_total", "predicted_total", "actual_total")}
+        self.ring = {name: [0] * self.window for name in ("predicted", "actual", "correct")}
+        self.ring |= {name: [math.nan] * self.window for name in ("log_loss", "brier")}
 
     @property
     def binary(self) -> bool:
@@ -99,47 +98,44 @@ class ClassificationMetrics:
     def update(self, prediction: Any, label: Any, score: float | None = None) -> None:
         """Add one joined pair; ``score`` is the predicted probability of ``positive``."""
         guess, truth = _canonical(prediction), _canonical(label)
-        log_loss = brier = math.nan
+        row = [self._index(guess), self._index(truth), int(guess == truth), math.nan, math.nan]
         if score is not None:
             p, y = probability(score), float(truth == _canonical(self.positive))
             q = min(max(p, EPS), 1.0 - EPS)
-            log_loss, brier = -math.log(q) if y else -math.log1p(-q), (p - y) ** 2
-        row = {"predicted": self._index(guess), "actual": self._index(truth), "correct": int(guess == truth),
-               "log_loss": log_loss, "brier": brier}
+            row[3:] = -math.log(q) if y else -math.log1p(-q), (p - y) ** 2
+        ring, h = self.ring, self.head
         if self.n == self.window:
-            self._count(*(self.ring[name][self.head].item() for name in row), sign=-1, scope="")
+            self._count([ring[name][h] for name in ring], -1, "")
         else:
             self.n += 1
-        for name, value in row.items():
-            self.ring[name][self.head] = value
-        self._count(*row.values(), sign=1, scope="")
-        self._count(*row.values(), sign=1, scope="_total")
-        self.head = (self.head + 1) % self.window
+        for name, value in zip(ring, row):
+            ring[name][h] = value
+        self._count(row, 1, "")
+        self._count(row, 1, "_total")
+        self.head = (h + 1) % self.window
         if self.head == 0:  # once per lap, so float error never builds up
-            self.log_loss_sum = math.fsum(self.ring["log_loss"][~np.isnan(self.ring["log_loss"])])
-            self.brier_sum = math.fsum(self.ring["brier"][~np.isnan(self.ring["brier"])])
+            self.log_loss_sum = math.fsum(x for x in ring["log_loss"] if x == x)
+            self.brier_sum = math.fsum(x for x in ring["brier"] if x == x)
 
-    def _count(self, predicted: int, actual: int, correct: int, log_loss: float, brier: float,
-               sign: int, scope: str) -> None:
-        counts = self.counts
+    def _count(self, row: list[Any], sign: int, scope: str) -> None:
+        predicted, actual, correct, log_loss, brier = row
+        counts, scored = self.counts, log_loss == log_loss  # False for NaN
         if predicted != UNTRACKED:
             counts["predicted" + scope][predicted] += sign
-            if correct:
-                counts["tp" + scope][predicted] += sign
+            counts["tp" + scope][predicted] += sign * correct
         if actual != UNTRACKED:
             counts["actual" + scope][actual] += sign
-        scored = not math.isnan(log_loss)
         if scope:
             self.n_total += 1
             self.correct_total += correct
-            self.scored_total += scored
             if scored:
+                self.scored_total += 1
                 self.log_loss_total += log_loss
                 self.brier_total += brier
         else:
             self.correct += sign * correct
-            self.scored += sign * scored
             if scored:
+                self.scored += sign
                 self.log_loss_sum += sign * log_loss
                 self.brier_sum += sign * brier
 
@@ -148,7 +144,7 @@ class ClassificationMetrics:
             self.n, self.correct, self.scored)
         if n == 0:
             return {}
-        tp, predicted, actual = (self.counts[name + scope] for name in ("tp", "predicted", "actual"))
+        tp, predicted, actual = (np.array(self.counts[name + scope]) for name in ("tp", "predicted", "actual"))
         out = {"accuracy": correct / n}
         if self.binary:
             t, guessed, real = int(tp[0]), int(predicted[0]), int(actual[0])

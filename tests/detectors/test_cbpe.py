@@ -1,0 +1,214 @@
+"""ConfidenceBasedEstimator: accuracy estimated from scores alone, and its condition."""
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.cbpe import ConfidenceBasedEstimator, isotonic
+
+
+def model(rng: random.Random, sigma: float, mu: float = 0.5, sharpness: float = 1.0) -> tuple[float, int]:
+    """One prediction of a synthetic binary model: (score, label).
+
+    The true log-odds are N(mu, sigma); the score is the logistic of ``sharpness``
+    times them, so ``sharpness`` 1 is calibrated and more than 1 overconfident.
+    Smaller ``sigma`` puts the scores nearer 0.5 (less accurate).
+    """
+    z = rng.gauss(mu, sigma)
+    label = int(rng.random() < 1.0 / (1.0 + math.exp(-z)))
+    return 1.0 / (1.0 + math.exp(-sharpness * z)), label
+
+
+def run(cbpe: ConfidenceBasedEstimator, rng: random.Random, sigma: float, n: int, start: int,
+        labelled: bool = False, **kw: float) -> Iterator[tuple[float, int]]:
+    """Feed ``n`` predictions (the first ``reference_size`` pairs are always labelled); yield each."""
+    for i in range(start, start + n):
+        score, label = model(rng, sigma, **kw)
+        cbpe.observe_prediction(None, score, float(i))
+        if labelled or cbpe.reference_n < cbpe.reference_size:
+            cbpe.observe_outcome(None, label, score)
+        yield score, label
+
+
+def flags(cbpe: ConfidenceBasedEstimator, rng: random.Random, sigma: float, n: int, start: int) -> list[bool]:
+    return [cbpe.active for _ in run(cbpe, rng, sigma, n, start)]
+
+
+@pytest.mark.parametrize("reference_size,bound", [(1000, 0.035), (5000, 0.02)])
+@pytest.mark.parametrize("sharpness", [1.0, 1.8, 0.6])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_estimate_tracks_realized_accuracy_on_stationary_data(
+    seed: int, sharpness: float, reference_size: int, bound: float
+) -> None:
+    """A reference of N labels leaves the estimate a bias of sd ~0.33 / sqrt(N) (0.010 for 1000)."""
+    rng = random.Random(seed)
+    cbpe = ConfidenceBasedEstimator(reference_size=reference_size)
+    gaps = []
+    for i, _ in enumerate(run(cbpe, rng, 3.0, 15_000 + reference_size, 0, labelled=True, sharpness=sharpness)):
+        assert not cbpe.active
+        if i >= reference_size + 999 and (i + 1) % 1000 == 0:  # disjoint windows after the reference
+            gaps.append(cbpe.gap)
+    assert cbpe.calibrated and cbpe.realized.n == 1000
+    assert abs(np.mean(gaps)) <= bound  # no bias beyond the reference's, even for a miscalibrated model
+    assert np.mean(np.abs(gaps)) <= bound  # realized accuracy alone has a standard error of ~0.012 here
+    assert np.max(np.abs(gaps)) <= 0.06
+
+
+@pytest.mark.parametrize("sharpness", [1.8, 0.6])
+def test_without_calibration_a_miscalibrated_model_is_misjudged(sharpness: float) -> None:
+    rng = random.Random(0)
+    raw = ConfidenceBasedEstimator(reference_size=10**9)  # never calibrates: scores at face value
+    gaps = [raw.gap for i, _ in enumerate(run(raw, rng, 3.0, 10_000, 0, labelled=True, sharpness=sharpness))
+            if (i + 1) % 1000 == 0]
+    assert abs(np.mean(gaps)) > 0.04
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_scores_moving_toward_one_half_fire_before_any_label(seed: int) -> None:
+    rng = random.Random(seed)
+    cbpe = ConfidenceBasedEstimator()
+    assert not any(flags(cbpe, rng, 3.0, 5000, 0))
+    assert cbpe.realized.n == cbpe.reference_size  # no label after the reference
+    hidden = []
+    for i, (score, label) in enumerate(run(cbpe, rng, 1.5, 2000, 5000)):
+        hidden.append(float((score >= 0.5) == label))
+        if i == 999:
+            assert cbpe.active  # within 1000 predictions of the shift
+            assert cbpe.estimated_accuracy <= cbpe.reference_accuracy - cbpe.min_drop
+    assert cbpe.active
+    # the estimate matches the accuracy the labels will show once they arrive (sd of the difference ~0.021:
+    # 0.016 from calibrating the middle bins on few reference pairs, 0.014 from the labels' own noise)
+    assert cbpe.estimated_accuracy == pytest.approx(np.mean(hidden[-1000:]), abs=0.065)
+    assert cbpe.realized.n == cbpe.reference_size
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_no_alert_on_stationary_data(seed: int) -> None:
+    rng = random.Random(seed)
+    cbpe = ConfidenceBasedEstimator()
+    largest = 0.0
+    for _ in run(cbpe, rng, 3.0, 20_000, 0):
+        assert not cbpe.active
+        largest = max(largest, cbpe.drop)
+    assert largest < 0.04  # sd ~0.007 (window and reference noise); the condition needs 0.05 and z >= 4
+
+
+def test_more_confident_scores_are_never_a_problem() -> None:
+    rng = random.Random(6)
+    cbpe = ConfidenceBasedEstimator()
+    flags(cbpe, rng, 2.0, 2000, 0)
+    assert not any(flags(cbpe, rng, 6.0, 5000, 2000))
+    assert cbpe.drop < 0
+
+
+def test_hysteresis() -> None:
+    rng = random.Random(2)
+    cbpe = ConfidenceBasedEstimator(min_drop=0.10)
+    assert not any(flags(cbpe, rng, 3.0, 3000, 0))
+    assert any(flags(cbpe, rng, 1.0, 1500, 3000))  # ~0.15 below the reference
+    stays = flags(cbpe, rng, 1.75, 2500, 4500)  # ~0.075 below: under min_drop, over half of it
+    assert all(stays)
+    assert cbpe.min_drop / 2 <= cbpe.drop < cbpe.min_drop
+    assert not flags(cbpe, rng, 3.0, 2000, 7000)[-1]
+
+    fresh = ConfidenceBasedEstimator(min_drop=0.10)
+    flags(fresh, rng, 3.0, 3000, 0)
+    assert not any(flags(fresh, rng, 1.75, 4000, 3000))
+
+
+@pytest.mark.parametrize("sigma,severity", [(1.8, "warning"), (0.7, "critical")])
+def test_evidence(sigma: float, severity: str) -> None:
+    rng = random.Random(3)
+    cbpe = ConfidenceBasedEstimator()
+    flags(cbpe, rng, 3.0, 3000, 0)
+    flags(cbpe, rng, sigma, 2000, 3000)
+    assert cbpe.active
+    e = cbpe.evidence()
+    assert (e.kind, e.feature, e.detector, e.severity) == ("performance", None, "cbpe", severity)
+    assert e.statistic == round(cbpe.estimated_accuracy, 6) < e.threshold
+    assert e.threshold == pytest.approx(cbpe.reference_accuracy - cbpe.min_drop, abs=1e-6)
+    assert e.n == cbpe.window
+    assert 4999 - cbpe.window - 16 <= e.window_start <= e.window_end == 4999.0
+    assert "estimated accuracy" in e.message
+
+
+def test_nothing_fires_before_the_reference_is_labelled() -> None:
+    rng = random.Random(1)
+    cbpe = ConfidenceBasedEstimator()
+    for i in range(5000):
+        cbpe.observe_prediction(None, model(rng, 3.0 if i < 1000 else 0.5)[0], float(i))
+        assert not cbpe.active
+    assert not cbpe.calibrated and math.isnan(cbpe.reference_accuracy) and math.isnan(cbpe.realized_accuracy)
+    assert cbpe.estimated_accuracy < 0.7  # still estimated, from raw scores
+
+
+def test_the_calibration_map_corrects_an_overconfident_model() -> None:
+    rng = random.Random(5)
+    cbpe = ConfidenceBasedEstimator(reference_size=40_000)
+    for _ in run(cbpe, rng, 3.0, 40_000, 0, sharpness=2.0):
+        pass
+    table = cbpe.calibration
+    assert all(0.0 < p < 1.0 for p in table) and table == sorted(table)
+    for score in (0.1, 0.25, 0.75, 0.9):
+        lo, hi = math.floor(score * 20) / 20, math.floor(score * 20 + 1) / 20
+        z = np.linspace(math.log(lo / (1 - lo)) / 2, math.log(hi / (1 - hi)) / 2, 1001)  # score = sigmoid(2z)
+        density = np.exp(-((z - 0.5) ** 2) / 18)
+        truth = float(np.sum(density / (1 + np.exp(-z))) / np.sum(density))  # P(positive | score in the bin)
+        assert cbpe.calibrated_probability(score) == pytest.approx(truth, abs=0.065)  # >= 540 pairs a bin: sd < 0.022
+        assert abs(cbpe.calibrated_probability(score) - 0.5) < abs(score - 0.5) - 0.03  # pulled toward 1/2
+
+
+def test_explicit_classes_and_incomplete_events() -> None:
+    cbpe = ConfidenceBasedEstimator(positive="fraud", reference_size=2, window=4)
+    cbpe.observe_prediction("fraud", 0.3, 1.0)  # the model's own class wins over the threshold
+    assert cbpe.estimated_accuracy == pytest.approx(0.325)  # uncalibrated: the midpoint of 0.3's bin
+    cbpe.observe_prediction("ok", None, 2.0)  # no score: nothing to estimate from
+    assert cbpe.n == 1
+    cbpe.observe_outcome(None, "ok", None)  # neither class nor score: ignored
+    assert cbpe.realized.n == 0
+    cbpe.observe_outcome("ok", "fraud", None)  # realized accuracy only
+    assert (cbpe.realized.n, cbpe.reference_n, cbpe.realized_accuracy) == (1, 0, 0.0)
+    for bad in (math.nan, 1.01, -0.5):
+        with pytest.raises(ValueError):
+            cbpe.observe_prediction(None, bad, 3.0)
+    assert cbpe.n == 1
+
+
+def test_a_checkpoint_round_trip_continues_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams import checkpoint
+
+    name = f"{ConfidenceBasedEstimator.__module__}.{ConfidenceBasedEstimator.__qualname__}"
+    monkeypatch.setitem(checkpoint.ALLOWED, name, ConfidenceBasedEstimator)  # not yet on the allowlist
+    monkeypatch.setitem(checkpoint._NAMES, ConfidenceBasedEstimator, name)
+    rng = random.Random(7)
+    cbpe = ConfidenceBasedEstimator()
+    flags(cbpe, rng, 3.0, 2500, 0)
+    restored = checkpoint.loads(checkpoint.dumps(cbpe))
+    events = [model(rng, 1.0) for _ in range(2000)]
+    seen: list[list[Any]] = []
+    for monitor in (cbpe, restored):
+        seen.append([])
+        for i, (score, _) in enumerate(events):
+            monitor.observe_prediction(None, score, float(2500 + i))
+            seen[-1].append((monitor.active, monitor.estimated_accuracy))
+    assert seen[0] == seen[1]
+    assert restored.evidence() == cbpe.evidence()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.01, 100.0)), min_size=1, max_size=30))
+def test_isotonic_is_monotone_and_keeps_the_weighted_mean(points: list[tuple[float, float]]) -> None:
+    values, weights = (np.array(column) for column in zip(*points))
+    fitted = isotonic(values, weights)
+    assert fitted.shape == values.shape
+    assert np.all(np.diff(fitted) >= -1e-12)
+    assert np.average(fitted, weights=weights) == pytest.approx(np.average(values, weights=weights), abs=1e-9)
+    if np.all(np.diff(values) >= 0):
+        assert fitted == pytest.approx(values)
