@@ -11,6 +11,7 @@ evidence until their clear condition is met.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -94,23 +95,29 @@ class Alert:
         }
 
 
-def alert_id_for(model_id: str, kind: str, feature: str | None, episode: int) -> str:
+def alert_id_for(model_id: str, kind: str, feature: str | None, detector: str, episode: int) -> str:
     """A stable id for one episode: the same inputs give the same id after a replay.
 
-    >>> alert_id_for("churn", "data_drift", "age", 1) == alert_id_for("churn", "data_drift", "age", 1)
+    >>> alert_id_for("churn", "data_drift", "age", "adwin", 1) == alert_id_for("churn", "data_drift", "age", "adwin", 1)
     True
     """
-    text = f"{model_id}\x1f{kind}\x1f{feature or ''}\x1f{episode}"
+    text = f"{model_id}\x1f{kind}\x1f{feature or ''}\x1f{detector}\x1f{episode}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
+
+
+AlertKey = tuple[str, "str | None", str]  # kind, feature, detector
 
 
 @dataclass
 class AlertBook:
-    """Open episodes of one model, keyed by (kind, feature).
+    """Open episodes of one model, keyed by (kind, feature, detector).
 
     Detectors report a measurement each time and whether their condition holds.
+    After an episode resolves, the same key cannot fire again for ``cooldown_s``
+    seconds (of the ``now`` passed in), so a condition hovering at its threshold
+    does not page anyone twice.
 
-    >>> book = AlertBook("churn")
+    >>> book = AlertBook("churn", cooldown_s=60.0)
     >>> e = Evidence("data_drift", "age", "adwin", 0.9, 0.25, 120, 10.0, 20.0, "warning", "age moved")
     >>> [a.status for a in book.observe(e, True, "v1", now=21.0)]
     ['firing']
@@ -118,24 +125,33 @@ class AlertBook:
     []
     >>> [a.status for a in book.observe(e, False, "v1", now=30.0)]
     ['resolved']
+    >>> book.observe(e, True, "v1", now=40.0)  # cooling down
+    []
+    >>> [a.status for a in book.observe(e, True, "v1", now=95.0)]
+    ['firing']
     """
 
     model_id: str
-    open: dict[tuple[str, str | None], Alert] = field(default_factory=dict)
-    episodes: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    open: dict[AlertKey, Alert] = field(default_factory=dict)
+    episodes: dict[AlertKey, int] = field(default_factory=dict)
+    cooldown_s: float = 0.0
+    resolved_at: dict[AlertKey, float] = field(default_factory=dict)
 
     def observe(self, evidence: Evidence, active: bool, model_version: str, now: float) -> list[Alert]:
-        key = (evidence.kind, evidence.feature)
+        key = (evidence.kind, evidence.feature, evidence.detector)
         current = self.open.get(key)
         if active and current is None:
+            if now - self.resolved_at.get(key, -math.inf) < self.cooldown_s:
+                return []
             episode = self.episodes.get(key, 0) + 1
             self.episodes[key] = episode
-            alert_id = alert_id_for(self.model_id, evidence.kind, evidence.feature, episode)
+            alert_id = alert_id_for(self.model_id, *key, episode)
             alert = Alert(alert_id, self.model_id, model_version, "firing", evidence, now)
             self.open[key] = alert
             return [alert]
         if not active and current is not None:
             del self.open[key]
+            self.resolved_at[key] = now
             cleared = replace(evidence, severity=current.evidence.severity)
             return [replace(current, status="resolved", evidence=cleared, detected_at=now)]
         return []

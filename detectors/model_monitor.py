@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from detectors.alerts import Alert, AlertBook, Evidence
-from detectors.concept_drift import ConceptDriftMonitor
+from detectors.alerts import Alert, AlertBook, AlertKey
 from detectors.feature_drift import FeatureDriftMonitor
 from detectors.missing_rate import MissingRateMonitor
-from detectors.performance import CLASSIFICATION, PerformanceMonitor, infer_task
+from detectors.performance import infer_task
+from detectors.performance_suite import PerformanceSuite
 
 FeatureValue = float | int | str | bool | None
 
@@ -32,6 +32,8 @@ class MonitorConfig:
     task: str | None = None  # None: inferred from the first prediction
     only_features: tuple[str, ...] | None = None  # None: every feature
     ignore_features: tuple[str, ...] = ()
+    positive_class: str | int | bool | None = None  # None: score is P(predicted class)
+    alert_cooldown_s: float = 0.0
 
     def monitors(self, feature: str) -> bool:
         """Whether ``feature`` is watched under this configuration.
@@ -93,20 +95,22 @@ class ModelMonitor:
     features: dict[str, FeatureMonitor] = field(default_factory=dict)
     overflow_feature_values: int = 0  # values of features beyond max_features, ignored
     score: FeatureDriftMonitor | None = None
-    performance: PerformanceMonitor | None = None
-    concept: ConceptDriftMonitor | None = None
+    performance: PerformanceSuite | None = None
     book: AlertBook = field(init=False)
     model_version: str = ""
     removed_features: list[str] = field(default_factory=list)  # dropped by reconfigure, until reported
 
     def __post_init__(self) -> None:
-        self.book = AlertBook(self.model_id)
+        self.book = AlertBook(self.model_id, cooldown_s=self.config.alert_cooldown_s)
 
     def observe_prediction(
-        self, features: Mapping[str, FeatureValue], score: float | None, ts: float, model_version: str
+        self, features: Mapping[str, FeatureValue], score: float | None, ts: float, model_version: str,
+        prediction: Any = None,
     ) -> None:
         """Feed one valid prediction event."""
         self.model_version = model_version
+        if self.performance is not None:
+            self.performance.observe_prediction(prediction, score, ts)
         for name, value in features.items():
             if name not in self.features and value is not None and self.config.monitors(name):
                 self._add_feature(name, value)
@@ -125,30 +129,20 @@ class ModelMonitor:
                 self.score = self._drift_monitor(None, "prediction_drift")
             self.score.update(score, ts)
 
-    def observe_outcome(self, prediction: Any, label: Any, ts: float) -> None:
+    def observe_outcome(self, prediction: Any, label: Any, ts: float, score: float | None = None) -> None:
         """Feed one prediction joined with its true label."""
         if self.performance is None:
             cfg = self.config
-            task = cfg.task or infer_task(prediction)
-            self.performance = PerformanceMonitor(
-                task, cfg.baseline_events, cfg.metric_window, cfg.performance_min_drop
-            )
-            self.concept = ConceptDriftMonitor(task == CLASSIFICATION, cfg.baseline_events)
-        try:
-            loss = self.performance.loss(prediction, label)
-        except (TypeError, ValueError):
-            return  # a regression label that is not a number: counted by the caller as joined only
-        self.performance.update(prediction, label, ts)
-        assert self.concept is not None
-        self.concept.update(loss, ts)
+            self.performance = PerformanceSuite.create(cfg.task or infer_task(prediction), cfg)
+        self.performance.observe_outcome(prediction, label, score, ts)
 
     def alerts(self, now: float) -> list[Alert]:
         """Alert transitions (firing or resolved) since the last call."""
         out: list[Alert] = []
         watched = set()
-        for kind, feature, detector in self._detectors():
-            watched.add((kind, feature))
-            if detector.active or (kind, feature) in self.book.open:
+        for key, detector in self._detectors():
+            watched.add(key)
+            if detector.active or key in self.book.open:
                 out += self.book.observe(detector.evidence(), detector.active, self.model_version, now)
         for key in [key for key in self.book.open if key not in watched]:  # no longer monitored
             out += self.book.observe(self.book.open[key].evidence, False, self.model_version, now)
@@ -170,22 +164,29 @@ class ModelMonitor:
                 monitor.drift.min_effect = config.drift_min_effect
         if self.score is not None:
             self.score.min_effect = config.drift_min_effect
+        self.book.cooldown_s = config.alert_cooldown_s
         if self.performance is not None and config.task not in (None, self.performance.task):
-            self.performance = self.concept = None
+            self.performance = None
         elif self.performance is not None:
-            self.performance.min_drop = config.performance_min_drop
+            self.performance.realized.min_drop = config.performance_min_drop
 
-    def _detectors(self) -> list[tuple[str, str | None, Any]]:
-        found: list[tuple[str, str | None, Any]] = []
+    def _detectors(self) -> list[tuple[AlertKey, Any]]:
+        found: list[tuple[AlertKey, Any]] = []
         for name, monitor in self.features.items():
-            found.append(("data_quality", name, monitor.missing))
+            found.append((("data_quality", name, "missing_rate"), monitor.missing))
             if monitor.drift is not None:
-                found.append(("data_drift", name, monitor.drift))
+                found.append((("data_drift", name, "adwin"), monitor.drift))
         if self.score is not None:
-            found.append(("prediction_drift", None, self.score))
-        if self.performance is not None and self.concept is not None:
-            found += [("performance", None, self.performance), ("concept_drift", None, self.concept)]
+            found.append((("prediction_drift", None, "adwin"), self.score))
+        if self.performance is not None:
+            found += self.performance.detectors()
         return found
+
+    def metric(self) -> tuple[str, float] | None:
+        """The rolling performance metric, once labels have joined."""
+        if self.performance is None or self.performance.n == 0:
+            return None
+        return self.performance.realized.metric_name, self.performance.realized.rolling
 
     def _add_feature(self, name: str, value: FeatureValue) -> None:
         if len(self.features) >= self.config.max_features:
@@ -206,8 +207,4 @@ class ModelMonitor:
     def status(self) -> str:
         return self.book.status()
 
-    def metric(self) -> tuple[str, float] | None:
-        """The rolling performance metric, once labels have joined."""
-        if self.performance is None or self.performance.n == 0:
-            return None
-        return self.performance.metric_name, self.performance.rolling
+

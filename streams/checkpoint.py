@@ -21,6 +21,9 @@ from river.drift.binary import DDM
 from river.stats import Mean
 
 import detectors
+from detectors.cbpe import ConfidenceBasedEstimator
+from detectors.metrics import ClassificationMetrics, RegressionMetrics
+from detectors.performance_suite import PerformanceSuite
 from streams import join, state
 
 FORMAT_VERSION = 1
@@ -33,6 +36,7 @@ def _allowlist() -> dict[str, type]:
         detectors.ModelMonitor, detectors.MonitorConfig, detectors.PerformanceMonitor,
         detectors.RollingMean, detectors.RunningMoments, detectors.WindowClock,
         detectors.ReplayableADWIN, join.LabelJoin, state.ModelState, DDM, Mean,
+        ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
     ]
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 

@@ -96,7 +96,7 @@ class RedisStateWriter:
 
     @staticmethod
     def _feature_status(state: ModelState, feature: str) -> str:
-        severities = {a.evidence.severity for (_, f), a in state.monitor.book.open.items() if f == feature}
+        severities = {a.evidence.severity for (_, f, _), a in state.monitor.book.open.items() if f == feature}
         return "critical" if "critical" in severities else ("warning" if severities else "ok")
 
 

@@ -67,6 +67,7 @@ class Settings(BaseSettings):
     missing_rate_min_jump: float = Field(0.10, gt=0, lt=1)
     task_overrides: dict[str, str] = Field(default_factory=dict, description="model_id -> classification|regression")
     alerts_stream_maxlen: int = Field(10_000, ge=1)
+    alert_cooldown_s: float = Field(300.0, ge=0, description="after a resolve, the same alert waits this long to fire again")
 
     # Caps: overflow is counted and reported, memory stays bounded
     max_models_per_partition: int = Field(5_000, ge=1)

@@ -29,6 +29,8 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
         task=file.get("task") or settings.task_overrides.get(model_id),
         only_features=tuple(file["monitor_features"]) if "monitor_features" in file else None,
         ignore_features=tuple(file.get("ignore_features", ())),
+        positive_class=file.get("positive_class"),
+        alert_cooldown_s=settings.alert_cooldown_s,
     )
 
 
@@ -64,7 +66,9 @@ class ModelState:
             )
             self.predictions += 1
             self._saw(event.timestamp)
-            self.monitor.observe_prediction(event.features, event.score, event.timestamp, event.model_version)
+            self.monitor.observe_prediction(
+                event.features, event.score, event.timestamp, event.model_version, event.prediction
+            )
             pairs = self.join.add_prediction(event)
         elif kind == "outcome":
             outcome = OutcomeEvent(self.model_id, wire["prediction_id"], wire["label"], wire["timestamp"])
@@ -75,7 +79,7 @@ class ModelState:
             self.invalid += 1
             return
         for pair in pairs:
-            self.monitor.observe_outcome(pair.prediction, pair.label, pair.timestamp)
+            self.monitor.observe_outcome(pair.prediction, pair.label, pair.timestamp, pair.score)
 
     def _saw(self, ts: float) -> None:
         if ts > self.last_event_at:
@@ -106,11 +110,6 @@ class ModelState:
             "last_event_at": rfc3339(self.last_event_at) if self.last_event_at else "",
             "updated_at": rfc3339(time.time() if now is None else now),
         }
-        perf = monitor.performance
-        if perf is not None and perf.n:
-            fields["task"] = perf.task
-            fields["metric"] = perf.metric_name
-            fields[perf.metric_name] = round(perf.rolling, 6)
-            fields[f"{perf.metric_name}_total"] = round(perf.cumulative, 6)
-            fields[f"{perf.metric_name}_baseline"] = round(perf.baseline, 6)
+        if monitor.performance is not None and monitor.performance.n:
+            fields |= monitor.performance.summary()
         return fields

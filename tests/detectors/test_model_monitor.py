@@ -104,7 +104,7 @@ def test_the_task_is_inferred_from_the_first_joined_prediction(prediction, label
     assert monitor.metric() is None
     monitor.observe_outcome(prediction, label, 1.0)
     assert monitor.performance is not None and monitor.performance.task == task
-    assert monitor.concept is not None and monitor.concept.binary == (task == CLASSIFICATION)
+    assert monitor.performance.concept.binary == (task == CLASSIFICATION)
     name, value = monitor.metric()  # type: ignore[misc]
     assert name == metric[0] and value == pytest.approx(metric[1])
 
@@ -135,7 +135,7 @@ def test_a_non_finite_label_string_does_not_poison_the_mae(label: str) -> None:
         monitor.observe_outcome(1.0, 1.5, float(i))
     monitor.observe_outcome(1.0, label, 10.0)
     assert monitor.performance is not None
-    assert math.isfinite(monitor.performance.cumulative)
+    assert math.isfinite(monitor.performance.realized.cumulative)
     assert math.isfinite(monitor.metric()[1])  # type: ignore[index]
 
 
