@@ -256,9 +256,6 @@ class Child:
     def alive(self) -> bool:
         return self.proc.poll() is None
 
-    def describe(self) -> str:
-        return f"exit code {self.proc.returncode}; log ends with:\n{log_tail(self.log)}"
-
     def stop(self, timeout_s: float = 15.0) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -481,7 +478,8 @@ class Bench:
         pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
         return {"rate": produced / elapsed, "probes": len(latencies), "p50": pick(0.50), "p99": pick(0.99),
                 "max": pick(1.0), "rss_mb": rss, "cpu": (cpu1 - cpu0) / elapsed, "backlog": backlog,
-                "other_cpus": LOAD.foreign(load0, load1), "lost": probes - len(reached)}
+                "other_cpus": LOAD.foreign(load0, load1), "lost": probes - len(reached),
+                "error": _first_error(log) if len(reached) < probes else ""}
 
     def counted_all(self) -> int:
         """Events counted in Redis over all models of the latency run, the probe included."""
@@ -712,8 +710,9 @@ def role_probe() -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--events", type=int, default=100_000,
-                        help="events per run, predictions plus outcomes (default 100000: about 3 minutes)")
+    parser.add_argument("--events", type=int, default=80_000,
+                        help="events per run, predictions plus outcomes (default 80000: the whole benchmark "
+                             "takes about 2.5 minutes on 2 idle CPUs, under 4 on a busy machine)")
     parser.add_argument("--features", type=int, default=10, help="numeric features per prediction (default 10)")
     parser.add_argument("--models", type=int, default=8, help="models (default 8)")
     parser.add_argument("--batch-size", type=int, default=100, help="events per message in the batched shape")
@@ -752,6 +751,8 @@ def code_version() -> str:
                                capture_output=True, text=True, timeout=10).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
+    if not head:
+        return f"unknown ({ROOT} is not a git checkout)"
     return head + (f" + uncommitted changes in {len(dirty)} file(s) of streams/ and detectors/" if dirty else "")
 
 
@@ -784,7 +785,7 @@ def main() -> int:
                     t = time.perf_counter()
                     result = bench.run(consumer, shape, batch_size)
                     results.append(result)
-                    print(f"  {consumer:9} {shape:15} {_rate(result):>10} events/s  ({_details(result)}; "
+                    print(f"  {consumer:9} {shape:15} {_rate(result):>17}  ({_details(result)}; "
                           f"step {time.perf_counter() - t:.1f} s)", flush=True)
             one = next(r for r in results if r.consumer == "driftline" and r.shape == "1 event/msg")
             if one.rate:
@@ -808,7 +809,7 @@ def main() -> int:
 
 
 def _rate(r: Result) -> str:
-    return f"{r.rate:,.0f}" if r.rate else "FAILED"
+    return f"{r.rate:,.0f} events/s" if r.rate else "FAILED"
 
 
 def _ms(value: float | None) -> str:
@@ -853,7 +854,8 @@ def report(args: argparse.Namespace, results: list[Result], latency: dict[str, A
             f"plus a probe model at {PROBE_RATE:.0f} events/s for {LATENCY_S:.0f} s ({latency['probes']} probe "
             f"events after a {LATENCY_WARMUP_S:.0f} s warm-up; worker CPU {100 * latency['cpu']:.0f}%, backlog when "
             f"traffic stopped {latency['backlog']:,} events, other load {latency['other_cpus']:.2f} CPUs"
-            + (f"; {latency['lost']} probe events never reached Redis" if latency["lost"] else "") + "):",
+            + (f"; {latency['lost']} probe events never reached Redis{latency['error']}" if latency["lost"] else "")
+            + "):",
             "",
             "| p50 ms | p99 ms | max ms |",
             "|---:|---:|---:|",

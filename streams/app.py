@@ -107,10 +107,12 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     lock = asyncio.Lock()
     owner = PartitionOwner(settings, CheckpointStore(writer.client, writer.keys, settings.app_id, settings.topic_events))
     last_checkpoint = [time.monotonic()]
+    last_flush, unflushed = [time.monotonic()], [0]
 
     async def flush(force_checkpoint: bool) -> None:
         """Publish new alerts, write state to Redis, and checkpoint when due."""
         now = time.time()
+        last_flush[0], unflushed[0] = time.monotonic(), 0
         changed = owner.dirty_models()
         fired = [alert for state in changed for alert in state.alerts(now)]
         sent = [await alerts.send(key=a.model_id.encode(), value=orjson.dumps(a.to_dict())) for a in fired]
@@ -126,25 +128,38 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
 
     @app.agent(events, name="driftline.monitor")
     async def monitor(stream: faust.StreamT) -> None:
-        async for batch in stream.noack().take_events(256, within=settings.batch_window_s):
+        # Each internal message carries many events, so they are taken one at a time,
+        # without Faust's automatic acknowledgement: they are acknowledged after the
+        # checkpoint that covers them, so Faust never commits past a checkpoint.
+        async for event in stream.noack().events():
             async with lock:
-                assigned = app.consumer.assignment()
-                rewound: set[int] = set()
-                for event in batch:
-                    message = event.message
-                    if message.tp not in assigned or message.partition in rewound:
-                        continue  # buffered before a rebalance took the partition away, or being re-read
-                    part = await _until_done(lambda: owner.get(message.partition), "load a checkpoint")
-                    if part.is_ahead(message.offset):
-                        log.warning("partition %d: consumer at %d is past the checkpoint at %d; rewinding",
-                                    message.partition, message.offset, part.next_offset)
-                        await app.consumer.seek(message.tp, part.next_offset)
-                        owner.drop(message.partition)
-                        rewound.add(message.partition)
-                        continue
-                    part.apply_message(message.offset, message.value)
-                    part.unacked.append(event)
+                await apply_batch([event])
+                unflushed[0] += 1
+                if unflushed[0] >= 64 or time.monotonic() - last_flush[0] >= settings.batch_window_s:
+                    await flush(force_checkpoint=False)
+
+    @app.timer(interval=settings.batch_window_s)
+    async def flush_when_idle() -> None:
+        if unflushed[0]:
+            async with lock:
                 await flush(force_checkpoint=False)
+
+    async def apply_batch(batch: list[Any]) -> None:
+        assigned = app.consumer.assignment()
+        for event in batch:
+            message = event.message
+            if message.tp not in assigned:
+                continue  # buffered before a rebalance took the partition away
+            part = await _until_done(lambda: owner.get(message.partition), "load a checkpoint")
+            if part.is_ahead(message.offset):
+                log.warning("partition %d: consumer at %d is past the checkpoint at %d; rewinding",
+                            message.partition, message.offset, part.next_offset)
+                await app.consumer.seek(message.tp, part.next_offset)
+            if part.rewinding and message.offset != part.next_offset:
+                continue  # still buffered from before the rewind
+            part.rewinding = False
+            part.apply_message(message.offset, message.value)
+            part.unacked.append(event)
 
     configs = ModelConfigStore(writer.keys)
 

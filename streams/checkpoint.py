@@ -113,16 +113,27 @@ def decode(data: Any) -> Any:
     return _rebuild(data)
 
 
+def _default(cls: type, spec: dataclasses.Field) -> Any:
+    if spec.default is not dataclasses.MISSING:
+        return spec.default
+    if spec.default_factory is not dataclasses.MISSING:
+        return spec.default_factory()
+    raise CheckpointError(f"checkpoint of {cls.__qualname__} lacks {spec.name!r}, which has no default")
+
+
 def _rebuild(data: dict[str, Any]) -> Any:
     cls = ALLOWED.get(data.get("__c", ""))
     if cls is None:
         raise CheckpointError(f"class {data.get('__c')!r} is not allowed in a checkpoint")
-    allowed = {f.name for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
+    fields = {f.name: f for f in dataclasses.fields(cls)} if dataclasses.is_dataclass(cls) else None
     obj = cls.__new__(cls)
     for key, value in data["v"].items():
-        if (allowed is not None and key not in allowed) or key.startswith("__"):
+        if (fields is not None and key not in fields) or key.startswith("__"):
             raise CheckpointError(f"field {key!r} is not part of {cls.__qualname__}")
         object.__setattr__(obj, key, decode(value))
+    for name, spec in (fields or {}).items():  # a field added since the checkpoint was written
+        if name not in data["v"] and name not in getattr(cls, "_checkpoint_exclude", ()):
+            object.__setattr__(obj, name, _default(cls, spec))
     restore = getattr(obj, "_after_restore", None)
     if restore is not None:
         restore()

@@ -46,6 +46,7 @@ class LabelJoin:
     outcome_grace_s: float = 600.0
     max_pending_predictions: int = 100_000
     max_pending_outcomes: int = 20_000
+    max_recently_joined: int = 10_000  # ids kept to recognise duplicate outcomes
     pending: OrderedDict[str, tuple[Label, float | None, float]] = field(default_factory=OrderedDict)
     early: OrderedDict[str, tuple[Label, float]] = field(default_factory=OrderedDict)
     recently_joined: OrderedDict[str, None] = field(default_factory=OrderedDict)
@@ -86,7 +87,7 @@ class LabelJoin:
     def _join(self, key: str, prediction: Label, score: float | None, ts: float, label: Label) -> JoinedPair:
         self.joined += 1
         self.recently_joined[key] = None
-        while len(self.recently_joined) > self.max_pending_predictions:
+        while len(self.recently_joined) > self.max_recently_joined:
             self.recently_joined.popitem(last=False)
         return JoinedPair(key, prediction, score, label, ts)
 

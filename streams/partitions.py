@@ -42,10 +42,11 @@ class PartitionState:
     settings: Settings
     models: dict[str, ModelState] = field(default_factory=dict)
     next_offset: int = 0
-    watermarks: dict[str, int] = field(default_factory=dict)
+    watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> (offset, index)
     lease: int = 0
     unacked: list[Any] = field(default_factory=list)
     just_loaded: bool = False
+    rewinding: bool = False  # sought back to next_offset; later offsets still buffered are ignored
     overflow_events: int = 0  # events of models beyond max_models_per_partition, not monitored
     configs: dict[str, ModelConfig] = field(default_factory=dict)  # shared with the owner
 
@@ -66,6 +67,7 @@ class PartitionState:
         """
         ahead = self.just_loaded and self.next_offset > 0 and offset > self.next_offset
         self.just_loaded = False
+        self.rewinding = self.rewinding or ahead
         return ahead
 
     def apply_message(self, offset: int, value: bytes) -> bool:
@@ -74,10 +76,10 @@ class PartitionState:
             return False
         doc = orjson.loads(value)
         source = doc.get("src")
-        applied = self.watermarks.get(source, -1) if source else -1
+        applied = tuple(self.watermarks.get(source, (-1, -1))) if source else (-1, -1)
         newest = applied
         for wire in doc["events"]:
-            origin = wire.get("o", -1)
+            origin = (wire.get("o", -1), wire.get("i", 0))
             if source and origin <= applied:
                 continue  # re-ingested after an ingest crash: applied already
             newest = max(newest, origin)

@@ -15,6 +15,9 @@ from streams.errors import InvalidEvent
 from streams.events import OutcomeEvent, PredictionEvent, decode_message
 
 
+MAX_MESSAGE_BYTES = 256 * 1024  # well under Kafka's default 1 MB message limit
+
+
 def partition_for(model_id: str, partitions: int) -> int:
     """The partition that owns a model: Kafka's default partitioner on the UTF-8 model id.
 
@@ -68,17 +71,33 @@ class RoutedBatch:
     """What one batch of raw records becomes: events per owning partition, and rejects.
 
     Events are grouped by (owning partition, source topic, source partition), and
-    each carries its source offset ``o``: the owner skips a record it has applied
-    already, so re-ingesting after a crash never counts an event twice.
+    each carries its source offset ``o`` and its index ``i`` in that record: the
+    owner skips what it has applied already, so re-ingesting after a crash never
+    counts an event twice, however the events were split into messages.
     """
 
     events: dict[tuple[int, str, int], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
-    def messages(self) -> Iterable[tuple[int, bytes]]:
-        """One internal message per group, its events in source order."""
+    def messages(self, max_bytes: int = MAX_MESSAGE_BYTES) -> Iterable[tuple[int, bytes]]:
+        """Internal messages per group, events in source order, each under ``max_bytes``."""
         for (partition, topic, source_partition), events in self.events.items():
-            yield partition, orjson.dumps({"src": f"{topic}/{source_partition}", "events": events})
+            source = f"{topic}/{source_partition}"
+            chunk: list[bytes] = []
+            size = 0
+            for event in events:
+                encoded = orjson.dumps(event)
+                if chunk and size + len(encoded) > max_bytes:
+                    yield partition, _internal_message(source, chunk)
+                    chunk, size = [], 0
+                chunk.append(encoded)
+                size += len(encoded) + 1
+            if chunk:
+                yield partition, _internal_message(source, chunk)
+
+
+def _internal_message(source: str, events: list[bytes]) -> bytes:
+    return b'{"src":' + orjson.dumps(source) + b',"events":[' + b",".join(events) + b"]}"
 
 
 def route(records: Iterable[RawRecord], predictions_topic: str, partitions: int, now: float) -> RoutedBatch:
@@ -102,5 +121,6 @@ def route(records: Iterable[RawRecord], predictions_topic: str, partitions: int,
                     continue
                 wire = {"type": "invalid", "model_id": exc.model_id}
             wire["o"] = record.offset
+            wire["i"] = index
             batch.events[partition_for(wire["model_id"], partitions), record.topic, record.partition].append(wire)
     return batch

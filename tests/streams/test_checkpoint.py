@@ -80,3 +80,11 @@ def test_refuses_garbage_and_other_versions() -> None:
 def test_round_trips_awkward_values() -> None:
     value = {("kind", None): [float("inf"), -0.0, 1e308, "__d", {"__t": 1}], "k": (1, "x")}
     assert checkpoint.loads(checkpoint.dumps(value)) == value
+
+
+def test_a_checkpoint_from_an_older_version_gets_new_fields_defaults() -> None:
+    monitor_state = checkpoint.encode(ModelState.create("m", Settings()))
+    monitor = monitor_state["v"]["monitor"]["v"]
+    del monitor["removed_features"]  # as written before that field existed
+    restored = checkpoint.decode(monitor_state)
+    assert restored.monitor.removed_features == []

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from datetime import datetime
 from typing import Any
 
@@ -126,8 +127,8 @@ def test_a_mixed_batch_rejects_only_its_bad_event() -> None:
     fraud = events_on(batch, partition_for("fraud", PARTITIONS))
     assert [e for e in fraud if e["model_id"] == "fraud"] == [
         {**pred("fraud", "p2"), "type": "prediction", "score": None, "model_version": "",
-         "timestamp": 1_767_000_000.0, "segment": None, "o": 42},
-        {"type": "invalid", "model_id": "fraud", "o": 42},
+         "timestamp": 1_767_000_000.0, "segment": None, "o": 42, "i": 1},
+        {"type": "invalid", "model_id": "fraud", "o": 42, "i": 2},
     ]
     churn = [e["prediction_id"] for e in events_on(batch, partition_for("churn", PARTITIONS)) if e["model_id"] == "churn"]
     assert churn == ["p1", "p5"]  # order kept within a model
@@ -146,7 +147,7 @@ def test_outcomes_are_parsed_as_outcomes() -> None:
     value = {"model_id": "churn", "prediction_id": "p1", "label": True}
     batch = route([record(value, topic=OUTCOMES, timestamp=5.0)], PREDICTIONS, PARTITIONS, NOW)
     assert all_events(batch) == [(partition_for("churn", PARTITIONS), {
-        "type": "outcome", "model_id": "churn", "prediction_id": "p1", "label": True, "timestamp": 5.0, "o": 42,
+        "type": "outcome", "model_id": "churn", "prediction_id": "p1", "label": True, "timestamp": 5.0, "o": 42, "i": 0,
     })]
     # an outcome-shaped event on the predictions topic lacks features and a prediction
     rejected = route([record(value)], PREDICTIONS, PARTITIONS, NOW)
@@ -156,7 +157,7 @@ def test_outcomes_are_parsed_as_outcomes() -> None:
 def test_an_invalid_event_of_a_known_model_is_counted_for_that_model() -> None:
     value = pred("churn", "p1", score=3)
     batch = route([record(value, key=b"churn")], PREDICTIONS, PARTITIONS, NOW)
-    assert all_events(batch) == [(partition_for("churn", PARTITIONS), {"type": "invalid", "model_id": "churn", "o": 42})]
+    assert all_events(batch) == [(partition_for("churn", PARTITIONS), {"type": "invalid", "model_id": "churn", "o": 42, "i": 0})]
     doc = dead_letter_doc(batch.dead_letters[0])
     assert set(doc) == DEAD_LETTER_FIELDS  # a single event: no batch_index
     assert doc["error"] == "score: must be a number in [0, 1], got 3"
@@ -270,3 +271,20 @@ def test_events_are_grouped_by_source_topic_and_partition() -> None:
     }
     sources = sorted(orjson.loads(body)["src"] for partition, body in batch.messages() if partition == owner)
     assert sources == [f"{OUTCOMES}/0", f"{PREDICTIONS}/0", f"{PREDICTIONS}/1"]
+
+
+def test_big_batches_split_into_bounded_messages_that_still_dedupe() -> None:
+    from streams.partitions import PartitionState
+    from streams.settings import Settings
+
+    events = [{"model_id": "m", "prediction_id": f"p{i}", "features": {"x": float(i), "pad": "z" * 200},
+               "prediction": 1} for i in range(2000)]
+    record = RawRecord(PREDICTIONS, 0, 7, b"m", json.dumps(events).encode(), 1.0)
+    messages = list(route([record], PREDICTIONS, 1, now=0.0).messages(max_bytes=64 * 1024))
+    assert len(messages) > 4 and all(len(value) <= 64 * 1024 + 1024 for _, value in messages)
+    part = PartitionState(0, Settings())
+    for offset, (_, value) in enumerate(messages):
+        part.apply_message(offset, value)
+    for offset, (_, value) in enumerate(messages, start=len(messages)):  # re-ingested after a crash
+        part.apply_message(offset, value)
+    assert part.models["m"].predictions == 2000
