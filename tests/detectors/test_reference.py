@@ -1,0 +1,203 @@
+"""Reference profiles: bounded numeric sketches, top-K category mixes, JSON round trips, online building."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors.reference import (
+    CategoricalProfile, NumericProfile, ProfileBuilder, as_label, as_number, build_profile, profile_from_dict,
+)
+
+
+def test_numeric_profile_memory_is_bounded_whatever_the_sample_size() -> None:
+    x = np.random.default_rng(0).normal(40, 6, 1_000_000)
+    p = build_profile(x)
+    assert isinstance(p, NumericProfile)
+    assert (p.n, p.sample_size, p.missing_rate) == (1_000_000, 1_000_000, 0.0)
+    assert len(p.quantiles) == len(p.cdf_below) == len(p.cdf_at_most) == 201
+    assert len(p.psi_edges) == 9 and len(p.psi_fractions) == 10
+    assert p.mean == pytest.approx(x.mean()) and p.std == pytest.approx(x.std(ddof=1))
+    assert (p.min, p.max) == (x.min(), x.max()) == (p.quantiles[0], p.quantiles[-1])
+    assert p.quantiles[100] == pytest.approx(np.median(x))
+    assert np.allclose(p.psi_fractions, 0.1, atol=1e-5)
+    assert len(json.dumps(p.to_dict())) < 20_000
+
+
+def test_missing_values_are_none_nan_and_infinities() -> None:
+    p = build_profile([1.0, None, float("nan"), float("inf"), 2, 3.0])
+    assert isinstance(p, NumericProfile)
+    assert p.n == 3 and p.missing_rate == pytest.approx(0.5)
+    assert (p.min, p.max, p.mean) == (1.0, 3.0, 2.0)
+    assert build_profile(np.array([1.0, np.nan, 3.0, -np.inf])).missing_rate == 0.5
+
+
+def test_integer_values_are_atoms_with_exact_shares() -> None:
+    x = np.random.default_rng(1).poisson(3, 20_000)
+    p = build_profile(x)
+    q, below, at_most = (np.asarray(a) for a in (p.quantiles, p.cdf_below, p.cdf_at_most))
+    k = int(np.argmax(q == 3))
+    assert below[k] == pytest.approx(np.mean(x < 3)) and at_most[k] == pytest.approx(np.mean(x <= 3))
+    assert np.all(below <= at_most) and np.all(np.diff(q) >= 0)
+    assert len(set(p.psi_edges)) == len(p.psi_edges) < 9  # tied deciles merge into fewer bins
+    assert math.fsum(p.psi_fractions) == pytest.approx(1.0)
+    edges = np.asarray(p.psi_edges)
+    assert p.psi_fractions[0] == pytest.approx(np.mean(x <= edges[0]))
+
+
+def test_inverse_cdf_sampling_reproduces_the_reference() -> None:
+    rng = np.random.default_rng(2)
+    for x in (rng.lognormal(0, 1, 20_000), rng.poisson(2, 20_000).astype(float)):
+        p = build_profile(x)
+        y = p.sample(rng, 200_000)
+        assert np.quantile(y, [0.1, 0.5, 0.9]) == pytest.approx(np.quantile(x, [0.1, 0.5, 0.9]), rel=0.03, abs=0.02)
+        assert y.min() >= p.min and y.max() <= p.max
+    assert np.mean(y == 2.0) == pytest.approx(np.mean(x == 2.0), abs=0.005)  # atoms keep their mass
+
+
+def test_categorical_profile_keeps_the_top_k_and_pools_the_rest() -> None:
+    rng = np.random.default_rng(3)
+    weights = 1.0 / np.arange(1, 101)
+    x = rng.choice([f"c{i}" for i in range(100)], 50_000, p=weights / weights.sum()).tolist() + [None] * 500
+    p = build_profile(x)
+    assert isinstance(p, CategoricalProfile)
+    assert len(p.categories) == 50 and p.categories[:2] == ("c0", "c1")
+    assert list(p.frequencies) == sorted(p.frequencies, reverse=True)
+    assert math.fsum(p.frequencies) + p.other == pytest.approx(1.0)
+    assert 0.05 < p.other < 0.3
+    assert p.n == 50_000 and p.missing_rate == pytest.approx(500 / 50_500)
+    assert build_profile(["b", "a", "b", "a", "c"], top_k=2).categories == ("a", "b")  # ties broken by name
+
+
+@pytest.mark.parametrize("values,kind", [
+    ([1, 2, 3], "numeric"), ([1.5, None, 2], "numeric"), (["a", "b"], "categorical"),
+    ([True, False], "categorical"), ([1, "a"], "categorical"), (np.arange(5), "numeric"),
+])
+def test_kind_is_numeric_when_every_present_value_is_a_number(values: list, kind: str) -> None:
+    expected = NumericProfile if kind == "numeric" else CategoricalProfile
+    assert isinstance(build_profile(values), expected)
+
+
+def test_kind_can_be_forced() -> None:
+    p = build_profile([1, 2, 2, 3], kind="categorical")
+    assert isinstance(p, CategoricalProfile) and p.categories == ("2", "1", "3")
+    p = build_profile(np.array([1, 2, 2, 3]), kind="categorical")
+    assert isinstance(p, CategoricalProfile) and p.categories == ("2", "1", "3")
+    q = build_profile([1, "x", 3], kind="numeric")
+    assert isinstance(q, NumericProfile) and q.n == 2 and q.missing_rate == pytest.approx(1 / 3)
+
+
+def test_a_sample_without_values_cannot_be_profiled() -> None:
+    for values in ([], [None, float("nan")], np.array([np.nan])):
+        with pytest.raises(ValueError):
+            build_profile(values)
+    with pytest.raises(ValueError):
+        ProfileBuilder().profile()
+
+
+def test_value_coercion() -> None:
+    assert [as_number(v) for v in (1, 2.5, np.float32(1.5), True, "3", None, float("nan"), 10**400)] == [
+        1.0, 2.5, 1.5, None, None, None, None, None]
+    assert [as_label(v) for v in ("a", 1, True, None, float("nan"))] == ["a", "1", "True", None, None]
+
+
+@pytest.mark.parametrize("values", [
+    np.random.default_rng(4).normal(0, 1, 5000), ["x", "y", "y", None, "z"] * 100,
+])
+def test_profiles_round_trip_through_json(values: object) -> None:
+    p = build_profile(values)
+    doc = json.loads(json.dumps(p.to_dict()))
+    assert profile_from_dict(doc) == p
+    assert type(p).from_dict(doc) == p
+
+
+def test_builder_equals_build_profile_below_capacity() -> None:
+    x = np.random.default_rng(5).normal(3, 2, 5000)
+    builder = ProfileBuilder(size=3000)
+    for v in x:
+        builder.update(float(v))
+    assert builder.done and builder.seen == 3000
+    built, direct = builder.profile(), build_profile(x[:3000])
+    assert built.quantiles == direct.quantiles and built.psi_fractions == direct.psi_fractions
+    assert built.mean == pytest.approx(direct.mean) and built.std == pytest.approx(direct.std)
+
+    labels = ["a", "b", None, "a", 3] * 100
+    builder = ProfileBuilder(size=200, kind="categorical")
+    for v in labels:
+        builder.update(v)
+    assert builder.profile() == build_profile(labels[:250], kind="categorical")
+
+
+def test_builder_reservoir_is_bounded_seeded_and_unbiased() -> None:
+    x = np.random.default_rng(6).uniform(0, 1, 40_000)
+    x[:20_000] *= 0.5  # first half differs: a reservoir that kept only the start would be biased
+
+    def build(seed: int) -> NumericProfile:
+        builder = ProfileBuilder(size=40_000, capacity=2000, seed=seed)
+        for v in x:
+            builder.update(float(v))
+        profile = builder.profile()
+        assert isinstance(profile, NumericProfile)
+        return profile
+
+    a, b, c = build(1), build(1), build(2)
+    assert a == b and a.quantiles != c.quantiles
+    assert (a.n, a.sample_size, a.min, a.max) == (40_000, 2000, x.min(), x.max())
+    assert a.mean == pytest.approx(x.mean())
+    assert np.quantile(x, [0.25, 0.5, 0.75]) == pytest.approx(np.asarray(a.quantiles)[[50, 100, 150]], abs=0.03)
+
+
+def test_builder_decides_the_kind_from_the_first_present_value() -> None:
+    builder = ProfileBuilder(size=3)
+    for v in (None, float("nan"), "red", 1, "blue", "red"):
+        builder.update(v)
+    p = builder.profile()
+    assert isinstance(p, CategoricalProfile)
+    assert p.categories == ("1", "blue", "red") and p.missing_rate == pytest.approx(2 / 5)  # the last "red" came too late
+    numeric = ProfileBuilder(size=10)
+    for v in (float("inf"), 2, "oops", 4.0, None):
+        numeric.update(v)
+    assert numeric.kind == "numeric" and numeric.seen == 2 and numeric.missing == 3 and not numeric.done
+
+
+def test_builder_survives_a_checkpoint(monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams import checkpoint
+
+    for cls in (ProfileBuilder, NumericProfile, CategoricalProfile):
+        name = f"{cls.__module__}.{cls.__qualname__}"
+        monkeypatch.setitem(checkpoint.ALLOWED, name, cls)
+        monkeypatch.setitem(checkpoint._NAMES, cls, name)
+    x = np.random.default_rng(7).normal(0, 1, 6000)
+    whole, part = ProfileBuilder(size=5000, capacity=1000), ProfileBuilder(size=5000, capacity=1000)
+    for v in x[:2500]:
+        whole.update(float(v))
+        part.update(float(v))
+    part = checkpoint.loads(checkpoint.dumps(part))
+    for v in x[2500:]:
+        whole.update(float(v))
+        part.update(float(v))
+    assert part.profile() == whole.profile()
+    assert checkpoint.loads(checkpoint.dumps(whole.profile())) == whole.profile()
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.one_of(finite, st.integers(-10**6, 10**6), st.none()), min_size=1, max_size=300).filter(
+    lambda v: any(x is not None for x in v)))
+def test_numeric_profile_invariants(values: list) -> None:
+    p = build_profile(values)
+    assert isinstance(p, NumericProfile)
+    q, below, at_most = (np.asarray(a) for a in (p.quantiles, p.cdf_below, p.cdf_at_most))
+    assert np.all(np.isfinite(q)) and np.all(np.diff(q) >= 0)
+    assert np.all((0 <= below) & (below <= at_most) & (at_most <= 1)) and at_most[-1] == 1 and below[0] == 0
+    assert math.fsum(p.psi_fractions) == pytest.approx(1.0)
+    slack = 1e-9 * max(abs(p.min), abs(p.max))
+    assert math.isfinite(p.mean) and p.min - slack <= p.mean <= p.max + slack
+    assert math.isfinite(p.std) and p.std >= 0
+    assert profile_from_dict(json.loads(json.dumps(p.to_dict()))) == p
