@@ -137,8 +137,11 @@ class AlertBook:
     cooldown_s: float = 0.0
     resolved_at: dict[AlertKey, float] = field(default_factory=dict)
 
-    def observe(self, evidence: Evidence, active: bool, model_version: str, now: float) -> list[Alert]:
-        key = (evidence.kind, evidence.feature, evidence.detector)
+    def observe(
+        self, evidence: Evidence, active: bool, model_version: str, now: float, key: AlertKey | None = None
+    ) -> list[Alert]:
+        """Turn one measurement into alert edges; ``key`` defaults to the evidence's own."""
+        key = key or (evidence.kind, evidence.feature, evidence.detector)
         current = self.open.get(key)
         if active and current is None:
             if now - self.resolved_at.get(key, -math.inf) < self.cooldown_s:

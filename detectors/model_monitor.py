@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from detectors.alerts import Alert, AlertBook, AlertKey
+from detectors.alerts import Alert, AlertBook, AlertKey, Evidence
 from detectors.feature_drift import FeatureDriftMonitor
 from detectors.missing_rate import MissingRateMonitor
 from detectors.performance import infer_task
 from detectors.performance_suite import PerformanceSuite
+from detectors.windowed_tests import WindowedDriftMonitor
 
 FeatureValue = float | int | str | bool | None
 
@@ -33,6 +34,7 @@ class MonitorConfig:
     only_features: tuple[str, ...] | None = None  # None: every feature
     ignore_features: tuple[str, ...] = ()
     positive_class: str | int | bool | None = None  # None: score is P(predicted class)
+    reference_events: int = 1000  # values that form each feature's windowed-test reference; 0: off
     alert_cooldown_s: float = 0.0
 
     def monitors(self, feature: str) -> bool:
@@ -48,13 +50,28 @@ class MonitorConfig:
 
 @dataclass
 class FeatureMonitor:
-    """Missing rate for any feature, plus ADWIN drift for a numeric one."""
+    """Missing rate for any feature; windowed tests against its reference; ADWIN for a numeric one.
+
+    The two drift detectors make one alert: it holds while either holds, and
+    its evidence comes from the windowed tests when they decided.
+    """
 
     name: str
     numeric: bool
     missing: MissingRateMonitor
     drift: FeatureDriftMonitor | None
+    windowed: WindowedDriftMonitor | None = None
     type_mismatches: int = 0
+
+    @property
+    def active(self) -> bool:
+        return bool((self.drift and self.drift.active) or (self.windowed and self.windowed.active))
+
+    def evidence(self) -> Evidence:
+        if self.windowed is not None and (self.windowed.active or self.drift is None or not self.drift.active):
+            return self.windowed.evidence()
+        assert self.drift is not None
+        return self.drift.evidence()
 
     def summary(self) -> dict[str, Any]:
         drift = self.drift
@@ -69,6 +86,7 @@ class FeatureMonitor:
             "mean": round(drift.adwin.estimation, 6) if drift and drift.adwin else None,
             "baseline_mean": round(drift.baseline.mean, 6) if drift else None,
             "baseline_std": round(drift.baseline.std, 6) if drift else None,
+            **({f"window_{k}": round(v, 6) for k, v in self.windowed.stats.items()} if self.windowed else {}),
         }
 
 
@@ -122,8 +140,11 @@ class ModelMonitor:
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
             if numeric != monitor.numeric:
                 monitor.type_mismatches += 1
-            elif monitor.drift is not None:
+                continue
+            if monitor.drift is not None:
                 monitor.drift.update(float(value), ts)  # type: ignore[arg-type]
+            if monitor.windowed is not None:
+                monitor.windowed.update(value, ts)
         if score is not None:
             if self.score is None:
                 self.score = self._drift_monitor(None, "prediction_drift")
@@ -143,9 +164,9 @@ class ModelMonitor:
         for key, detector in self._detectors():
             watched.add(key)
             if detector.active or key in self.book.open:
-                out += self.book.observe(detector.evidence(), detector.active, self.model_version, now)
+                out += self.book.observe(detector.evidence(), detector.active, self.model_version, now, key)
         for key in [key for key in self.book.open if key not in watched]:  # no longer monitored
-            out += self.book.observe(self.book.open[key].evidence, False, self.model_version, now)
+            out += self.book.observe(self.book.open[key].evidence, False, self.model_version, now, key)
         return out
 
     def reconfigure(self, config: MonitorConfig) -> None:
@@ -174,8 +195,8 @@ class ModelMonitor:
         found: list[tuple[AlertKey, Any]] = []
         for name, monitor in self.features.items():
             found.append((("data_quality", name, "missing_rate"), monitor.missing))
-            if monitor.drift is not None:
-                found.append((("data_drift", name, "adwin"), monitor.drift))
+            if monitor.drift is not None or monitor.windowed is not None:
+                found.append((("data_drift", name, "drift"), monitor))
         if self.score is not None:
             found.append((("prediction_drift", None, "adwin"), self.score))
         if self.performance is not None:
@@ -196,7 +217,11 @@ class ModelMonitor:
         cfg = self.config
         missing = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump)
         drift = self._drift_monitor(name, "data_drift") if numeric else None
-        self.features[name] = FeatureMonitor(name, numeric, missing, drift)
+        windowed = WindowedDriftMonitor(
+            name, kind="data_drift", n_features=max(20, len(self.features) + 1),
+            reference_size=cfg.reference_events, dtype=None if numeric else "categorical",
+        ) if cfg.reference_events else None
+        self.features[name] = FeatureMonitor(name, numeric, missing, drift, windowed)
 
     def _drift_monitor(self, name: str | None, kind: str) -> FeatureDriftMonitor:
         cfg = self.config

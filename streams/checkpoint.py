@@ -24,6 +24,8 @@ import detectors
 from detectors.cbpe import ConfidenceBasedEstimator
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
 from detectors.performance_suite import PerformanceSuite
+from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder
+from detectors.windowed_tests import Calibration, WindowedDriftMonitor
 from streams import join, state
 
 FORMAT_VERSION = 1
@@ -37,6 +39,7 @@ def _allowlist() -> dict[str, type]:
         detectors.RollingMean, detectors.RunningMoments, detectors.WindowClock,
         detectors.ReplayableADWIN, join.LabelJoin, state.ModelState, DDM, Mean,
         ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
+        WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile,
     ]
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
 
     # Monitoring
     baseline_events: int = Field(500, ge=50)
+    reference_events: int = Field(1000, ge=0, description="values per feature that form the windowed tests' reference (0: off)")
     metric_window: int = Field(1000, ge=10)
     adwin_delta: float = Field(0.002, gt=0, lt=1)
     drift_min_effect: float = Field(0.25, gt=0, description="mean shift in baseline standard deviations")

@@ -31,6 +31,7 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
         ignore_features=tuple(file.get("ignore_features", ())),
         positive_class=file.get("positive_class"),
         alert_cooldown_s=settings.alert_cooldown_s,
+        reference_events=settings.reference_events,
     )
 
 
