@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 from detectors.alerts import Alert, AlertBook, AlertKey, Evidence
 from detectors.feature_drift import FeatureDriftMonitor
@@ -117,6 +117,9 @@ class ModelMonitor:
     book: AlertBook = field(init=False)
     model_version: str = ""
     removed_features: list[str] = field(default_factory=list)  # dropped by reconfigure, until reported
+    reference: dict[str, Any] = field(default_factory=dict)  # uploaded profiles by feature, if any
+
+    _checkpoint_exclude: ClassVar[tuple[str, ...]] = ("reference",)  # restored from Redis by the owner
 
     def __post_init__(self) -> None:
         self.book = AlertBook(self.model_id, cooldown_s=self.config.alert_cooldown_s)
@@ -209,6 +212,25 @@ class ModelMonitor:
             return None
         return self.performance.realized.metric_name, self.performance.realized.rolling
 
+    def set_reference(self, profiles: dict[str, Any]) -> None:
+        """Test each feature against an uploaded reference profile from now on."""
+        self.reference = dict(profiles)
+        for name, monitor in self.features.items():
+            if name in profiles:
+                monitor.windowed = self._windowed(name, monitor.numeric)
+
+    def _windowed(self, name: str, numeric: bool) -> WindowedDriftMonitor | None:
+        profile = self.reference.get(name)
+        if profile is None and not self.config.reference_events:
+            return None
+        return WindowedDriftMonitor(
+            name, profile=profile, kind="data_drift", n_features=max(20, len(self.features) + 1),
+            reference_size=self.config.reference_events or 1000, dtype=None if numeric else "categorical",
+        )
+
+    def _after_restore(self) -> None:
+        self.reference = {}
+
     def _add_feature(self, name: str, value: FeatureValue) -> None:
         if len(self.features) >= self.config.max_features:
             self.overflow_feature_values += 1
@@ -217,11 +239,7 @@ class ModelMonitor:
         cfg = self.config
         missing = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump)
         drift = self._drift_monitor(name, "data_drift") if numeric else None
-        windowed = WindowedDriftMonitor(
-            name, kind="data_drift", n_features=max(20, len(self.features) + 1),
-            reference_size=cfg.reference_events, dtype=None if numeric else "categorical",
-        ) if cfg.reference_events else None
-        self.features[name] = FeatureMonitor(name, numeric, missing, drift, windowed)
+        self.features[name] = FeatureMonitor(name, numeric, missing, drift, self._windowed(name, numeric))
 
     def _drift_monitor(self, name: str | None, kind: str) -> FeatureDriftMonitor:
         cfg = self.config

@@ -8,7 +8,7 @@ import runpy
 import sys
 from pathlib import Path
 
-from streams.errors import DriftlineError
+from streams.errors import ConfigurationError, DriftlineError
 from streams.settings import Settings
 
 
@@ -23,6 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     apply = model_commands.add_parser("apply", help="store model configuration files (JSON or YAML) in Redis")
     apply.add_argument("files", nargs="+", type=Path)
     model_commands.add_parser("show", help="print the stored model configurations")
+    reference = commands.add_parser("reference", help="a model's training sample as its drift reference")
+    reference_commands = reference.add_subparsers(dest="action", required=True)
+    ref_set = reference_commands.add_parser("set", help="profile a CSV or JSON-lines sample and store it")
+    ref_set.add_argument("model")
+    ref_set.add_argument("file", type=Path)
     demo = commands.add_parser("demo", help="run the whole thing on an embedded broker and Redis")
     demo.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
     demo.add_argument("--models", type=int, default=3, help="how many models to simulate (default 3)")
@@ -33,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_worker(Settings())
         if args.command == "status":
             return run_status(Settings(), args.model)
+        if args.command == "reference":
+            return run_reference(Settings(), args.model, args.file)
         if args.command == "models":
             return run_models(Settings(), args.action, getattr(args, "files", []))
         return run_demo(args)
@@ -87,6 +94,26 @@ def run_models(settings: Settings, action: str, files: list[Path]) -> int:
     version = store.apply(client, configs)
     print(f"applied {len(configs)} model configuration(s): {', '.join(c.model_id for c in configs)} "
           f"(version {version}; running workers pick it up within seconds)")
+    return 0
+
+
+def run_reference(settings: Settings, model_id: str, path: Path) -> int:
+    import redis
+
+    from streams.events import MODEL_ID
+    from streams.model_config import ModelConfigStore
+    from streams.redis_state import RedisKeys
+    from streams.reference import ReferenceStore, build_reference, read_rows
+
+    if not MODEL_ID.fullmatch(model_id):
+        raise ConfigurationError(f"not a model id: {model_id!r}")
+    profiles = build_reference(read_rows(path))
+    keys = RedisKeys(settings.redis_prefix)
+    client = redis.Redis.from_url(settings.redis_url)
+    ReferenceStore(keys).set(client, model_id, profiles)
+    ModelConfigStore(keys).bump(client)
+    kinds = sorted(f"{name} ({type(p).__name__.removesuffix('Profile').lower()}, n={p.n})" for name, p in profiles.items())
+    print(f"reference for {model_id}: {len(profiles)} features: {', '.join(kinds)}")
     return 0
 
 

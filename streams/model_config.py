@@ -15,6 +15,7 @@ from detectors import MonitorConfig
 from streams.state import monitor_config
 from streams.errors import ConfigurationError
 from streams.redis_state import RedisKeys
+from streams.reference import Profile, ReferenceStore
 from streams.settings import Settings
 
 
@@ -67,6 +68,7 @@ class ModelConfigStore:
     def __init__(self, keys: RedisKeys) -> None:
         self.hash = f"{keys.prefix}model-config"
         self.version = f"{keys.prefix}model-config:version"
+        self.references = ReferenceStore(keys)
 
     def apply(self, client: redis.Redis, configs: list[ModelConfig]) -> int:
         pipe = client.pipeline(transaction=True)
@@ -78,10 +80,21 @@ class ModelConfigStore:
     def show(self, client: redis.Redis) -> dict[str, dict]:
         return {k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in client.hgetall(self.hash).items()}
 
-    async def load_if_changed(self, client: redis.asyncio.Redis, seen: int) -> tuple[int, dict[str, ModelConfig]] | None:
-        """New configurations when the version moved past ``seen``, else None."""
+    def bump(self, client: redis.Redis) -> int:
+        """Tell workers to reload (after a new reference, say)."""
+        return int(client.incr(self.version))
+
+    async def load_if_changed(
+        self, client: redis.asyncio.Redis, seen: int
+    ) -> tuple[int, dict[str, ModelConfig], dict[str, dict[str, Profile]]] | None:
+        """New configurations and reference profiles when the version moved past ``seen``, else None."""
         version = int(await client.get(self.version) or 0)
         if version == seen:
             return None
         raw = await client.hgetall(self.hash)
-        return version, {k.decode(): ModelConfig.model_validate_json(v) for k, v in raw.items()}
+        references = await client.hgetall(self.references.hash)
+        return (
+            version,
+            {k.decode(): ModelConfig.model_validate_json(v) for k, v in raw.items()},
+            {k.decode(): ReferenceStore.decode(v) for k, v in references.items()},
+        )

@@ -49,6 +49,7 @@ class PartitionState:
     rewinding: bool = False  # sought back to next_offset; later offsets still buffered are ignored
     overflow_events: int = 0  # events of models beyond max_models_per_partition, not monitored
     configs: dict[str, ModelConfig] = field(default_factory=dict)  # shared with the owner
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)  # shared with the owner
 
     def model(self, model_id: str) -> ModelState | None:
         state = self.models.get(model_id)
@@ -57,6 +58,8 @@ class PartitionState:
                 return None
             config = monitor_config(self.settings, model_id, self.configs.get(model_id))
             state = self.models[model_id] = ModelState.create(model_id, self.settings, config)
+            if model_id in self.references:
+                state.monitor.set_reference(self.references[model_id])
         return state
 
     def is_ahead(self, offset: int) -> bool:
@@ -109,6 +112,7 @@ class PartitionState:
             state.dirty = True
             if model_id in self.configs:  # a file applied while nobody owned this partition
                 state.monitor.reconfigure(monitor_config(self.settings, model_id, self.configs[model_id]))
+            state.monitor.reference = self.references.get(model_id, {})
 
 
 class CheckpointStore:
@@ -145,27 +149,35 @@ class PartitionOwner:
     store: CheckpointStore
     owned: dict[int, PartitionState] = field(default_factory=dict)
     configs: dict[str, ModelConfig] = field(default_factory=dict)
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
     config_version: int = -1
 
-    def apply_configs(self, version: int, configs: dict[str, ModelConfig]) -> int:
-        """Take new per-model configurations; reconfigure the owned models they change."""
+    def apply_configs(
+        self, version: int, configs: dict[str, ModelConfig], references: dict[str, dict[str, Any]]
+    ) -> int:
+        """Take new per-model configurations and references; update the owned models they change."""
         changed = {m for m in set(configs) | set(self.configs) if configs.get(m) != self.configs.get(m)}
         self.configs.clear()
         self.configs.update(configs)
+        self.references.clear()
+        self.references.update(references)
         self.config_version = version
         touched = 0
         for part in self.owned.values():
-            for model_id in changed & set(part.models):
+            for model_id in (changed | set(references)) & set(part.models):
                 state = part.models[model_id]
-                state.monitor.reconfigure(monitor_config(self.settings, model_id, configs.get(model_id)))
+                if model_id in changed:
+                    state.monitor.reconfigure(monitor_config(self.settings, model_id, configs.get(model_id)))
+                if references.get(model_id, {}) != state.monitor.reference:
+                    state.monitor.set_reference(references[model_id])
+                    touched += 1
                 state.dirty = True
-                touched += 1
         return touched
 
     async def get(self, partition: int) -> PartitionState:
         part = self.owned.get(partition)
         if part is None:
-            part = PartitionState(partition, self.settings, configs=self.configs)
+            part = PartitionState(partition, self.settings, configs=self.configs, references=self.references)
             part.lease, blob = await self.store.acquire(partition)
             if blob is not None:
                 try:
