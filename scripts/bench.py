@@ -46,6 +46,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import statistics
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -78,6 +79,9 @@ STALL_S = 20.0                  # a measurement fails when Redis counts do not m
 
 # ---------------------------------------------------------------------------------------------
 # Events and production
+
+NO_CHECKPOINT = "driftline-no-checkpoint"
+
 
 @dataclass
 class Workload:
@@ -406,7 +410,9 @@ class Bench:
         env = self.env(role)
         self.prepare(env, batch_size)
         log = self.workdir / f"{role}-{_slug(shape)}.log"
-        if role == "driftline":
+        if role.startswith("driftline"):
+            if role == NO_CHECKPOINT:  # checkpoint only when 20,000 messages wait for one: its cost, by difference
+                env = {**env, "DRIFTLINE_CHECKPOINT_INTERVAL_S": "3600"}
             proc: Any = WorkerProcess(env, log_path=log).start()
             ready = self.worker_ready(proc)
         else:
@@ -781,7 +787,7 @@ def main() -> int:
         bench = Bench(args, stack, workdir, workload)
         try:
             for shape, batch_size in (("1 event/msg", 1), (f"{args.batch_size} events/msg", args.batch_size)):
-                for consumer in ("limit", "peer", "driftline"):
+                for consumer in ("limit", "peer", "driftline", NO_CHECKPOINT):
                     t = time.perf_counter()
                     result = bench.run(consumer, shape, batch_size)
                     results.append(result)
@@ -802,6 +808,7 @@ def main() -> int:
     other_load = LOAD.foreign(load_start, LOAD.sample())
     leftovers = our_leftovers(bench.started_pids + server_pids)
     print(report(args, results, latency, other_load, time.perf_counter() - started, leftovers, workdir))
+    print(checkpoint_cost(args.features, pending=1_000))
     if others := others_running():
         print(f"(Not ours, left alone: {len(others)} process(es) of other work on this machine: "
               + "; ".join(others) + ")")
@@ -821,6 +828,30 @@ def _details(r: Result) -> str:
         return f"{r.error}; {r.alarms} drift alarms"
     return (f"{r.seconds:.2f} s, consumer CPU {100 * r.cpu_s / r.seconds:.0f}%, peak RSS {r.rss_mb or 0:.0f} MB, "
             f"{r.alarms} drift alarms, other processes {r.other_cpus:.2f} CPUs")
+
+
+def checkpoint_cost(features: int, pending: int) -> str:
+    """What one model's checkpoint costs to encode and to store, after 5,000 predictions."""
+    from streams.partitions import PartitionState
+
+    rng = random.Random(1)
+    part = PartitionState(0, Settings())
+    for i in range(5_000):
+        wire = {"type": "prediction", "model_id": "m", "prediction_id": str(i), "prediction": 1, "score": rng.random(),
+                "features": {f"f{j}": rng.gauss(0, 1) for j in range(features)}, "model_version": "",
+                "timestamp": float(i), "segment": None, "o": i}
+        part.apply_message(2 * i, orjson.dumps({"src": "t/0", "events": [wire]}))
+        if i >= pending:
+            outcome = {"type": "outcome", "model_id": "m", "prediction_id": str(i - pending), "label": 1,
+                       "timestamp": float(i), "o": i, "i": 1}
+            part.apply_message(2 * i + 1, orjson.dumps({"src": "t/1", "events": [outcome]}))
+    times = []
+    for _ in range(20):
+        t = time.perf_counter()
+        blob = part.snapshot()
+        times.append(time.perf_counter() - t)
+    return (f"\nCheckpoint of one model ({features} features, 5,000 predictions, {pending:,} waiting for labels): "
+            f"{len(blob) / 1024:,.0f} KiB compressed, encoded in {1000 * statistics.median(times):.1f} ms (median of 20)")
 
 
 def report(args: argparse.Namespace, results: list[Result], latency: dict[str, Any] | None, other_load: float,

@@ -47,8 +47,9 @@ class LabelJoin:
     max_pending_predictions: int = 100_000
     max_pending_outcomes: int = 20_000
     max_recently_joined: int = 10_000  # ids kept to recognise duplicate outcomes
-    pending: OrderedDict[str, tuple[Label, float | None, float]] = field(default_factory=OrderedDict)
-    early: OrderedDict[str, tuple[Label, float]] = field(default_factory=OrderedDict)
+    # values are lists, not tuples: they checkpoint as plain JSON arrays
+    pending: OrderedDict[str, list] = field(default_factory=OrderedDict)  # [prediction, score, timestamp]
+    early: OrderedDict[str, list] = field(default_factory=OrderedDict)  # [label, arrival in prediction time]
     recently_joined: OrderedDict[str, None] = field(default_factory=OrderedDict)
     clock: float = 0.0
     joined: int = 0
@@ -63,7 +64,7 @@ class LabelJoin:
         waiting = self.early.pop(event.prediction_id, None)
         if waiting is not None:
             return [self._join(event.prediction_id, event.prediction, event.score, event.timestamp, waiting[0])]
-        self.pending[event.prediction_id] = (event.prediction, event.score, event.timestamp)
+        self.pending[event.prediction_id] = [event.prediction, event.score, event.timestamp]
         self.pending.move_to_end(event.prediction_id)
         while len(self.pending) > self.max_pending_predictions:
             self.pending.popitem(last=False)
@@ -78,7 +79,7 @@ class LabelJoin:
         if key in self.recently_joined or key in self.early:
             self.duplicate_outcomes += 1
             return []
-        self.early[key] = (event.label, self.clock)  # arrival, in prediction time
+        self.early[key] = [event.label, self.clock]  # arrival, in prediction time
         while len(self.early) > self.max_pending_outcomes:
             self.early.popitem(last=False)
             self.unmatched_outcomes += 1
@@ -96,7 +97,7 @@ class LabelJoin:
         if ts <= self.clock:
             return
         if self.clock == 0.0:  # outcomes that came before any prediction start waiting now
-            self.early = OrderedDict((k, (label, ts)) for k, (label, _) in self.early.items())
+            self.early = OrderedDict((k, [label, ts]) for k, (label, _) in self.early.items())
         self.clock = ts
         horizon = ts - self.lateness_budget_s
         while self.pending and next(iter(self.pending.values()))[2] < horizon:

@@ -50,8 +50,9 @@ def test_restored_state_continues_like_an_uninterrupted_run() -> None:
 
     assert fired == expected and any(status == "firing" for _, status in fired)
     assert restored.summary(now=0.0) == straight.summary(now=0.0)
+    # ADWIN is rebuilt from its last 512 inputs: close to, not exactly, the uninterrupted window
     assert restored.monitor.features["x"].drift.adwin.estimation == pytest.approx(
-        straight.monitor.features["x"].drift.adwin.estimation)
+        straight.monitor.features["x"].drift.adwin.estimation, rel=1e-2)
 
 
 def _blob(body: object) -> bytes:
