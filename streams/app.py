@@ -81,6 +81,9 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         broker_commit_interval=1.0,
         producer_linger_ms=1,
         broker_credentials=faust_credentials(settings),
+        # Acknowledgements wait for checkpoints: Faust must not wait for them to drain on a
+        # rebalance or at shutdown (the revocation and shutdown hooks checkpoint instead).
+        stream_wait_empty=False,
     )
     app.driftline_settings = settings
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
@@ -205,6 +208,12 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
 
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
+        """SIGTERM: a final checkpoint, so a restart replays nothing."""
+        try:
+            async with lock:
+                await asyncio.wait_for(flush(force_checkpoint=True), timeout=10)
+        except Exception as exc:  # noqa: BLE001: a restart replays from the previous checkpoint instead
+            log.warning("final checkpoint failed: %s", exc)
         await registry.leave()
 
     return app

@@ -72,3 +72,25 @@ def test_counts_stay_exact_when_workers_are_killed_and_restarted(
         for worker in workers:
             worker.stop()
     assert counts == {m: [str(EVENTS_PER_MODEL)] * 2 for m in MODELS}
+
+
+def test_sigterm_leaves_a_final_checkpoint(driftline_env: dict[str, str], tmp_path: Path) -> None:
+    from streams import checkpoint
+
+    env = {**driftline_env, "DRIFTLINE_CHECKPOINT_INTERVAL_S": "3600"}  # no periodic checkpoint in this test
+    client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"])
+    prefix = env["DRIFTLINE_REDIS_PREFIX"]
+    with WorkerProcess(env, tmp_path / "worker.log").start().ready() as worker:
+        producer = KafkaProducer(bootstrap_servers=env["DRIFTLINE_KAFKA_BOOTSTRAP"])
+        for i in range(50):
+            event = {"model_id": "calm", "prediction_id": str(i), "features": {"x": i}, "prediction": 0}
+            producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode())
+        producer.flush()
+        deadline = time.monotonic() + 30
+        while client.hget(f"{prefix}model:{{calm}}", "predictions") != b"50" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not client.keys(f"{prefix}partition:*:checkpoint")
+        assert worker.stop() == 0
+    blobs = [client.get(key) for key in client.keys(f"{prefix}partition:*:checkpoint")]
+    states = [checkpoint.loads(blob)["models"] for blob in blobs]
+    assert [models["calm"].predictions for models in states if "calm" in models] == [50]
