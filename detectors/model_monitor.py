@@ -172,6 +172,21 @@ class ModelMonitor:
             out += self.book.observe(self.book.open[key].evidence, False, self.model_version, now, key)
         return out
 
+    def calibrate_pending(self, limit: int) -> int:
+        """Calibrate up to ``limit`` windowed tests whose reference just completed; returns how many.
+
+        Each takes tens of milliseconds, so a caller spreads them between batches
+        instead of stalling when many features finish their reference together.
+        """
+        done = 0
+        for monitor in self.features.values():
+            if done >= limit:
+                break
+            if monitor.windowed is not None and monitor.windowed.needs_calibration:
+                monitor.windowed.calibrate_now()
+                done += 1
+        return done
+
     def reconfigure(self, config: MonitorConfig) -> None:
         """Apply a new configuration to the running detectors.
 

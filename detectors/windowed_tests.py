@@ -315,9 +315,8 @@ class WindowedDriftMonitor:
         return NUMERIC_TESTS if isinstance(self.profile, NumericProfile) else CATEGORICAL_TESTS
 
     def _start(self, profile: Profile) -> None:
+        """Take the reference; calibration waits for :meth:`calibrate_now` or the first full window."""
         self.profile, self.builder = profile, None
-        budget = self.budget_events * self.n_features * len(self.tests) / self.window
-        self.calibration = calibrate(profile, self.window, budget, self.seed, self.draws)
         if isinstance(profile, NumericProfile):
             self.buffer = np.zeros(self.window, dtype=np.float64)
         else:
@@ -356,7 +355,19 @@ class WindowedDriftMonitor:
         if self.fill == self.window:
             self._judge()
 
+    @property
+    def needs_calibration(self) -> bool:
+        return self.profile is not None and self.calibration is None
+
+    def calibrate_now(self) -> None:
+        """Simulate the thresholds (tens of ms): a caller can spread this work between batches."""
+        assert self.profile is not None
+        budget = self.budget_events * self.n_features * len(self.tests) / self.window
+        self.calibration = calibrate(self.profile, self.window, budget, self.seed, self.draws)
+
     def _judge(self) -> None:
+        if self.calibration is None:
+            self.calibrate_now()
         assert self.profile is not None and self.calibration is not None
         if isinstance(self.profile, NumericProfile):
             stats = window_statistics(self.buffer, self.profile)

@@ -117,6 +117,11 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         now = time.time()
         last_flush[0], unflushed[0] = time.monotonic(), 0
         changed = owner.dirty_models()
+        calibrations = 1  # at most one windowed-test calibration (tens of ms) per flush
+        for state in changed:
+            calibrations -= state.monitor.calibrate_pending(calibrations)
+            if calibrations <= 0:
+                break
         fired = [alert for state in changed for alert in state.alerts(now)]
         sent = [await alerts.send(key=a.model_id.encode(), value=orjson.dumps(a.to_dict())) for a in fired]
         await asyncio.gather(*sent)
