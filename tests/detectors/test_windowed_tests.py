@@ -16,7 +16,7 @@ from detectors.windowed_tests import (
     Calibration, WindowedDriftMonitor, calibrate, category_counts, chi_square, ks_statistic, psi, unseen_categories,
     wasserstein, window_statistics,
 )
-from detectors.windowed_tests import _ks_rows, _psi_numeric_rows, _wasserstein_rows
+from detectors.two_sample import _ks_rows, _psi_numeric_rows, _wasserstein_rows
 
 Gen = Callable[[np.random.Generator, int], np.ndarray]
 
