@@ -37,6 +37,8 @@ class MissingRateMonitor:
     min_jump: float = 0.10
     min_z: float = 4.0
     check_every: int = 16
+    detector: str = "missing_rate"  # the same test serves for other rates: "type_change"
+    what: str = "missing"
     n: int = 0
     missing: int = 0
     baseline_missing: int = 0
@@ -88,10 +90,10 @@ class MissingRateMonitor:
         jump = self.rate - self.baseline_rate
         severity = "critical" if jump >= 3 * self.min_jump else "warning"
         message = (
-            f"{self.name}: missing in {self.rate:.1%} of the last {self.recent.n} events "
+            f"{self.name}: {self.what} in {self.rate:.1%} of the last {self.recent.n} events "
             f"(baseline {self.baseline_rate:.1%})"
         )
         return Evidence(
-            "data_quality", self.name, "missing_rate", round(self.rate, 6),
+            "data_quality", self.name, self.detector, round(self.rate, 6),
             round(self.baseline_rate + self.min_jump, 6), self.recent.n, self.clock.start, self.last_ts, severity, message,
         )

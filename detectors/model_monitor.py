@@ -62,6 +62,7 @@ class FeatureMonitor:
     drift: FeatureDriftMonitor | None
     windowed: WindowedDriftMonitor | None = None
     type_mismatches: int = 0
+    type_changes: MissingRateMonitor | None = None  # the share of values of the other type
 
     @property
     def active(self) -> bool:
@@ -141,6 +142,8 @@ class ModelMonitor:
             if value is None:
                 continue
             numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if monitor.type_changes is not None:
+                monitor.type_changes.update(numeric != monitor.numeric, ts)
             if numeric != monitor.numeric:
                 monitor.type_mismatches += 1
                 continue
@@ -213,6 +216,8 @@ class ModelMonitor:
         found: list[tuple[AlertKey, Any]] = []
         for name, monitor in self.features.items():
             found.append((("data_quality", name, "missing_rate"), monitor.missing))
+            if monitor.type_changes is not None:
+                found.append((("data_quality", name, "type_change"), monitor.type_changes))
             if monitor.drift is not None or monitor.windowed is not None:
                 found.append((("data_drift", name, "drift"), monitor))
         if self.score is not None:
@@ -254,7 +259,12 @@ class ModelMonitor:
         cfg = self.config
         missing = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump)
         drift = self._drift_monitor(name, "data_drift") if numeric else None
-        self.features[name] = FeatureMonitor(name, numeric, missing, drift, self._windowed(name, numeric))
+        what = "text instead of numbers" if numeric else "numbers instead of categories"
+        type_changes = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump,
+                                          detector="type_change", what=what)
+        self.features[name] = FeatureMonitor(
+            name, numeric, missing, drift, self._windowed(name, numeric), type_changes=type_changes
+        )
 
     def _drift_monitor(self, name: str | None, kind: str) -> FeatureDriftMonitor:
         cfg = self.config

@@ -209,3 +209,18 @@ def test_a_constant_stream_never_alerts(features: dict, score: float | None, out
         monitor.observe_outcome(prediction, label, float(i))
         assert monitor.alerts(float(i)) == []
     assert monitor.status() == "ok"
+
+
+def test_a_numeric_feature_that_starts_arriving_as_text_raises_a_data_quality_alert() -> None:
+    rng = random.Random(5)
+    monitor = ModelMonitor("m")
+    fired = []
+    for i in range(3000):
+        amount = rng.gauss(100, 10)
+        value = f"{amount:.2f}" if i >= 1500 and rng.random() < 0.3 else amount  # an upstream now sends strings
+        monitor.observe_prediction({"amount": value}, None, float(i), "")
+        fired += [(i, a) for a in monitor.alerts(now=float(i))]
+    kinds = {(a.evidence.kind, a.evidence.feature, a.evidence.detector) for _, a in fired}
+    assert kinds == {("data_quality", "amount", "type_change")}
+    assert 1500 <= fired[0][0] < 1800
+    assert "text instead of numbers" in fired[0][1].evidence.message
