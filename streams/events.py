@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, Mapping
 
 import orjson
@@ -19,8 +19,9 @@ from streams.errors import InvalidEvent
 MODEL_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 MAX_PREDICTION_ID = 256
 MAX_FEATURE_NAME = 128
-# Epoch seconds beyond this (year 5138) are almost surely milliseconds.
+# Epoch seconds beyond this (year 5138) are read as milliseconds; beyond the next, rejected.
 MAX_EPOCH_S = 1e11
+MAX_EPOCH_MS = 1e14
 
 Label = float | int | str | bool
 FeatureValue = float | int | str | bool | None
@@ -220,9 +221,9 @@ def _timestamp(value: Any, record_ts: float) -> float:
     if value is None:
         return record_ts
     if _is_number(value):
-        if not math.isfinite(value) or not 0 <= value < MAX_EPOCH_S:
-            raise InvalidEvent(f"timestamp: must be Unix epoch seconds (not milliseconds), got {value}")
-        return float(value)
+        if not math.isfinite(value) or not 0 <= value < MAX_EPOCH_MS:
+            raise InvalidEvent(f"timestamp: must be Unix epoch seconds, got {value}")
+        return float(value) / 1000.0 if value >= MAX_EPOCH_S else float(value)
     if isinstance(value, str):
         return _rfc3339(value)
     raise InvalidEvent(f"timestamp: must be an RFC 3339 string or epoch seconds, got {_json_type(value)}")
@@ -236,7 +237,7 @@ def _rfc3339(text: str) -> float:
     except ValueError:
         raise InvalidEvent(f"timestamp: not an RFC 3339 date-time: {text[:64]!r}") from None
     if moment.tzinfo is None:
-        raise InvalidEvent(f"timestamp: RFC 3339 needs a time zone offset such as Z: {text[:64]!r}")
+        moment = moment.replace(tzinfo=timezone.utc)  # no offset, as isoformat() writes: read as UTC
     return moment.timestamp()
 
 
