@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable, TypeVar
+from typing import Any
 
 import faust
 import orjson
@@ -22,17 +22,16 @@ import redis
 import redis.asyncio as aioredis
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from detectors import Alert
+from streams.model_config import ModelConfigStore
+from streams.monitor import Monitor
+from streams.partitions import CheckpointStore, PartitionOwner
 from streams.redis_state import RedisKeys, RedisStateWriter, WorkerRegistry
 from streams.routing import RawRecord, route
 from streams.security import faust_credentials
 from streams.settings import Settings
-from streams.model_config import ModelConfigStore
-from streams.partitions import CheckpointStore, PartitionOwner
 
 log = logging.getLogger("driftline")
-
-# Messages held for the next checkpoint are bounded whatever the interval.
-MAX_UNACKED = 20_000
 
 
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -107,32 +106,12 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
                             letter.record.partition, letter.record.offset, letter.error)
             await asyncio.gather(*sent)  # delivered before Faust may commit the inputs
 
-    lock = asyncio.Lock()
     owner = PartitionOwner(settings, CheckpointStore(writer.client, writer.keys, settings.app_id, settings.topic_events))
-    last_checkpoint = [time.monotonic()]
-    last_flush, unflushed = [time.monotonic()], [0]
 
-    async def flush(force_checkpoint: bool) -> None:
-        """Publish new alerts, write state to Redis, and checkpoint when due."""
-        now = time.time()
-        last_flush[0], unflushed[0] = time.monotonic(), 0
-        changed = owner.dirty_models()
-        calibrations = 1  # at most one windowed-test calibration (tens of ms) per flush
-        for state in changed:
-            calibrations -= state.monitor.calibrate_pending(calibrations)
-            if calibrations <= 0:
-                break
-        fired = [alert for state in changed for alert in state.alerts(now)]
-        sent = [await alerts.send(key=a.model_id.encode(), value=orjson.dumps(a.to_dict())) for a in fired]
-        await asyncio.gather(*sent)
-        for alert in fired:
-            log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
-                     alert.evidence.feature or "", alert.evidence.message)
-        await _until_done(lambda: writer.write(changed, fired, now), "write state to Redis")
-        due = time.monotonic() - last_checkpoint[0] >= settings.checkpoint_interval_s
-        if force_checkpoint or due or owner.unacked() >= MAX_UNACKED:
-            await _until_done(owner.checkpoint, "checkpoint to Redis")
-            last_checkpoint[0] = time.monotonic()
+    async def publish(alert: Alert) -> Any:
+        return await alerts.send(key=alert.model_id.encode(), value=orjson.dumps(alert.to_dict()))
+
+    stage = Monitor(settings, owner, writer, publish, lambda: app.consumer)
 
     @app.agent(events, name="driftline.monitor")
     async def monitor(stream: faust.StreamT) -> None:
@@ -140,34 +119,11 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         # without Faust's automatic acknowledgement: they are acknowledged after the
         # checkpoint that covers them, so Faust never commits past a checkpoint.
         async for event in stream.noack().events():
-            async with lock:
-                await apply_batch([event])
-                unflushed[0] += 1
-                if unflushed[0] >= 64 or time.monotonic() - last_flush[0] >= settings.batch_window_s:
-                    await flush(force_checkpoint=False)
+            await stage.take(event)
 
     @app.timer(interval=settings.batch_window_s)
     async def flush_when_idle() -> None:
-        if unflushed[0]:
-            async with lock:
-                await flush(force_checkpoint=False)
-
-    async def apply_batch(batch: list[Any]) -> None:
-        assigned = app.consumer.assignment()
-        for event in batch:
-            message = event.message
-            if message.tp not in assigned:
-                continue  # buffered before a rebalance took the partition away
-            part = await _until_done(lambda: owner.get(message.partition), "load a checkpoint")
-            if part.is_ahead(message.offset):
-                log.warning("partition %d: consumer at %d is past the checkpoint at %d; rewinding",
-                            message.partition, message.offset, part.next_offset)
-                await app.consumer.seek(message.tp, part.next_offset)
-            if part.rewinding and message.offset != part.next_offset:
-                continue  # still buffered from before the rewind
-            part.rewinding = False
-            part.apply_message(message.offset, message.value)
-            part.unacked.append(event)
+        await stage.flush_if_pending()
 
     configs = ModelConfigStore(writer.keys)
 
@@ -179,23 +135,22 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
             log.warning("cannot read model configurations: %s", exc)
             return
         if found is not None:
-            async with lock:
+            async with stage.lock:
                 touched = owner.apply_configs(*found)
             log.info("model configurations version %d: %d models, %d running models changed",
                      found[0], len(found[1]), touched)
 
     @app.timer(interval=settings.checkpoint_interval_s)
     async def checkpoint_when_idle() -> None:
-        async with lock:
-            await flush(force_checkpoint=True)
+        await stage.checkpoint_now()
 
     registry = WorkerRegistry(writer.client, writer.keys)
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        async with lock:
+        async with stage.lock:
             try:
-                await flush(force_checkpoint=True)  # spare the next owner a replay
+                await stage.flush(force_checkpoint=True)  # spare the next owner a replay
             except Exception as exc:  # noqa: BLE001: the next owner replays from the last checkpoint
                 log.warning("final checkpoint before revocation failed: %s", exc)
             for tp in revoked:
@@ -215,28 +170,12 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         """SIGTERM: a final checkpoint, so a restart replays nothing."""
         try:
-            async with lock:
-                await asyncio.wait_for(flush(force_checkpoint=True), timeout=10)
+            await asyncio.wait_for(stage.checkpoint_now(), timeout=10)
         except Exception as exc:  # noqa: BLE001: a restart replays from the previous checkpoint instead
             log.warning("final checkpoint failed: %s", exc)
         await registry.leave()
 
     return app
-
-
-T = TypeVar("T")
-
-
-async def _until_done(action: Callable[[], Awaitable[T]], what: str) -> T:
-    """Retry a Redis action until it succeeds: while Redis is away the worker pauses, loses nothing."""
-    delay = 0.1
-    while True:
-        try:
-            return await action()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            log.warning("cannot %s, retrying in %.1f s: %s", what, delay, exc)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
 
 
 def _raw_record(message: Any) -> RawRecord:
