@@ -83,8 +83,8 @@ class FeatureDriftMonitor:
         # Both means are estimates: the baseline's error counts as much as the window's.
         width = max(self.adwin.width, 1.0)
         z = self.effect / math.sqrt(1.0 / width + 1.0 / self.baseline.n)
-        if self.active:
-            self.active = self.effect >= self.min_effect / 2
+        if self.active:  # clear only on as much evidence as it took to fire
+            self.active = width < 30 or self.effect >= self.min_effect / 2
         else:
             self.active = width >= 30 and self.effect >= self.min_effect and z >= self.min_z
 

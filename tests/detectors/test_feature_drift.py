@@ -201,3 +201,17 @@ def test_a_checkpoint_restore_keeps_a_short_window() -> None:
     assert restored.adwin.width == monitor.adwin.width
     assert restored.adwin.estimation == monitor.adwin.estimation
     assert restored.active and restored.evidence() == monitor.evidence()
+
+
+def test_a_lasting_shift_never_resolves_on_a_tiny_window() -> None:
+    """After ADWIN cuts its window to a few values, their noisy mean must not end the episode."""
+    resolved_on = []
+    for seed in range(30):
+        rng = random.Random(seed)
+        monitor = FeatureDriftMonitor("x")
+        for i in range(3000):
+            was = monitor.active
+            monitor.update(rng.gauss(0.0 if i < 1000 else 1.0, 1.0), float(i))
+            if was and not monitor.active:
+                resolved_on.append((seed, i, monitor.adwin.width))
+    assert resolved_on == []
