@@ -19,8 +19,8 @@ class FeatureDriftMonitor:
     part of its window that no longer matches the recent data. The condition
     holds while the mean of ADWIN's window sits at least ``min_effect``
     baseline standard deviations away from the baseline mean, with a z-score
-    of at least ``min_z`` (counting the error of both means); it clears below
-    half that effect (hysteresis).
+    of at least ``min_z`` (counting the error of both means); it clears once the
+    effect has stayed below half that for ``baseline_size`` values (hysteresis).
 
     Parameters
     ----------
@@ -55,6 +55,7 @@ class FeatureDriftMonitor:
     active: bool = False
     effect: float = 0.0
     n: int = 0
+    cleared_since: int | None = None  # value count when the effect last fell below the clear bound
     window_ts: list[float] = field(default_factory=list)  # event time sampled every check_every values
     last_ts: float = 0.0
 
@@ -83,10 +84,19 @@ class FeatureDriftMonitor:
         # Both means are estimates: the baseline's error counts as much as the window's.
         width = max(self.adwin.width, 1.0)
         z = self.effect / math.sqrt(1.0 / width + 1.0 / self.baseline.n)
-        if self.active:  # clear only on as much evidence as it took to fire
-            self.active = width < 30 or self.effect >= self.min_effect / 2
+        if self.active:
+            # Clear only on lasting evidence: below half the effect, on a window of 30 values or
+            # more, for as many values as the baseline holds. Events of one model arrive out of
+            # order across input partitions, so a burst of older values must not end an episode.
+            below = width >= 30 and self.effect < self.min_effect / 2
+            if not below:
+                self.cleared_since = None
+            elif self.cleared_since is None:
+                self.cleared_since = self.n
+            self.active = self.cleared_since is None or self.n - self.cleared_since < self.baseline_size
         else:
             self.active = width >= 30 and self.effect >= self.min_effect and z >= self.min_z
+            self.cleared_since = None
 
     def window_start(self) -> float:
         """Event time of the oldest value in ADWIN's window (to ``check_every`` values)."""
