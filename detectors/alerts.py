@@ -159,7 +159,10 @@ class AlertBook:
             return [replace(current, status="resolved", evidence=cleared, detected_at=now)]
         return []
 
-    def status(self) -> str:
-        """``critical`` if any open alert is critical, ``warning`` if any is open, else ``ok``."""
-        severities = {a.evidence.severity for a in self.open.values()}
+    def status(self, feature: str | None = None) -> str:
+        """``critical`` if an open alert is critical, ``warning`` if any is open, else ``ok``.
+
+        With ``feature``, only the alerts on that feature count.
+        """
+        severities = {a.evidence.severity for key, a in self.open.items() if feature is None or key[1] == feature}
         return "critical" if "critical" in severities else ("warning" if severities else "ok")

@@ -69,7 +69,7 @@ class RedisStateWriter:
             models.append(state.model_id)
             pipe.hset(keys.model(state.model_id), mapping=state.summary(now))
             features = {
-                name: orjson.dumps({**f.summary(), "status": self._feature_status(state, name)})
+                name: orjson.dumps({**f.summary(), "status": state.monitor.book.status(name)})
                 for name, f in state.monitor.features.items()
             }
             if features:
@@ -93,11 +93,6 @@ class RedisStateWriter:
         for state in states:
             state.monitor.removed_features = []
         return commands
-
-    @staticmethod
-    def _feature_status(state: ModelState, feature: str) -> str:
-        severities = {a.evidence.severity for (_, f, _), a in state.monitor.book.open.items() if f == feature}
-        return "critical" if "critical" in severities else ("warning" if severities else "ok")
 
 
 class WorkerRegistry:
