@@ -36,6 +36,7 @@ class MonitorConfig:
     positive_class: str | int | bool | None = None  # None: score is P(predicted class)
     reference_events: int = 1000  # values that form each feature's windowed-test reference; 0: off
     alert_cooldown_s: float = 0.0
+    budget_events: float = 1e6  # expected events between false alarms, across the model's detectors
 
     def monitors(self, feature: str) -> bool:
         """Whether ``feature`` is watched under this configuration.
@@ -245,6 +246,7 @@ class ModelMonitor:
             return None
         return WindowedDriftMonitor(
             name, profile=profile, kind="data_drift", n_features=max(20, len(self.features) + 1),
+            budget_events=self.config.budget_events,
             reference_size=self.config.reference_events or 1000, dtype=None if numeric else "categorical",
         )
 

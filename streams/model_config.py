@@ -38,6 +38,7 @@ class ModelConfig(BaseModel):
     drift_min_effect: float | None = Field(None, gt=0)
     performance_min_drop: float | None = Field(None, gt=0, lt=1)
     missing_rate_min_jump: float | None = Field(None, gt=0, lt=1)
+    false_alarm_budget_events: float | None = Field(None, ge=1e3)
 
     def monitor_config(self, settings: Settings) -> MonitorConfig:
         return monitor_config(settings, self.model_id, self)

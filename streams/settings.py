@@ -60,6 +60,9 @@ class Settings(BaseSettings):
 
     # Monitoring
     baseline_events: int = Field(500, ge=50)
+    false_alarm_budget_events: float = Field(
+        1e6, ge=1e3, description="expected events between false alarms per model, across its detectors"
+    )
     reference_events: int = Field(1000, ge=0, description="values per feature that form the windowed tests' reference (0: off)")
     metric_window: int = Field(1000, ge=10)
     adwin_delta: float = Field(0.002, gt=0, lt=1)

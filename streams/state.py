@@ -32,6 +32,7 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
         positive_class=file.get("positive_class"),
         alert_cooldown_s=settings.alert_cooldown_s,
         reference_events=settings.reference_events,
+        budget_events=file.get("false_alarm_budget_events", settings.false_alarm_budget_events),
     )
 
 
