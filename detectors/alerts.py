@@ -11,6 +11,7 @@ evidence until their clear condition is met.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -95,13 +96,40 @@ class Alert:
         }
 
 
-def alert_id_for(model_id: str, kind: str, feature: str | None, detector: str, episode: int) -> str:
+def segment_key(segment: dict[str, str] | None) -> str | None:
+    """A segment's identity: its full label set as canonical JSON (keys sorted, no spaces).
+
+    Empty or absent labels are no segment.
+
+    >>> segment_key({"region": "eu", "channel": "web"})
+    '{"channel":"web","region":"eu"}'
+    >>> segment_key({}) is None
+    True
+    """
+    if not segment:
+        return None
+    return json.dumps(segment, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def alert_id_for(
+    model_id: str, kind: str, feature: str | None, detector: str, episode: int,
+    segment: dict[str, str] | None = None,
+) -> str:
     """A stable id for one episode: the same inputs give the same id after a replay.
+
+    A segment's alerts differ from the model's own; without a segment the id is
+    the one earlier releases gave.
 
     >>> alert_id_for("churn", "data_drift", "age", "adwin", 1) == alert_id_for("churn", "data_drift", "age", "adwin", 1)
     True
+    >>> alert_id_for("churn", "data_drift", "age", "adwin", 1, {"region": "eu"}) == alert_id_for(
+    ...     "churn", "data_drift", "age", "adwin", 1)
+    False
     """
     text = f"{model_id}\x1f{kind}\x1f{feature or ''}\x1f{detector}\x1f{episode}"
+    key = segment_key(segment)
+    if key is not None:
+        text += f"\x1f{key}"
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
@@ -110,12 +138,14 @@ AlertKey = tuple[str, "str | None", str]  # kind, feature, detector
 
 @dataclass
 class AlertBook:
-    """Open episodes of one model, keyed by (kind, feature, detector).
+    """Open episodes of one model (or of one of its segments), keyed by (kind, feature, detector).
 
     Detectors report a measurement each time and whether their condition holds.
     After an episode resolves, the same key cannot fire again for ``cooldown_s``
     seconds (of the ``now`` passed in), so a condition hovering at its threshold
-    does not page anyone twice.
+    does not page anyone twice. A book per segment (``segment``) makes the
+    cooldown per (model, kind, feature, detector, segment); its alerts carry the
+    segment and ids of their own.
 
     >>> book = AlertBook("churn", cooldown_s=60.0)
     >>> e = Evidence("data_drift", "age", "adwin", 0.9, 0.25, 120, 10.0, 20.0, "warning", "age moved")
@@ -136,6 +166,7 @@ class AlertBook:
     episodes: dict[AlertKey, int] = field(default_factory=dict)
     cooldown_s: float = 0.0
     resolved_at: dict[AlertKey, float] = field(default_factory=dict)
+    segment: dict[str, str] | None = None
 
     def observe(
         self, evidence: Evidence, active: bool, model_version: str, now: float, key: AlertKey | None = None
@@ -148,8 +179,8 @@ class AlertBook:
                 return []
             episode = self.episodes.get(key, 0) + 1
             self.episodes[key] = episode
-            alert_id = alert_id_for(self.model_id, *key, episode)
-            alert = Alert(alert_id, self.model_id, model_version, "firing", evidence, now)
+            alert_id = alert_id_for(self.model_id, *key, episode, segment=self.segment)
+            alert = Alert(alert_id, self.model_id, model_version, "firing", evidence, now, self.segment)
             self.open[key] = alert
             return [alert]
         if not active and current is not None:

@@ -120,11 +120,12 @@ class ModelMonitor:
     model_version: str = ""
     removed_features: list[str] = field(default_factory=list)  # dropped by reconfigure, until reported
     reference: dict[str, Any] = field(default_factory=dict)  # uploaded profiles by feature, if any
+    segment: dict[str, str] | None = None  # the slice this monitor watches (its alerts carry it); None: the model
 
     _checkpoint_exclude: ClassVar[tuple[str, ...]] = ("reference",)  # restored from Redis by the owner
 
     def __post_init__(self) -> None:
-        self.book = AlertBook(self.model_id, cooldown_s=self.config.alert_cooldown_s)
+        self.book = AlertBook(self.model_id, cooldown_s=self.config.alert_cooldown_s, segment=self.segment)
 
     def observe_prediction(
         self, features: Mapping[str, FeatureValue], score: float | None, ts: float, model_version: str,
