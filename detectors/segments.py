@@ -1,0 +1,234 @@
+"""Monitoring per segment: a model's largest slices each get their own detectors.
+
+Prediction events may carry ``segment``, labels such as ``{"region": "eu"}``.
+A segment is its full label set, named by :func:`~detectors.alerts.segment_key`
+(canonical JSON: ``{"channel": "web", "region": "eu"}`` and
+``{"region": "eu"}`` are two segments).
+
+Selection. The model's first ``selection_events`` events that carry a segment
+are counted with the Misra-Gries summary (a table of at most ``table_size``
+segments, so memory stays bounded whatever the cardinality; its counts never
+exceed the true ones and fall short by at most ``selection_events /
+(table_size + 1)``). Then, once, the segments counted at least ``min_events``
+times (the minimum sample size: a segment must be large enough to fill its
+baselines and windows in reasonable time) are ranked by count, ties by key, and
+the first ``max_segments`` get a monitor of their own. The choice is fixed, so
+it is the same after a replay and never churns. Every other segment, including
+those first seen later, feeds one pooled monitor whose segment is
+:data:`POOLED`. Monitoring starts with the event after the selection. Events
+without a segment only feed the model's own monitor, not these.
+
+False alarms. Each segment monitor is a :class:`~detectors.model_monitor.ModelMonitor`
+with the model's configuration but ``budget_events`` multiplied by the number of
+segment monitors plus one (chosen, pooled and the model's own): a Bonferroni
+split, so segments do not multiply a model's false alarms. A segment's windowed
+tests use that segment's own first values as their reference: an uploaded
+training sample describes the whole population, which a segment may
+legitimately differ from.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
+
+from detectors.alerts import Alert, segment_key
+from detectors.model_monitor import FeatureValue, ModelMonitor, MonitorConfig
+
+POOLED: dict[str, str] = {"_pooled": "other"}  # the segment of the pooled monitor (in alerts and Redis)
+POOLED_KEY: str = segment_key(POOLED)  # type: ignore[assignment]
+_RANK = {"ok": 0, "warning": 1, "critical": 2}
+
+
+def _key(segment: str | Mapping[str, str] | None) -> str | None:
+    return segment if segment is None or isinstance(segment, str) else segment_key(dict(segment))
+
+
+@dataclass
+class SegmentMonitors:
+    """One :class:`ModelMonitor` per top segment of a model, plus one for all the others.
+
+    Parameters
+    ----------
+    model_id : str
+        The model.
+    config : MonitorConfig
+        The model's configuration; segment monitors get it with a split budget.
+    max_segments : int
+        The most segments monitored on their own; 0 turns segment monitoring off.
+    selection_events : int
+        Segment-carrying events counted before the choice is made.
+    min_events : int
+        The least of those events a segment needs to be monitored on its own.
+    table_size : int
+        Segments the Misra-Gries summary tracks while counting.
+
+    Examples
+    --------
+    >>> import random
+    >>> rng = random.Random(5)
+    >>> segments = SegmentMonitors("shop", MonitorConfig(), max_segments=2,
+    ...                            selection_events=400, min_events=40)
+    >>> fired = []
+    >>> for i in range(8000):
+    ...     region = rng.choices(["eu", "us", "ap", "sa"], [40, 40, 15, 5])[0]
+    ...     x = rng.gauss(1.0 if region == "us" and i >= 5000 else 0.0, 1.0)  # "us" alone drifts
+    ...     segments.observe_prediction({"region": region}, {"x": x}, None, float(i), "v1")
+    ...     fired += [(a.evidence.kind, a.evidence.feature, a.segment) for a in segments.alerts(now=float(i))]
+    >>> segments.chosen
+    ['{"region":"eu"}', '{"region":"us"}']
+    >>> fired
+    [('data_drift', 'x', {'region': 'us'})]
+    >>> [(s["segment"], s["pooled"], s["open_alerts"]) for s in segments.summary().values()]
+    [({'region': 'eu'}, False, 0), ({'region': 'us'}, False, 1), ({'_pooled': 'other'}, True, 0)]
+    """
+
+    model_id: str
+    config: MonitorConfig = field(default_factory=MonitorConfig)
+    max_segments: int = 5
+    selection_events: int = 10_000
+    min_events: int = 500
+    table_size: int = 256
+    counts: dict[str, int] = field(default_factory=dict)  # Misra-Gries table, while selecting
+    counted: int = 0  # segment-carrying events counted so far
+    chosen: list[str] | None = None  # the segments monitored on their own; None while selecting
+    multiplier: int = 1  # budget_events factor: segment monitors (with the pooled one) + 1
+    monitors: dict[str, ModelMonitor] = field(default_factory=dict)  # by key; the pooled one under POOLED_KEY
+    events: dict[str, int] = field(default_factory=dict)  # predictions fed to each monitor
+    retiring: list[ModelMonitor] = field(default_factory=list)  # dropped: their open alerts resolve next
+    removed: list[str] = field(default_factory=list)  # keys dropped, until the owner has reported them
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_segments > 0
+
+    def route(self, segment: str | Mapping[str, str] | None) -> str | None:
+        """The key of the monitor that watches ``segment``; None while selecting or without a segment.
+
+        >>> SegmentMonitors("m").route({"region": "eu"}) is None  # still selecting
+        True
+        """
+        key = _key(segment)
+        if key is None or self.chosen is None:
+            return None
+        return key if key in self.chosen else POOLED_KEY
+
+    def observe_prediction(
+        self, segment: str | Mapping[str, str] | None, features: Mapping[str, FeatureValue], score: float | None,
+        ts: float, model_version: str, prediction: Any = None,
+    ) -> None:
+        """Feed one prediction: counted while selecting, then given to its segment's monitor.
+
+        ``segment`` is the event's labels or their :func:`segment_key`.
+        """
+        key = _key(segment)
+        if key is None or not self.enabled:
+            return
+        if self.chosen is None:
+            self._count(key)
+            return
+        route = key if key in self.chosen else POOLED_KEY
+        self.events[route] = self.events.get(route, 0) + 1
+        self._monitor(route).observe_prediction(features, score, ts, model_version, prediction)
+
+    def observe_outcome(
+        self, segment: str | Mapping[str, str] | None, prediction: Any, label: Any, ts: float,
+        score: float | None = None,
+    ) -> None:
+        """Feed one prediction joined with its label to the monitor of the prediction's segment."""
+        route = self.route(segment)
+        if route is not None and self.enabled:
+            self._monitor(route).observe_outcome(prediction, label, ts, score)
+
+    def alerts(self, now: float) -> list[Alert]:
+        """Alert transitions of every segment monitor since the last call; each alert carries its segment."""
+        out: list[Alert] = []
+        for monitor in self.retiring:
+            for key, alert in list(monitor.book.open.items()):
+                out += monitor.book.observe(alert.evidence, False, monitor.model_version, now, key)
+        self.retiring = []
+        for monitor in self.monitors.values():
+            out += monitor.alerts(now)
+        return out
+
+    def reconfigure(self, config: MonitorConfig, max_segments: int | None = None) -> None:
+        """Apply the model's new configuration to every segment monitor.
+
+        A different ``max_segments`` restarts the selection: today's segment
+        monitors are dropped (their open alerts resolve at the next
+        :meth:`alerts`) and the next ``selection_events`` choose again.
+        """
+        self.config = config
+        if max_segments is not None and max_segments != self.max_segments:
+            self.max_segments = max_segments
+            self.retiring += self.monitors.values()
+            self.removed += list(self.monitors)
+            self.monitors, self.events, self.counts, self.counted, self.chosen = {}, {}, {}, 0, None
+            return
+        for monitor in self.monitors.values():
+            monitor.reconfigure(self._config())
+
+    def calibrate_pending(self, limit: int) -> int:
+        """Calibrate up to ``limit`` windowed tests of the segment monitors; returns how many."""
+        done = 0
+        for monitor in self.monitors.values():
+            if done >= limit:
+                break
+            done += monitor.calibrate_pending(limit - done)
+        return done
+
+    def status(self) -> str:
+        """The worst status over the segment monitors: ``ok``, ``warning`` or ``critical``."""
+        return max((m.status() for m in self.monitors.values()), key=_RANK.__getitem__, default="ok")
+
+    def open_alerts(self) -> int:
+        """Alerts firing now in any segment."""
+        return sum(len(m.book.open) for m in self.monitors.values())
+
+    def summary(self) -> dict[str, dict[str, Any]]:
+        """Per monitored segment key: labels, predictions fed, status, open alerts, pooled or not, and metric."""
+        out = {}
+        for key, monitor in self.monitors.items():
+            entry = {
+                "segment": monitor.segment, "events": self.events.get(key, 0), "monitored": True,
+                "pooled": key == POOLED_KEY, "status": monitor.status(), "open_alerts": len(monitor.book.open),
+            }
+            metric = monitor.metric()
+            if metric is not None:
+                entry |= {"metric": metric[0], metric[0]: round(metric[1], 6)}
+            out[key] = entry
+        return out
+
+    def _count(self, key: str) -> None:
+        """Misra-Gries: count ``key``, or make room by decrementing every count."""
+        self.counted += 1
+        counts = self.counts
+        if key == POOLED_KEY:
+            pass  # a user segment spelled like the pooled one is pooled, never chosen
+        elif key in counts:
+            counts[key] += 1
+        elif len(counts) < self.table_size:
+            counts[key] = 1
+        else:
+            self.counts = {k: c - 1 for k, c in counts.items() if c > 1}
+        if self.counted >= self.selection_events:
+            self._select()
+
+    def _select(self) -> None:
+        eligible = sorted((-c, k) for k, c in self.counts.items() if c >= self.min_events)
+        self.chosen = [k for _, k in eligible[: self.max_segments]]
+        self.multiplier = len(self.chosen) + 2
+        self.counts = {}
+        for key in self.chosen:
+            self._monitor(key)
+
+    def _config(self) -> MonitorConfig:
+        return replace(self.config, budget_events=self.config.budget_events * self.multiplier)
+
+    def _monitor(self, key: str) -> ModelMonitor:
+        monitor = self.monitors.get(key)
+        if monitor is None:
+            labels = dict(POOLED) if key == POOLED_KEY else json.loads(key)
+            monitor = self.monitors[key] = ModelMonitor(self.model_id, self._config(), segment=labels)
+        return monitor
