@@ -25,6 +25,7 @@ from detectors.cbpe import ConfidenceBasedEstimator
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
 from detectors.performance_suite import PerformanceSuite
 from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder
+from detectors.segments import SegmentMonitors
 from detectors.windowed_tests import Calibration, WindowedDriftMonitor
 from streams import join, state
 
@@ -40,6 +41,7 @@ def _allowlist() -> dict[str, type]:
         detectors.ReplayableADWIN, join.LabelJoin, state.ModelState, DDM, Mean,
         ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
         WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile,
+        SegmentMonitors,
     ]
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 

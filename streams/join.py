@@ -17,6 +17,7 @@ class JoinedPair:
     score: float | None
     label: Label
     timestamp: float  # the prediction's event time
+    segment: str | None = None  # the prediction's segment key (canonical JSON), if it had one
 
 
 @dataclass
@@ -48,7 +49,7 @@ class LabelJoin:
     max_pending_outcomes: int = 20_000
     max_recently_joined: int = 10_000  # ids kept to recognise duplicate outcomes
     # values are lists, not tuples: they checkpoint as plain JSON arrays
-    pending: OrderedDict[str, list] = field(default_factory=OrderedDict)  # [prediction, score, timestamp]
+    pending: OrderedDict[str, list] = field(default_factory=OrderedDict)  # [prediction, score, timestamp(, segment)]
     early: OrderedDict[str, list] = field(default_factory=OrderedDict)  # [label, arrival in prediction time]
     recently_joined: OrderedDict[str, None] = field(default_factory=OrderedDict)
     clock: float = 0.0
@@ -57,14 +58,19 @@ class LabelJoin:
     unmatched_outcomes: int = 0
     duplicate_outcomes: int = 0
 
-    def add_prediction(self, event: PredictionEvent) -> list[JoinedPair]:
+    def add_prediction(self, event: PredictionEvent, segment: str | None = None) -> list[JoinedPair]:
+        """Store or join one prediction; ``segment`` (its segment key) comes back with its pair."""
         self._advance(event.timestamp)
         if event.prediction_id in self.recently_joined:
             return []  # a re-delivered prediction: it has its label already
         waiting = self.early.pop(event.prediction_id, None)
         if waiting is not None:
-            return [self._join(event.prediction_id, event.prediction, event.score, event.timestamp, waiting[0])]
-        self.pending[event.prediction_id] = [event.prediction, event.score, event.timestamp]
+            return [self._join(event.prediction_id, event.prediction, event.score, event.timestamp, waiting[0],
+                               segment)]
+        entry = [event.prediction, event.score, event.timestamp]
+        if segment is not None:  # only then: entries without a segment stay as small as before
+            entry.append(segment)
+        self.pending[event.prediction_id] = entry
         self.pending.move_to_end(event.prediction_id)
         while len(self.pending) > self.max_pending_predictions:
             self.pending.popitem(last=False)
@@ -75,7 +81,7 @@ class LabelJoin:
         key = event.prediction_id
         found = self.pending.pop(key, None)
         if found is not None:
-            return [self._join(key, found[0], found[1], found[2], event.label)]
+            return [self._join(key, found[0], found[1], found[2], event.label, found[3] if len(found) > 3 else None)]
         if key in self.recently_joined or key in self.early:
             self.duplicate_outcomes += 1
             return []
@@ -85,12 +91,14 @@ class LabelJoin:
             self.unmatched_outcomes += 1
         return []
 
-    def _join(self, key: str, prediction: Label, score: float | None, ts: float, label: Label) -> JoinedPair:
+    def _join(
+        self, key: str, prediction: Label, score: float | None, ts: float, label: Label, segment: str | None,
+    ) -> JoinedPair:
         self.joined += 1
         self.recently_joined[key] = None
         while len(self.recently_joined) > self.max_recently_joined:
             self.recently_joined.popitem(last=False)
-        return JoinedPair(key, prediction, score, label, ts)
+        return JoinedPair(key, prediction, score, label, ts, segment)
 
     def _advance(self, ts: float) -> None:
         """Move prediction time forward and expire what waited too long."""

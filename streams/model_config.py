@@ -39,6 +39,7 @@ class ModelConfig(BaseModel):
     performance_min_drop: float | None = Field(None, gt=0, lt=1)
     missing_rate_min_jump: float | None = Field(None, gt=0, lt=1)
     false_alarm_budget_events: float | None = Field(None, ge=1e3)
+    max_segments: int | None = Field(None, ge=0)
 
     def monitor_config(self, settings: Settings) -> MonitorConfig:
         return monitor_config(settings, self.model_id, self)

@@ -94,7 +94,7 @@ class Monitor:
         changed = self.owner.dirty_models()
         calibrations = 1  # at most one windowed-test calibration (tens of ms) per flush
         for state in changed:
-            calibrations -= state.monitor.calibrate_pending(calibrations)
+            calibrations -= state.calibrate_pending(calibrations)
             if calibrations <= 0:
                 break
         fired = [alert for state in changed for alert in state.alerts(now)]

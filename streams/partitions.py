@@ -20,7 +20,7 @@ import redis.asyncio
 from streams import checkpoint
 from streams.redis_state import RedisKeys
 from streams.settings import Settings
-from streams.state import ModelState, monitor_config
+from streams.state import ModelState
 
 if TYPE_CHECKING:
     from streams.model_config import ModelConfig
@@ -56,8 +56,9 @@ class PartitionState:
         if state is None:
             if len(self.models) >= self.settings.max_models_per_partition:
                 return None
-            config = monitor_config(self.settings, model_id, self.configs.get(model_id))
-            state = self.models[model_id] = ModelState.create(model_id, self.settings, config)
+            state = self.models[model_id] = ModelState.create(
+                model_id, self.settings, file=self.configs.get(model_id)
+            )
             if model_id in self.references:
                 state.monitor.set_reference(self.references[model_id])
         return state
@@ -110,8 +111,8 @@ class PartitionState:
         self.overflow_events = doc.get("overflow_events", 0)
         for model_id, state in self.models.items():
             state.dirty = True
-            if model_id in self.configs:  # a file applied while nobody owned this partition
-                state.monitor.reconfigure(monitor_config(self.settings, model_id, self.configs[model_id]))
+            # a file applied while nobody owned this partition; segments for a checkpoint older than them
+            state.configure(self.settings, self.configs.get(model_id), changed=model_id in self.configs)
             state.monitor.reference = self.references.get(model_id, {})
 
 
@@ -167,7 +168,7 @@ class PartitionOwner:
             for model_id in (changed | set(references)) & set(part.models):
                 state = part.models[model_id]
                 if model_id in changed:
-                    state.monitor.reconfigure(monitor_config(self.settings, model_id, configs.get(model_id)))
+                    state.configure(self.settings, configs.get(model_id))
                 if references.get(model_id, {}) != state.monitor.reference:
                     state.monitor.set_reference(references[model_id])
                     touched += 1

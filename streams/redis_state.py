@@ -51,6 +51,9 @@ class RedisKeys:
     def open_alerts(self, model_id: str) -> str:
         return f"{self.model(model_id)}:alerts"
 
+    def segments(self, model_id: str) -> str:
+        return f"{self.model(model_id)}:segments"
+
 
 class RedisStateWriter:
     """Writes the state of changed models and new alerts in one pipeline per batch."""
@@ -76,6 +79,12 @@ class RedisStateWriter:
                 pipe.hset(keys.features(state.model_id), mapping=features)
             if state.monitor.removed_features:
                 pipe.hdel(keys.features(state.model_id), *state.monitor.removed_features)
+            if state.segments is not None:
+                if state.segments.removed:  # before the new entries: a segment chosen again stays
+                    pipe.hdel(keys.segments(state.model_id), *state.segments.removed)
+                segments = {key: orjson.dumps(entry) for key, entry in state.segments.summary().items()}
+                if segments:
+                    pipe.hset(keys.segments(state.model_id), mapping=segments)
             state.dirty = False
         if models:
             pipe.sadd(keys.models, *models)
@@ -92,6 +101,8 @@ class RedisStateWriter:
             await pipe.execute()
         for state in states:
             state.monitor.removed_features = []
+            if state.segments is not None:
+                state.segments.removed = []
         return commands
 
 

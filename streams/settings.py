@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -73,6 +73,17 @@ class Settings(BaseSettings):
     alerts_stream_maxlen: int = Field(10_000, ge=1)
     alert_cooldown_s: float = Field(300.0, ge=0, description="after a resolve, the same alert waits this long to fire again")
 
+    # Segments: the top segments of each model get detectors of their own, the others one pooled set
+    max_segments: int = Field(5, ge=0, description="segments monitored on their own per model (0: segments off)")
+    segment_selection_events: int = Field(10_000, ge=1, description="segment-carrying events counted to choose them")
+    segment_min_events: int = Field(500, ge=1, description="of those, the least a segment needs to be chosen")
+
     # Caps: overflow is counted and reported, memory stays bounded
     max_models_per_partition: int = Field(5_000, ge=1)
     max_features_per_model: int = Field(500, ge=1)
+
+    @model_validator(mode="after")
+    def _segment_sizes(self) -> Settings:
+        if self.segment_min_events > self.segment_selection_events:
+            raise ValueError("segment_min_events must not exceed segment_selection_events")
+        return self

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from detectors import Alert, ModelMonitor, MonitorConfig, rfc3339
+from detectors.alerts import segment_key
+from detectors.segments import SegmentMonitors
 from streams.events import OutcomeEvent, PredictionEvent
 from streams.join import LabelJoin
 from streams.settings import Settings
@@ -36,6 +38,20 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
     )
 
 
+def segment_monitors(
+    settings: Settings, model_id: str, config: MonitorConfig, file: ModelConfig | None = None,
+) -> SegmentMonitors:
+    """The model's segment monitors: its file's ``max_segments`` (if set) over the worker's settings."""
+    limit = file.max_segments if file is not None and file.max_segments is not None else settings.max_segments
+    return SegmentMonitors(
+        model_id, config, max_segments=limit, selection_events=settings.segment_selection_events,
+        min_events=settings.segment_min_events,
+    )
+
+
+_RANK = {"ok": 0, "warning": 1, "critical": 2}
+
+
 @dataclass
 class ModelState:
     """Everything driftline keeps about one model."""
@@ -48,14 +64,33 @@ class ModelState:
     invalid: int = 0
     last_event_at: float = 0.0
     dirty: bool = True
+    segments: SegmentMonitors | None = None  # None only in checkpoints older than segments
 
     @classmethod
-    def create(cls, model_id: str, settings: Settings, config: MonitorConfig | None = None) -> ModelState:
+    def create(
+        cls, model_id: str, settings: Settings, config: MonitorConfig | None = None, file: ModelConfig | None = None,
+    ) -> ModelState:
         join = LabelJoin(
             settings.lateness_budget_s, settings.outcome_grace_s,
             settings.max_pending_predictions, settings.max_pending_outcomes,
         )
-        return cls(model_id, join, ModelMonitor(model_id, config or monitor_config(settings, model_id)))
+        config = config or monitor_config(settings, model_id, file)
+        segments = segment_monitors(settings, model_id, config, file)
+        return cls(model_id, join, ModelMonitor(model_id, config), segments=segments)
+
+    def configure(self, settings: Settings, file: ModelConfig | None, changed: bool = True) -> None:
+        """Apply the model's file (or the defaults without one) to its running detectors.
+
+        With ``changed`` false (a restored model), only fill in what an older
+        checkpoint lacked and take a new segment cap from the settings.
+        """
+        if changed:
+            self.monitor.reconfigure(monitor_config(settings, self.model_id, file))
+        fresh = segment_monitors(settings, self.model_id, self.monitor.config, file)
+        if self.segments is None:
+            self.segments = fresh
+        elif changed or fresh.max_segments != self.segments.max_segments:  # a new cap restarts the selection
+            self.segments.reconfigure(self.monitor.config, fresh.max_segments)
 
     def apply(self, wire: dict[str, Any]) -> None:
         """Apply one validated event as forwarded on the internal events topic."""
@@ -71,7 +106,12 @@ class ModelState:
             self.monitor.observe_prediction(
                 event.features, event.score, event.timestamp, event.model_version, event.prediction
             )
-            pairs = self.join.add_prediction(event)
+            segment = segment_key(event.segment) if event.segment else None
+            if segment is not None and self.segments is not None:
+                self.segments.observe_prediction(
+                    segment, event.features, event.score, event.timestamp, event.model_version, event.prediction
+                )
+            pairs = self.join.add_prediction(event, segment)
         elif kind == "outcome":
             outcome = OutcomeEvent(self.model_id, wire["prediction_id"], wire["label"], wire["timestamp"])
             self.outcomes += 1
@@ -82,13 +122,31 @@ class ModelState:
             return
         for pair in pairs:
             self.monitor.observe_outcome(pair.prediction, pair.label, pair.timestamp, pair.score)
+            if pair.segment is not None and self.segments is not None:
+                self.segments.observe_outcome(pair.segment, pair.prediction, pair.label, pair.timestamp, pair.score)
 
     def _saw(self, ts: float) -> None:
         if ts > self.last_event_at:
             self.last_event_at = ts
 
     def alerts(self, now: float) -> list[Alert]:
-        return self.monitor.alerts(now)
+        """Alert transitions of the model and of its segments."""
+        return self.monitor.alerts(now) + (self.segments.alerts(now) if self.segments is not None else [])
+
+    def calibrate_pending(self, limit: int) -> int:
+        """Calibrate up to ``limit`` windowed tests, the model's first; returns how many."""
+        done = self.monitor.calibrate_pending(limit)
+        if self.segments is not None and done < limit:
+            done += self.segments.calibrate_pending(limit - done)
+        return done
+
+    def status(self) -> str:
+        """The worst status of the model's and its segments' open alerts."""
+        own = self.monitor.status()
+        return own if self.segments is None else max(own, self.segments.status(), key=_RANK.__getitem__)
+
+    def open_alerts(self) -> int:
+        return len(self.monitor.book.open) + (self.segments.open_alerts() if self.segments is not None else 0)
 
     def summary(self, now: float | None = None) -> dict[str, str | int | float]:
         """The fields of the model's Redis hash."""
@@ -107,8 +165,8 @@ class ModelState:
             "pending_outcomes": len(join.early),
             "features": len(monitor.features),
             "overflow_feature_values": monitor.overflow_feature_values,
-            "status": monitor.status(),
-            "open_alerts": len(monitor.book.open),
+            "status": self.status(),
+            "open_alerts": self.open_alerts(),
             "last_event_at": rfc3339(self.last_event_at) if self.last_event_at else "",
             "updated_at": rfc3339(time.time() if now is None else now),
         }

@@ -41,6 +41,8 @@ def open_alert_lines(client: redis.Redis, keys: RedisKeys, model: str) -> list[s
     for raw in client.hvals(keys.open_alerts(model)):
         alert = orjson.loads(raw)
         where = f" {alert['feature']}" if alert.get("feature") else ""
+        if alert.get("segment"):
+            where += " [" + ", ".join(f"{k}={v}" for k, v in sorted(alert["segment"].items())) + "]"
         lines.append(f"  [{alert['severity']}] {alert['kind']}{where}: {alert['message']}")
     return sorted(lines)
 
