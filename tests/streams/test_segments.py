@@ -37,8 +37,9 @@ def _wire(n: int, seed: int = 1, start: int = 0, drift_at: int | None = None) ->
     for i in range(start, start + n):
         region = rng.choices(["eu", "us", "ap"], [60, 35, 5])[0]
         x = rng.gauss(1.5 if drift_at is not None and i >= drift_at and region == "us" else 0.0, 1.0)
+        plan = rng.choice("ab")
         prediction = {"type": "prediction", "model_id": "m", "prediction_id": f"p{i}", "features":
-                      {"x": x, "plan": rng.choice("ab")}, "prediction": int(x > 0), "score": 0.8,
+                      {"x": x, "plan": plan}, "prediction": int(plan == "a"), "score": 0.8,
                       "model_version": "v1", "timestamp": 1000.0 + i, "segment": {"region": region}}
         outcome = {"type": "outcome", "model_id": "m", "prediction_id": f"p{i}", "label": int(rng.random() < 0.8),
                    "timestamp": 1000.0 + i}
