@@ -809,6 +809,7 @@ def main() -> int:
     leftovers = our_leftovers(bench.started_pids + server_pids)
     print(report(args, results, latency, other_load, time.perf_counter() - started, leftovers, workdir))
     print(checkpoint_cost(args.features, pending=1_000))
+    print(segment_checkpoint_cost(10, segments=5))
     if others := others_running():
         print(f"(Not ours, left alone: {len(others)} process(es) of other work on this machine: "
               + "; ".join(others) + ")")
@@ -830,28 +831,52 @@ def _details(r: Result) -> str:
             f"{r.alarms} drift alarms, other processes {r.other_cpus:.2f} CPUs")
 
 
-def checkpoint_cost(features: int, pending: int) -> str:
-    """What one model's checkpoint costs to encode and to store, after 5,000 predictions."""
+def _checkpoint(features: int, pending: int, predictions: int = 5_000, segments: int = 0,
+                settings: Settings | None = None) -> tuple[int, float, float]:
+    """One model after ``predictions`` events: checkpoint bytes, median encode and decode seconds (of 20)."""
+    from streams import checkpoint
     from streams.partitions import PartitionState
 
     rng = random.Random(1)
-    part = PartitionState(0, Settings())
-    for i in range(5_000):
+    part = PartitionState(0, settings or Settings())
+    for i in range(predictions):
+        segment = {"region": f"r{rng.randrange(segments)}"} if segments else None
         wire = {"type": "prediction", "model_id": "m", "prediction_id": str(i), "prediction": 1, "score": rng.random(),
                 "features": {f"f{j}": rng.gauss(0, 1) for j in range(features)}, "model_version": "",
-                "timestamp": float(i), "segment": None, "o": i}
+                "timestamp": float(i), "segment": segment, "o": i}
         part.apply_message(2 * i, orjson.dumps({"src": "t/0", "events": [wire]}))
         if i >= pending:
             outcome = {"type": "outcome", "model_id": "m", "prediction_id": str(i - pending), "label": 1,
                        "timestamp": float(i), "o": i, "i": 1}
             part.apply_message(2 * i + 1, orjson.dumps({"src": "t/1", "events": [outcome]}))
-    times = []
+    encode, decode = [], []
     for _ in range(20):
         t = time.perf_counter()
         blob = part.snapshot()
-        times.append(time.perf_counter() - t)
+        encode.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        checkpoint.loads(blob)
+        decode.append(time.perf_counter() - t)
+    return len(blob), statistics.median(encode), statistics.median(decode)
+
+
+def checkpoint_cost(features: int, pending: int) -> str:
+    """What one model's checkpoint costs to encode and to store, after 5,000 predictions."""
+    size, encode, _ = _checkpoint(features, pending)
     return (f"\nCheckpoint of one model ({features} features, 5,000 predictions, {pending:,} waiting for labels): "
-            f"{len(blob) / 1024:,.0f} KiB compressed, encoded in {1000 * statistics.median(times):.1f} ms (median of 20)")
+            f"{size / 1024:,.0f} KiB compressed, encoded in {1000 * encode:.1f} ms (median of 20)")
+
+
+def segment_checkpoint_cost(features: int, segments: int, predictions: int = 20_000, pending: int = 1_000) -> str:
+    """The same model's checkpoint with and without its segments' detectors (chosen after 1,000 events)."""
+    lines = [f"Checkpoint of one model ({features} features, {predictions:,} predictions over {segments} equal "
+             f"segments, {pending:,} waiting for labels), segments chosen after 1,000 events:"]
+    for cap in (0, segments):
+        settings = Settings(max_segments=cap, segment_selection_events=1_000, segment_min_events=100)
+        size, encode, decode = _checkpoint(features, pending, predictions, segments, settings)
+        lines.append(f"  max_segments={cap}: {size / 1024:,.0f} KiB compressed, encoded in {1000 * encode:.1f} ms, "
+                     f"decoded in {1000 * decode:.1f} ms (medians of 20)")
+    return "\n".join(lines)
 
 
 def report(args: argparse.Namespace, results: list[Result], latency: dict[str, Any] | None, other_load: float,

@@ -171,10 +171,12 @@ class AlertWatcher(threading.Thread):
         severity = alert.get("severity", "?")
         if severity == "critical":
             severity = self.console.paint(f"{severity:<8}", "1")
+        segment = alert.get("segment") or {}
+        where = " ".join(f"{k}={v}" for k, v in sorted(segment.items()))  # a segment's alert, not the model's
         self.console.say(
             f"{_local_time(alert.get('detected_at'))} +{time.monotonic() - self.t0:5.1f}s  {status} "
             f"{severity:<8} {alert.get('model_id', '?'):<12} {alert.get('kind', '?'):<16} "
-            f"{alert.get('feature') or '-':<10} {alert.get('message', '')}"
+            f"{alert.get('feature') or '-':<10} {f'[{where}] ' if where else ''}{alert.get('message', '')}"
         )
 
 
