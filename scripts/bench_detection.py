@@ -3,7 +3,7 @@
 
 Run from the repository root::
 
-    .venv/bin/python scripts/bench_detection.py [--seeds N] [--quick] [--workers W]
+    .venv/bin/python scripts/bench_detection.py [--features F] [--seeds N] [--quick] [--workers W]
 
 Prints markdown tables of
 
@@ -15,12 +15,21 @@ Prints markdown tables of
 * false alarms per million events on stationary streams, with the number of events
   each rate rests on.
 
-driftline's detectors run with their defaults, as driftline creates them:
-``FeatureDriftMonitor`` (river ADWIN gated by effect size, baseline = the first 500
-values), ``WindowedDriftMonitor`` (tumbling windows of 500 against a profile built by
-``build_profile`` from a separate sample of 10,000 reference values, ``n_features=20``),
-``MissingRateMonitor`` and ``ConceptDriftMonitor`` (DDM on 0/1 errors, gated). river's
-detectors run at their defaults (only the random seed of KSWIN is set, so runs repeat).
+driftline's detectors run with their defaults, as driftline creates them. Data drift:
+``WindowedDriftMonitor`` against a profile built by ``build_profile`` from a
+separate sample of 10,000 reference values, with ``n_features=F`` (``--features``, default
+20: the model size over which the per-model budget of one false alarm per 1e6 events is
+split). As deployed it runs two detectors and holds its condition (``active``) while
+either does: windowed tests (KS, PSI, Wasserstein on tumbling windows of 500; chi-square
+and PSI for categories) and ``MeanShiftCusum`` (a two-sided CUSUM bank on normal scores
+against the profile, tuned to shifts of 0.1/0.25/0.5/1 std), each with half of the
+feature's budget. The tables show the CUSUM alone (``monitor.cusum.active`` of the
+deployed monitor), the windowed tests alone (a separate monitor with ``sequential=False``)
+and the deployed monitor. Also ``MissingRateMonitor`` and ``ConceptDriftMonitor`` (DDM on
+0/1 errors, gated). river's detectors run at their defaults (only the random seed of KSWIN
+is set, so runs repeat), plus ADWIN with ``delta=1e-5``, whose false-alarm rate is nearer
+driftline's budget.
+
 Everything is seeded (numpy ``Generator``, ``random.Random``, river generator seeds):
 the same arguments print the same tables, whatever the number of worker processes.
 """
@@ -50,7 +59,8 @@ from river.datasets import synth  # noqa: E402
 from river.drift import binary  # noqa: E402
 
 from detectors.concept_drift import ConceptDriftMonitor  # noqa: E402
-from detectors.feature_drift import FeatureDriftMonitor  # noqa: E402
+from detectors.cusum import SHIFTS, MeanShiftCusum  # noqa: E402
+from detectors.cusum_calibration import thresholds  # noqa: E402
 from detectors.missing_rate import MissingRateMonitor  # noqa: E402
 from detectors.reference import build_profile  # noqa: E402
 from detectors.windowed_tests import WindowedDriftMonitor  # noqa: E402
@@ -59,7 +69,8 @@ CHANGE = 5000  # the change happens at event CHANGE + u, u uniform in [0, PHASE)
 PHASE = 500  # ... so it falls at any phase of the 500-event windows and check intervals
 HORIZON = 5000  # a detection counts if it comes within this many events after the change
 REFERENCE_SIZE = 10_000  # values behind the windowed monitor's reference profile
-N_FEATURES = 20  # the windowed monitor spends its false-alarm budget over this many features
+BUDGET_EVENTS = WindowedDriftMonitor.budget_events  # per model: events between false alarms (default 1e6)
+SMALL_DELTA, SMALL_DELTA_LABEL = 1e-5, "1e-5"  # a second ADWIN: fewer false alarms than its default 0.002
 KSWIN_LEAD = 1000  # KSWIN (window 100) is fed from this many events before the change
 TRAIN_SIZE = 3000  # samples the frozen model learns from before the monitored stream
 CATEGORIES = ("A", "B", "C", "D", "E")
@@ -98,12 +109,13 @@ STATIONARY_BINARY: dict[str, tuple[str, float]] = {
     "errors_15": ("0/1 errors, 15% error rate", 0.15),
     "errors_30": ("0/1 errors, 30% error rate", 0.30),
 }
-DATA_COLUMNS = ("fdm", "wdm", "either", "adwin", "ph", "kswin")
+DATA_COLUMNS = ("cusum", "wdm", "deployed", "adwin", "adwin_small", "ph", "kswin")
 DATA_HEADERS = {
-    "fdm": "driftline FeatureDriftMonitor",
-    "wdm": "driftline WindowedDriftMonitor",
-    "either": "driftline (first to fire)",
+    "cusum": "driftline CUSUM",
+    "wdm": "driftline windowed tests",
+    "deployed": "driftline (as deployed: windowed + CUSUM)",
     "adwin": "river ADWIN",
+    "adwin_small": f"river ADWIN (delta={SMALL_DELTA_LABEL})",
     "ph": "river PageHinkley",
     "kswin": "river KSWIN (subsample)",
 }
@@ -160,36 +172,47 @@ def river_onsets(detector: Any, values: list[float], start: int = 0, stop_after:
     return onsets
 
 
-def feature_and_windowed(values: list[Any], profile: Any, numeric: bool) -> dict[str, list[int]]:
-    """FeatureDriftMonitor (numeric only) and WindowedDriftMonitor on one stream, and their union.
+def driftline_onsets(values: list[Any], profile: Any, n_features: int) -> dict[str, list[int]]:
+    """driftline's data-drift monitor on one stream: as deployed, its CUSUM alone, its windowed tests alone.
 
-    Missing values (``None``) are skipped by both, as driftline does (the missing rate
-    has its own monitor).
+    The deployed ``WindowedDriftMonitor`` (``sequential=True``, the default) is fed once;
+    its ``active`` (windowed tests or CUSUM) gives "deployed" and its ``cusum.active``
+    gives "cusum". The windowed tests alone come from a second monitor built with
+    ``sequential=False`` (same profile, budget and calibration). A categorical profile
+    has no CUSUM: the deployed monitor is then the windowed tests, fed once, and there is
+    no "cusum" entry. Missing values (``None``) are skipped, as driftline does (the
+    missing rate has its own monitor).
     """
-    fdm = FeatureDriftMonitor("x") if numeric else None
-    wdm = WindowedDriftMonitor("x", profile, n_features=N_FEATURES)
-    out: dict[str, list[int]] = {"fdm": [], "wdm": [], "either": []}
-    prev_f = prev_w = prev_e = False
-    f_update = fdm.update if fdm is not None else None
-    w_update = wdm.update
+    deployed = WindowedDriftMonitor("x", profile, n_features=n_features)
+    cusum = deployed.cusum
+    windowed = (
+        WindowedDriftMonitor("x", profile, n_features=n_features, sequential=False) if cusum is not None else None
+    )
+    out: dict[str, list[int]] = {"cusum": [], "wdm": [], "deployed": []}
+    prev_c = prev_w = prev_d = False
+    d_update = deployed.update
+    w_update = windowed.update if windowed is not None else None
     for i, x in enumerate(values):
+        if x is None:
+            continue  # skipped: no state changes
         ts = float(i)
-        if x is not None:
-            if f_update is not None:
-                f_update(x, ts)
+        d_update(x, ts)
+        d_on = deployed.active
+        if w_update is not None:
             w_update(x, ts)
-        f_on = fdm.active if fdm is not None else False
-        w_on = wdm.active
-        e_on = f_on or w_on
-        if f_on and not prev_f:
-            out["fdm"].append(i)
+            w_on = windowed.active  # type: ignore[union-attr]
+            c_on = cusum.active  # type: ignore[union-attr]
+        else:
+            w_on, c_on = d_on, False
+        if c_on and not prev_c:
+            out["cusum"].append(i)
         if w_on and not prev_w:
             out["wdm"].append(i)
-        if e_on and not prev_e:
-            out["either"].append(i)
-        prev_f, prev_w, prev_e = f_on, w_on, e_on
-    if fdm is None:
-        del out["fdm"]
+        if d_on and not prev_d:
+            out["deployed"].append(i)
+        prev_c, prev_w, prev_d = c_on, w_on, d_on
+    if cusum is None:
+        del out["cusum"]
     return out
 
 
@@ -275,8 +298,8 @@ def concept_stream(kind: str, seed: int, position: int) -> tuple[Any, Any]:
 # Tasks (run in worker processes; each depends only on its arguments)
 
 
-def delay_task(args: tuple[str, int, int, bool]) -> tuple[str, int, int, dict[str, list[int]]]:
-    kind, ki, seed, with_kswin = args
+def delay_task(args: tuple[str, int, int, bool, int]) -> tuple[str, int, int, dict[str, list[int]]]:
+    kind, ki, seed, with_kswin, n_features = args
     rng = rng_for(1, ki, seed)
     change = CHANGE + int(rng.integers(0, PHASE))
     n = change + HORIZON
@@ -284,22 +307,23 @@ def delay_task(args: tuple[str, int, int, bool]) -> tuple[str, int, int, dict[st
     if kind == "category":
         reference = draw_categories(rng, REFERENCE_SIZE, CAT_BEFORE)
         values: list[Any] = draw_categories(rng, change, CAT_BEFORE) + draw_categories(rng, HORIZON, CAT_AFTER)
-        onsets.update(feature_and_windowed(values, build_profile(reference), numeric=False))
+        onsets.update(driftline_onsets(values, build_profile(reference), n_features))
         river_values = [1.0 if v == "A" else 0.0 for v in values]
     elif kind == "nulls":
-        # The values themselves do not change (FeatureDriftMonitor and the windowed monitor skip
-        # nulls), so only the missing indicator is drawn.
+        # The values themselves do not change (the data-drift monitor skips nulls), so only the
+        # missing indicator is drawn; driftline's missing-rate monitor is what deploys for it.
         p = np.where(np.arange(n) < change, NULL_BEFORE, NULL_AFTER)
         missing = (rng.random(n) < p).tolist()
         monitor = MissingRateMonitor("x")
-        onsets["either"] = monitor_onsets(monitor.update, monitor, missing)
+        onsets["deployed"] = monitor_onsets(monitor.update, monitor, missing)
         river_values = [1.0 if m else 0.0 for m in missing]
     else:
         reference = draw_numeric(kind, rng, REFERENCE_SIZE, after=False)
         values = np.concatenate([draw_numeric(kind, rng, change, False), draw_numeric(kind, rng, HORIZON, True)]).tolist()
-        onsets.update(feature_and_windowed(values, build_profile(reference), numeric=True))
+        onsets.update(driftline_onsets(values, build_profile(reference), n_features))
         river_values = values
     onsets["adwin"] = river_onsets(drift.ADWIN(), river_values)
+    onsets["adwin_small"] = river_onsets(drift.ADWIN(delta=SMALL_DELTA), river_values)
     onsets["ph"] = river_onsets(drift.PageHinkley(), river_values)
     if with_kswin:
         kswin = drift.KSWIN(seed=int_seed(2, ki, seed))
@@ -327,9 +351,9 @@ def concept_task(args: tuple[str, int]) -> tuple[str, int, int, dict[str, list[i
     return kind, seed, change, onsets, rates
 
 
-def stationary_task(args: tuple[str, int, int, int, int]) -> tuple[str, dict[str, tuple[int, int]]]:
+def stationary_task(args: tuple[str, int, int, int, int, int]) -> tuple[str, dict[str, tuple[int, int]]]:
     """False alarms on one stationary stream: {detector: (alarms, events)}."""
-    dist, di, stream_id, length, kswin_events = args
+    dist, di, stream_id, length, kswin_events, n_features = args
     rng = rng_for(4, di, stream_id)
     out: dict[str, tuple[int, int]] = {}
     if dist in STATIONARY_NUMERIC:
@@ -337,10 +361,11 @@ def stationary_task(args: tuple[str, int, int, int, int]) -> tuple[str, dict[str
         raw = draw_stationary(dist, rng, length)
         values = raw if isinstance(raw, list) else raw.tolist()
         numeric = dist != "category"
-        for name, found in feature_and_windowed(values, build_profile(reference), numeric).items():
+        for name, found in driftline_onsets(values, build_profile(reference), n_features).items():
             out[name] = (len(found), length)
         river_values = values if numeric else [1.0 if v == "A" else 0.0 for v in values]
         out["adwin"] = (len(river_onsets(drift.ADWIN(), river_values)), length)
+        out["adwin_small"] = (len(river_onsets(drift.ADWIN(delta=SMALL_DELTA), river_values)), length)
         out["ph"] = (len(river_onsets(drift.PageHinkley(), river_values)), length)
         if kswin_events:
             kswin = drift.KSWIN(seed=int_seed(5, di, stream_id))
@@ -406,6 +431,15 @@ def rate_cell(alarms: int, events: int) -> str:
     return f"{alarms / events * 1e6:,.1f} ({alarms}/{events / 1e6:g}M)"
 
 
+def model_rate_cell(alarms: int, events: int, features: int) -> str:
+    """The rate of a model of ``features`` features like this one (the per-feature rate times ``features``)."""
+    if not events:
+        return "n/a"
+    if not alarms:
+        return f"< {3 / events * 1e6 * features:,.1f}"
+    return f"{alarms / events * 1e6 * features:,.1f}"
+
+
 def chance_cell(alarms: int, events: int) -> str:
     """Probability of at least one false alarm within the horizon, at the measured rate."""
     if not events:
@@ -423,10 +457,17 @@ def table(headers: list[str], rows: list[list[str]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--features", type=int, default=20,
+        help="model size: the per-model false-alarm budget (one per 1e6 events) is split over this many features",
+    )
     parser.add_argument("--seeds", type=int, default=None, help="seeds per drift kind (default 50; --quick: 8)")
-    parser.add_argument("--quick", action="store_true", help="a smaller run (under a minute)")
+    parser.add_argument("--quick", action="store_true", help="a smaller run (about a minute)")
     parser.add_argument("--workers", type=int, default=min(os.cpu_count() or 1, 2), help="worker processes")
     args = parser.parse_args()
+    if args.features < 1:
+        parser.error("--features must be at least 1")
+    features = args.features
     seeds = args.seeds or (8 if args.quick else 50)
     kswin_seeds = min(seeds, 3 if args.quick else 10)
     concept_seeds = seeds
@@ -437,16 +478,16 @@ def main() -> None:
     tasks: list[tuple[str, Any]] = []
     for di, dist in enumerate(STATIONARY_NUMERIC):
         for s in range(stat_streams):
-            tasks.append(("stationary", (dist, di, s, stat_len, kswin_fa if s == 0 else 0)))
+            tasks.append(("stationary", (dist, di, s, stat_len, kswin_fa if s == 0 else 0, features)))
     for di, dist in enumerate(STATIONARY_BINARY):
         for s in range(bin_streams):
-            tasks.append(("stationary", (dist, 100 + di, s, bin_len, 0)))
+            tasks.append(("stationary", (dist, 100 + di, s, bin_len, 0, features)))
     for kind in CONCEPT_KINDS:
         for seed in range(concept_seeds):
             tasks.append(("concept", (kind, seed)))
     for ki, kind in enumerate(DATA_KINDS):
         for seed in range(seeds):
-            tasks.append(("delay", (kind, ki, seed, seed < kswin_seeds)))
+            tasks.append(("delay", (kind, ki, seed, seed < kswin_seeds, features)))
 
     t0 = time.perf_counter()
     cpu: dict[str, float] = {}
@@ -480,7 +521,18 @@ def main() -> None:
     def by_seed(pairs: list[tuple[int, Any]]) -> list[Any]:
         return [v for _, v in sorted(pairs)]
 
+    per_feature = BUDGET_EVENTS * features
+    h = thresholds(np.asarray(SHIFTS) / 2, 2 * per_feature, REFERENCE_SIZE)
     print(f"# driftline detection benchmark (river {river.__version__}, numpy {np.__version__})\n")
+    print(
+        f"Model size: **{features} feature{'s' if features > 1 else ''}** (`--features {features}`). The per-model "
+        f"budget of one false alarm per {BUDGET_EVENTS:,.0f} events is split over them: each feature's monitor "
+        f"may raise one per {per_feature:,.0f} events ({1e6 / per_feature:g} per million), half spent by its "
+        f"CUSUM (thresholds h = {', '.join(f'{x:.1f}' for x in h)} for shifts of "
+        f"{', '.join(f'{x:g}' for x in SHIFTS)} std, one false alarm per {2 * per_feature:,.0f} events) and half "
+        "by its windowed tests. Every stream below is one feature: a model of "
+        f"{features} such feature{'s' if features > 1 else ''} raises {features} times the per-feature rate.\n"
+    )
     print(f"## Detection delay: events after the change, median / max over seeds · seeds detected within {HORIZON:,}\n")
     rows = []
     for kind, label in DATA_KINDS.items():
@@ -491,9 +543,11 @@ def main() -> None:
         rows.append(row)
     print(table(["drift"] + [DATA_HEADERS[c] for c in DATA_COLUMNS], rows))
     print(
-        "\nNull injection: driftline's column is `MissingRateMonitor` (FeatureDriftMonitor and the windowed "
-        "monitor skip nulls); river gets the 0/1 missing indicator. Category mix: driftline's column is the "
-        "windowed monitor (chi-square/PSI; FeatureDriftMonitor is for numbers); river gets the 0/1 indicator "
+        "\nCUSUM: the deployed monitor's `cusum.active` (its onsets, not the deployed monitor's). Windowed "
+        "tests: a separate `WindowedDriftMonitor(..., sequential=False)`. As deployed: the monitor's `active`, "
+        "windowed tests or CUSUM. Null injection: driftline's column is `MissingRateMonitor` (the data-drift "
+        "monitor skips nulls); river gets the 0/1 missing indicator. Category mix: a categorical profile has "
+        "no CUSUM, so driftline as deployed is the windowed tests (chi-square/PSI); river gets the 0/1 indicator "
         f"of category A. KSWIN ran on {kswin_seeds} seeds per row, fed from {KSWIN_LEAD:,} events before "
         "the change (its window is 100 values, so earlier events cannot change its state).\n"
     )
@@ -548,9 +602,12 @@ def main() -> None:
             acc[1] += events
     print(
         "\n## False alarms per million stationary events (alarms / events; with no alarm, the 95% upper "
-        "bound 3/events)\n\nThe last row turns the overall rate into the chance that a stationary stream "
-        f"raises at least one alarm within {HORIZON:,} events: a detector whose chance is high also "
-        "'detects' a change within the horizon by accident, so its delays above mean little.\n"
+        "bound 3/events)\n\nEach stream is one feature. The row after **all** scales the overall rate to a "
+        f"model of {features} feature{'s' if features > 1 else ''} like it, to compare with the per-model budget "
+        f"of {1e6 / BUDGET_EVENTS:g} per million. The last row turns the overall (one-feature) rate into the "
+        f"chance that a stationary stream raises at least one alarm within {HORIZON:,} events: a detector whose "
+        "chance is high also 'detects' a change within the horizon by accident, so its delays above mean "
+        "little. The CUSUM has no categorical stream (a categorical profile has none).\n"
     )
     rows, totals = [], {c: [0, 0] for c in DATA_COLUMNS}
     for dist, label in STATIONARY_NUMERIC.items():
@@ -562,6 +619,9 @@ def main() -> None:
             row.append(rate_cell(alarms, events))
         rows.append(row)
     rows.append(["**all**"] + [rate_cell(*totals[c]) for c in DATA_COLUMNS])
+    plural = "s" if features > 1 else ""
+    label = f"per model of {features} such feature{plural} (all x {features}; budget {1e6 / BUDGET_EVENTS:g})"
+    rows.append([label] + [model_rate_cell(*totals[c], features) for c in DATA_COLUMNS])
     rows.append([f"P(false alarm within {HORIZON:,} events)"] + [chance_cell(*totals[c]) for c in DATA_COLUMNS])
     print(table(["stream"] + [DATA_HEADERS[c] for c in DATA_COLUMNS], rows))
     print()
@@ -584,8 +644,9 @@ def main() -> None:
 
 Each drift row is {seeds} seeded streams (numpy `Generator`s keyed by drift kind and seed): the
 change happens at event 5,000 + u, with u uniform in 0..{PHASE - 1} per seed, so that it falls at
-any phase of the windowed monitor's 500-event tumbling windows and of the 16-event check
-intervals; before it every monitor has its 500-event baseline and at least 4,500 more events. A
+any phase of the windowed tests' 500-event tumbling windows, of the CUSUM's {MeanShiftCusum.chunk}-value scoring
+chunks and of MissingRateMonitor's 16-event checks; before it every monitor has seen at least
+5,000 events (MissingRateMonitor's baseline is the first 500, the others' is a reference sample). A
 detection is the first alarm at or after the change; the delay is the number of post-change
 events seen when it fires (1 = on the first changed event) and counts only within {HORIZON:,}
 events. Median over all seeds (a miss counts as beyond the horizon, hence ">{HORIZON:,}" when half
@@ -593,10 +654,21 @@ or more miss), max over the seeds that detected. An alarm before the change is a
 counted in the second table and never as a detection. For driftline's monitors an alarm is
 `active` turning on (an episode); an episode already open at the change does not count as a
 detection, a new onset is needed. For river's detectors an alarm is any `drift_detected`.
-The windowed monitor's reference profile is `build_profile` on a separate sample of
-{REFERENCE_SIZE:,} values from the pre-change distribution, with `n_features={N_FEATURES}`
-(default budget: one false alarm per 1e6 events across 20 features). FeatureDriftMonitor builds
-its baseline from the stream's first 500 values, as in production. Mean shifts and the doubled
+driftline's data-drift monitor is `WindowedDriftMonitor(name, profile, n_features={features})`, its
+reference profile `build_profile` on a separate sample of {REFERENCE_SIZE:,} values from the
+pre-change distribution, `budget_events` at its default of {BUDGET_EVENTS:,.0f} events between false
+alarms per model. It splits that budget over the {features} feature{'s' if features > 1 else ''} and, within a
+feature, in halves: the `MeanShiftCusum` (two-sided CUSUMs on the values' normal scores against the
+profile, k = half of each tuned shift of {', '.join(f'{x:g}' for x in SHIFTS)} std) gets thresholds
+computed analytically (Siegmund's run-length approximation, averaged over the reference's sampling
+error) for one false alarm per {2 * per_feature:,.0f} events, and the windowed tests (KS, PSI,
+Wasserstein; chi-square and PSI for categories) get thresholds simulated for the same. Each also
+needs a material effect (CUSUM: a sum grows only while the mean sits k away from the reference;
+windowed tests: PSI >= 0.1, KS >= 0.1 or Wasserstein >= 0.1 std). The deployed monitor's `active`
+holds while either holds its condition; the CUSUM column is its `cusum.active`, the windowed-tests
+column a second monitor with `sequential=False` (same thresholds). river's ADWIN runs twice: at its
+default delta of 0.002, and at delta = {SMALL_DELTA_LABEL}, to show its delay at a false-alarm rate
+nearer the budget. Mean shifts and the doubled
 variance are on N(0, 1) (PageHinkley's default threshold of 50 and delta of 0.005 are in the
 data's units, so its results depend on the scale). Concept drift: river's
 `ConceptDriftStream(stream, drift_stream, position, width=1)` (river 0.26.1 overflows in
@@ -604,9 +676,9 @@ data's units, so its results depend on the scale). Concept drift: river's
 same draws and samples) with a model trained on its first {TRAIN_SIZE:,} samples, then frozen
 and predicting; its 0/1 errors (labels join at once) feed ConceptDriftMonitor and river's binary
 detectors. False alarms: fresh detectors on stationary streams of {stat_len:,} events
-({stat_streams} per distribution, new seeds, a separate reference sample for the windowed
-monitor); binary streams {bin_streams} x {bin_len:,} events each. FeatureDriftMonitor's first 500
-events of each stream are its baseline (included in the event counts). False-alarm rates are
+({stat_streams} per distribution, new seeds, a separate reference sample for driftline's
+monitor); binary streams {bin_streams} x {bin_len:,} events each (MissingRateMonitor's first 500
+events of each are its baseline, included in the event counts). False-alarm rates are
 not uniform in time: river's DDM and EDDM raise most of theirs in their first few thousand
 events, so the pre-change table (first ~5,000 events of each stream)
 shows that phase and the stationary table the long-run rate. KSWIN costs ~250 us per
