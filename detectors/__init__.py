@@ -3,7 +3,6 @@
 from detectors.adwin import ReplayableADWIN
 from detectors.alerts import KINDS, Alert, AlertBook, Evidence, alert_id_for, rfc3339
 from detectors.concept_drift import ConceptDriftMonitor
-from detectors.feature_drift import FeatureDriftMonitor
 from detectors.missing_rate import MissingRateMonitor
 from detectors.model_monitor import FeatureMonitor, ModelMonitor, MonitorConfig
 from detectors.performance import CLASSIFICATION, REGRESSION, PerformanceMonitor, infer_task, same_class
@@ -17,7 +16,6 @@ __all__ = [
     "AlertBook",
     "ConceptDriftMonitor",
     "Evidence",
-    "FeatureDriftMonitor",
     "FeatureMonitor",
     "MissingRateMonitor",
     "ModelMonitor",

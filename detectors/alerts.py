@@ -48,6 +48,7 @@ class Evidence:
     window_end: float
     severity: str
     message: str
+    top_features: tuple[tuple[str, float], ...] = ()  # data drift: the model's most drifting features, scored
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +94,7 @@ class Alert:
             "window_end": rfc3339(e.window_end),
             "message": e.message,
             "detected_at": rfc3339(self.detected_at),
+            **({"top_features": [{"feature": f, "score": v} for f, v in e.top_features]} if e.kind == "data_drift" else {}),
         }
 
 

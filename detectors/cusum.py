@@ -87,6 +87,12 @@ class MeanShiftCusum:
             self.h = thresholds(np.asarray(SHIFTS) / 2, self.budget_events, self.profile.sample_size)
         self._after_restore()
 
+    def set_budget(self, budget_events: float) -> None:
+        """Recalibrate the thresholds to a new budget; the sums carry on."""
+        self.budget_events = budget_events
+        self.h = thresholds(np.asarray(SHIFTS) / 2, budget_events, self.profile.sample_size)
+        self._after_restore()
+
     def _after_restore(self) -> None:
         """Rebuild what derives from the profile and thresholds (never checkpointed)."""
         k = np.asarray(SHIFTS) / 2

@@ -52,7 +52,9 @@ def thresholds(k: np.ndarray, budget_events: float, sample_size: int) -> np.ndar
 
     The budget is split evenly over the ``2 * len(k)`` one-sided sums, and
     each threshold solves :func:`false_alarm_rate` by bisection (cached: the
-    features of a model share their budget and reference size).
+    features of a model share their budget and reference size). A sum whose
+    ``k`` is too small for the reference's own error (a 0.05 std ``k`` on 1,000
+    values, at a strict budget) gets an infinite threshold: it never decides.
 
     >>> [round(float(h), 1) for h in thresholds(np.array([0.125, 0.25, 0.5]), 1e6, 10_000)]
     [48.8, 26.1, 13.8]
@@ -67,6 +69,9 @@ def _thresholds(k: tuple[float, ...], budget_events: float, sample_size: int) ->
     out = []
     for kk in k:
         lo, hi = 0.0, 5000.0
+        if false_alarm_rate(kk, hi, sample_size) > target:  # the reference is too rough for so small a shift
+            out.append(float("inf"))
+            continue
         for _ in range(60):
             mid = (lo + hi) / 2
             lo, hi = (mid, hi) if false_alarm_rate(kk, mid, sample_size) > target else (lo, mid)

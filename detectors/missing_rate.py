@@ -16,7 +16,8 @@ class MissingRateMonitor:
     A value is missing when it is ``null`` or the event lacks the feature. The
     condition holds when the rolling rate exceeds the baseline rate by at least
     ``min_jump`` with a binomial z-score of at least ``min_z``; it clears below
-    half that jump.
+    half that jump. With ``expected_rate`` the baseline rate is that known
+    rate (say, from a reference profile) instead of the first values' rate.
 
     Examples
     --------
@@ -39,6 +40,7 @@ class MissingRateMonitor:
     check_every: int = 16
     detector: str = "missing_rate"  # the same test serves for other rates: "type_change"
     what: str = "missing"
+    expected_rate: float | None = None
     n: int = 0
     missing: int = 0
     baseline_missing: int = 0
@@ -58,6 +60,8 @@ class MissingRateMonitor:
 
     @property
     def baseline_rate(self) -> float:
+        if self.expected_rate is not None:
+            return self.expected_rate
         return self.baseline_missing / max(min(self.n, self.baseline_size), 1)
 
     def update(self, is_missing: bool, ts: float) -> None:
@@ -65,7 +69,7 @@ class MissingRateMonitor:
         self.n += 1
         self.missing += is_missing
         self.last_ts = ts
-        if self.n <= self.baseline_size:
+        if self.n <= self.baseline_size and self.expected_rate is None:
             self.baseline_missing += is_missing
             return
         self.recent.update(1.0 if is_missing else 0.0)
@@ -89,9 +93,11 @@ class MissingRateMonitor:
         """The current measurement, whether or not the condition holds."""
         jump = self.rate - self.baseline_rate
         severity = "critical" if jump >= 3 * self.min_jump else "warning"
+        share = "every one" if self.recent.n and self.recent.mean >= 1.0 else f"{self.rate:.1%}"
+        gone = " (the feature has disappeared)" if share == "every one" and self.detector == "missing_rate" else ""
         message = (
-            f"{self.name}: {self.what} in {self.rate:.1%} of the last {self.recent.n} events "
-            f"(baseline {self.baseline_rate:.1%})"
+            f"{self.name}: {self.what} in {share} of the last {self.recent.n} events "
+            f"(baseline {self.baseline_rate:.1%}){gone}"
         )
         return Evidence(
             "data_quality", self.name, self.detector, round(self.rate, 6),

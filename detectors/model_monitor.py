@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping
 
 from detectors.alerts import Alert, AlertBook, AlertKey, Evidence
-from detectors.feature_drift import FeatureDriftMonitor
+from detectors.feature_monitor import FeatureMonitor, FeatureValue, NewFeature
 from detectors.missing_rate import MissingRateMonitor
 from detectors.performance import infer_task
 from detectors.performance_suite import PerformanceSuite
+from detectors.reference import NumericProfile
 from detectors.windowed_tests import WindowedDriftMonitor
 
-FeatureValue = float | int | str | bool | None
+__all__ = ["FeatureMonitor", "ModelMonitor", "MonitorConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +26,6 @@ class MonitorConfig:
 
     baseline_events: int = 500
     metric_window: int = 1000
-    adwin_delta: float = 0.002
-    drift_min_effect: float = 0.25
     performance_min_drop: float = 0.10
     missing_rate_min_jump: float = 0.10
     max_features: int = 500
@@ -49,47 +48,20 @@ class MonitorConfig:
         return self.only_features is None or feature in self.only_features
 
 
-@dataclass
-class FeatureMonitor:
-    """Missing rate for any feature; windowed tests against its reference; ADWIN for a numeric one.
+class AnyOf:
+    """Detectors that share one alert: it holds while any holds, with the first holding one's evidence."""
 
-    The two drift detectors make one alert: it holds while either holds, and
-    its evidence comes from the windowed tests when they decided.
-    """
+    __slots__ = ("parts",)
 
-    name: str
-    numeric: bool
-    missing: MissingRateMonitor
-    drift: FeatureDriftMonitor | None
-    windowed: WindowedDriftMonitor | None = None
-    type_mismatches: int = 0
-    type_changes: MissingRateMonitor | None = None  # the share of values of the other type
+    def __init__(self, parts: list[WindowedDriftMonitor]) -> None:
+        self.parts = parts
 
     @property
     def active(self) -> bool:
-        return bool((self.drift and self.drift.active) or (self.windowed and self.windowed.active))
+        return any(part.active for part in self.parts)
 
     def evidence(self) -> Evidence:
-        if self.windowed is not None and (self.windowed.active or self.drift is None or not self.drift.active):
-            return self.windowed.evidence()
-        assert self.drift is not None
-        return self.drift.evidence()
-
-    def summary(self) -> dict[str, Any]:
-        drift = self.drift
-        return {
-            "type": "numeric" if self.numeric else "categorical",
-            "n": self.missing.n,
-            "missing": self.missing.missing,
-            "missing_rate": round(self.missing.rate, 6),
-            "type_mismatches": self.type_mismatches,
-            "drift_detector": "adwin" if drift else None,
-            "drift_statistic": round(drift.effect, 6) if drift else None,
-            "mean": round(drift.adwin.estimation, 6) if drift and drift.adwin else None,
-            "baseline_mean": round(drift.baseline.mean, 6) if drift else None,
-            "baseline_std": round(drift.baseline.std, 6) if drift else None,
-            **({f"window_{k}": round(v, 6) for k, v in self.windowed.stats.items()} if self.windowed else {}),
-        }
+        return next((part for part in self.parts if part.active), self.parts[0]).evidence()
 
 
 @dataclass
@@ -107,14 +79,16 @@ class ModelMonitor:
     ...     monitor.observe_prediction({"x": x, "plan": "pro"}, 0.5, float(i), "v1")
     ...     fired += [(i, a.evidence.kind, a.evidence.feature) for a in monitor.alerts(now=float(i))]
     >>> fired
-    [(1598, 'data_drift', 'x')]
+    [(1547, 'data_drift', 'x')]
     """
 
     model_id: str
     config: MonitorConfig = field(default_factory=MonitorConfig)
     features: dict[str, FeatureMonitor] = field(default_factory=dict)
     overflow_feature_values: int = 0  # values of features beyond max_features, ignored
-    score: FeatureDriftMonitor | None = None
+    score: WindowedDriftMonitor | None = None
+    classes: WindowedDriftMonitor | None = None  # the mix of predicted classes (classification)
+    predictions: int = 0
     performance: PerformanceSuite | None = None
     book: AlertBook = field(init=False)
     model_version: str = ""
@@ -137,26 +111,20 @@ class ModelMonitor:
             self.performance.observe_prediction(prediction, score, ts)
         for name, value in features.items():
             if name not in self.features and value is not None and self.config.monitors(name):
-                self._add_feature(name, value)
+                self._add_feature(name, value, ts)
         for name, monitor in self.features.items():
-            value = features.get(name)
-            monitor.missing.update(value is None, ts)
-            if value is None:
-                continue
-            numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-            if monitor.type_changes is not None:
-                monitor.type_changes.update(numeric != monitor.numeric, ts)
-            if numeric != monitor.numeric:
-                monitor.type_mismatches += 1
-                continue
-            if monitor.drift is not None:
-                monitor.drift.update(float(value), ts)  # type: ignore[arg-type]
-            if monitor.windowed is not None:
-                monitor.windowed.update(value, ts)
+            monitor.observe(features.get(name), ts)
         if score is not None:
             if self.score is None:
-                self.score = self._drift_monitor(None, "prediction_drift")
-            self.score.update(score, ts)
+                self.score = self._windowed(None, True, "prediction_drift", label="score")
+            if self.score is not None:
+                self.score.update(score, ts)
+        if prediction is not None and (self.config.task or infer_task(prediction)) == "classification":
+            if self.classes is None:
+                self.classes = self._windowed(None, False, "prediction_drift", label="predicted class")
+            if self.classes is not None:
+                self.classes.update(prediction, ts)
+        self.predictions += 1
 
     def observe_outcome(self, prediction: Any, label: Any, ts: float, score: float | None = None) -> None:
         """Feed one prediction joined with its true label."""
@@ -172,7 +140,10 @@ class ModelMonitor:
         for key, detector in self._detectors():
             watched.add(key)
             if detector.active or key in self.book.open:
-                out += self.book.observe(detector.evidence(), detector.active, self.model_version, now, key)
+                evidence = detector.evidence()
+                if key[0] == "data_drift":
+                    evidence = replace(evidence, top_features=self.top_drifting())
+                out += self.book.observe(evidence, detector.active, self.model_version, now, key)
         for key in [key for key in self.book.open if key not in watched]:  # no longer monitored
             out += self.book.observe(self.book.open[key].evidence, False, self.model_version, now, key)
         return out
@@ -184,13 +155,19 @@ class ModelMonitor:
         instead of stalling when many features finish their reference together.
         """
         done = 0
-        for monitor in self.features.values():
+        monitors = [f.windowed for f in self.features.values()] + [self.score, self.classes]
+        for windowed in monitors:
             if done >= limit:
                 break
-            if monitor.windowed is not None and monitor.windowed.needs_calibration:
-                monitor.windowed.calibrate_now()
+            if windowed is not None and windowed.needs_calibration:
+                windowed.calibrate_now()
                 done += 1
         return done
+
+    def top_drifting(self, limit: int = 5) -> tuple[tuple[str, float], ...]:
+        """The features closest to (or past) a drift alert, with their scores (1 or more: significant)."""
+        scores = sorted(((f.drift_score, name) for name, f in self.features.items()), reverse=True)
+        return tuple((name, round(score, 3)) for score, name in scores[:limit] if score > 0)
 
     def reconfigure(self, config: MonitorConfig) -> None:
         """Apply a new configuration to the running detectors.
@@ -204,10 +181,9 @@ class ModelMonitor:
         self.features = {name: f for name, f in self.features.items() if config.monitors(name)}
         for monitor in self.features.values():
             monitor.missing.min_jump = config.missing_rate_min_jump
-            if monitor.drift is not None:
-                monitor.drift.min_effect = config.drift_min_effect
-        if self.score is not None:
-            self.score.min_effect = config.drift_min_effect
+        for windowed in [f.windowed for f in self.features.values()] + [self.score, self.classes]:
+            if windowed is not None:
+                windowed.set_budget(config.budget_events)
         self.book.cooldown_s = config.alert_cooldown_s
         if self.performance is not None and config.task not in (None, self.performance.task):
             self.performance = None
@@ -216,14 +192,11 @@ class ModelMonitor:
 
     def _detectors(self) -> list[tuple[AlertKey, Any]]:
         found: list[tuple[AlertKey, Any]] = []
-        for name, monitor in self.features.items():
-            found.append((("data_quality", name, "missing_rate"), monitor.missing))
-            if monitor.type_changes is not None:
-                found.append((("data_quality", name, "type_change"), monitor.type_changes))
-            if monitor.drift is not None or monitor.windowed is not None:
-                found.append((("data_drift", name, "drift"), monitor))
-        if self.score is not None:
-            found.append((("prediction_drift", None, "adwin"), self.score))
+        for monitor in self.features.values():
+            found += monitor.detectors()
+        parts = [m for m in (self.score, self.classes) if m is not None]
+        if parts:  # one prediction_drift episode: the score and the class mix usually move together
+            found.append((("prediction_drift", None, "prediction"), AnyOf(parts)))
         if self.performance is not None:
             found += self.performance.detectors()
         return found
@@ -237,42 +210,45 @@ class ModelMonitor:
     def set_reference(self, profiles: dict[str, Any]) -> None:
         """Test each feature against an uploaded reference profile from now on."""
         self.reference = dict(profiles)
+        for name, profile in profiles.items():
+            if name not in self.features and self.config.monitors(name):  # expected, not seen yet
+                self._add_feature(name, 0.0 if isinstance(profile, NumericProfile) else "", None)
         for name, monitor in self.features.items():
             if name in profiles:
                 monitor.windowed = self._windowed(name, monitor.numeric)
+                monitor.out_of_range = None  # rebuilt against the new range
+                monitor.missing.expected_rate = profiles[name].missing_rate
 
-    def _windowed(self, name: str, numeric: bool) -> WindowedDriftMonitor | None:
-        profile = self.reference.get(name)
+    def _windowed(
+        self, name: str | None, numeric: bool, kind: str = "data_drift", label: str | None = None
+    ) -> WindowedDriftMonitor | None:
+        profile = self.reference.get(name) if name is not None else None
         if profile is None and not self.config.reference_events:
             return None
         return WindowedDriftMonitor(
-            name, profile=profile, kind="data_drift", n_features=max(20, len(self.features) + 1),
-            budget_events=self.config.budget_events,
+            name, profile=profile, kind=kind, n_features=max(20, len(self.features) + 3),
+            budget_events=self.config.budget_events, label=label,
             reference_size=self.config.reference_events or 1000, dtype=None if numeric else "categorical",
         )
 
     def _after_restore(self) -> None:
         self.reference = {}
 
-    def _add_feature(self, name: str, value: FeatureValue) -> None:
+    def _add_feature(self, name: str, value: FeatureValue, ts: float | None) -> None:
+        """Start monitoring a feature: on its first value (``ts``), or expected by the reference (``None``)."""
         if len(self.features) >= self.config.max_features:
             self.overflow_feature_values += 1
             return
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         cfg = self.config
         missing = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump)
-        drift = self._drift_monitor(name, "data_drift") if numeric else None
         what = "text instead of numbers" if numeric else "numbers instead of categories"
         type_changes = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump,
                                           detector="type_change", what=what)
+        schema_known = bool(self.reference) or self.predictions >= cfg.baseline_events
+        new = NewFeature(name, self.predictions, ts, cfg.baseline_events) if ts is not None and schema_known else None
         self.features[name] = FeatureMonitor(
-            name, numeric, missing, drift, self._windowed(name, numeric), type_changes=type_changes
-        )
-
-    def _drift_monitor(self, name: str | None, kind: str) -> FeatureDriftMonitor:
-        cfg = self.config
-        return FeatureDriftMonitor(
-            name, kind, cfg.baseline_events, cfg.drift_min_effect, delta=cfg.adwin_delta
+            name, numeric, missing, self._windowed(name, numeric), type_changes=type_changes, new=new
         )
 
     def status(self) -> str:

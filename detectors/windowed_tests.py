@@ -18,6 +18,7 @@ import numpy as np
 
 from detectors.alerts import Evidence
 from detectors.calibration import Calibration, calibrate
+from detectors.cusum import MeanShiftCusum
 from detectors.reference import NumericProfile, ProfileBuilder, as_label, as_number, build_profile  # noqa: F401
 from detectors.two_sample import (  # noqa: F401 (re-exported: the statistics live in two_sample)
     CAP, CATEGORICAL_TESTS, NUMERIC_TESTS, Profile, _categorical_rows, _cells, category_counts, chi_square,
@@ -60,7 +61,7 @@ class WindowedDriftMonitor:
     >>> rng = np.random.default_rng(7)
     >>> monitor = WindowedDriftMonitor("age", build_profile(rng.normal(40, 6, 10_000)), n_features=20)
     >>> for i in range(6000):
-    ...     monitor.update(rng.normal(40 if i < 3000 else 43, 6), float(i))  # 0.5 sigma shift at event 3000
+    ...     monitor.update(rng.normal(40, 6 if i < 3000 else 9), float(i))  # spread x1.5 at event 3000
     ...     if monitor.active:
     ...         break
     >>> i, monitor.evidence().detector
@@ -81,7 +82,12 @@ class WindowedDriftMonitor:
     clear_after: int = 2
     draws: int = 2000
     seed: int = 0
+    label: str | None = None  # what messages call the stream (default: its name, or "score")
+    sequential: bool = True  # also run a CUSUM on a numeric feature's level (:class:`MeanShiftCusum`)
     builder: ProfileBuilder | None = None
+    cusum: MeanShiftCusum | None = None
+    fed: int = 0  # buffered values already given to the CUSUM
+    fed_ts: float = 0.0
     calibration: Calibration | None = None
     buffer: np.ndarray = field(default_factory=_no_floats)
     counts: np.ndarray = field(default_factory=_no_ints)
@@ -92,7 +98,7 @@ class WindowedDriftMonitor:
     n: int = 0
     missing: int = 0
     windows: int = 0
-    active: bool = False
+    window_hit: bool = False  # the windowed tests' own condition
     clean: int = 0
     stats: dict[str, float] = field(default_factory=dict)
     score: float = 0.0
@@ -107,6 +113,11 @@ class WindowedDriftMonitor:
             self._start(self.profile)
 
     @property
+    def active(self) -> bool:
+        """Whether the windowed tests or the CUSUM hold their condition."""
+        return self.window_hit or (self.cusum is not None and self.cusum.active)
+
+    @property
     def tests(self) -> tuple[str, ...]:
         return NUMERIC_TESTS if isinstance(self.profile, NumericProfile) else CATEGORICAL_TESTS
 
@@ -115,6 +126,9 @@ class WindowedDriftMonitor:
         self.profile, self.builder = profile, None
         if isinstance(profile, NumericProfile):
             self.buffer = np.zeros(self.window, dtype=np.float64)
+            if self.sequential:  # half of the budget for the windowed tests, half for the CUSUM
+                budget = 2.0 * self.budget_events * self.n_features
+                self.cusum = MeanShiftCusum(self.name, profile, self.kind, budget, clear_window=self.window)
         else:
             self.cells, self.probs = _cells(profile, self.window)
             self.counts = np.zeros(len(self.probs), dtype=np.int64)
@@ -134,6 +148,8 @@ class WindowedDriftMonitor:
                 self.missing += 1
                 return
             self.buffer[self.fill] = v
+            if self.fill == self.fed:
+                self.fed_ts = ts
         else:
             label = as_label(x)
             if label is None:
@@ -148,8 +164,22 @@ class WindowedDriftMonitor:
         if self.fill == 0:
             self.start_ts = ts
         self.fill += 1
+        cusum = self.cusum
+        if cusum is not None and (self.fill - self.fed >= cusum.chunk or self.fill == self.window):
+            cusum.update_many(self.buffer[self.fed:self.fill], self.fed_ts, ts)
+            self.fed = self.fill
         if self.fill == self.window:
             self._judge()
+
+    def set_budget(self, budget_events: float) -> None:
+        """Take a new false-alarm budget: the CUSUM's thresholds now, the windowed tests' at their next window."""
+        if budget_events == self.budget_events:
+            return
+        self.budget_events = budget_events
+        if self.calibration is not None:
+            self.calibration = None
+        if self.cusum is not None:
+            self.cusum.set_budget(2.0 * budget_events * self.n_features)
 
     @property
     def needs_calibration(self) -> bool:
@@ -158,7 +188,7 @@ class WindowedDriftMonitor:
     def calibrate_now(self) -> None:
         """Simulate the thresholds (tens of ms): a caller can spread this work between batches."""
         assert self.profile is not None
-        budget = self.budget_events * self.n_features * len(self.tests) / self.window
+        budget = 2.0 * self.budget_events * self.n_features * len(self.tests) / self.window
         self.calibration = calibrate(self.profile, self.window, budget, self.seed, self.draws)
 
     def _judge(self) -> None:
@@ -179,15 +209,17 @@ class WindowedDriftMonitor:
         )
         hit = score >= 1.0 and material
         self.clean = 0 if hit else self.clean + 1
-        self.active = hit or (self.active and self.clean < self.clear_after)
+        self.window_hit = hit or (self.window_hit and self.clean < self.clear_after)
         self.stats, self.score = stats, min(float(score), CAP)
         self.judged = (self.start_ts, self.last_ts)
         self.windows += 1
-        self.fill = 0
+        self.fill = self.fed = 0
 
     def evidence(self) -> Evidence:
-        """The last window's measurement, whether or not the condition holds."""
-        label = self.name if self.name is not None else "score"
+        """The CUSUM's decision while only it holds, else the last window's measurement."""
+        if self.cusum is not None and self.cusum.active and not self.window_hit:
+            return self.cusum.evidence()
+        label = self.label or (self.name if self.name is not None else "score")
         if not self.stats or self.calibration is None:
             return Evidence(
                 self.kind, self.name, "windowed", 0.0, 0.0, 0, self.last_ts, self.last_ts, "warning",

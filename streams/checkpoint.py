@@ -22,6 +22,8 @@ from river.stats import Mean
 
 import detectors
 from detectors.cbpe import ConfidenceBasedEstimator
+from detectors.cusum import MeanShiftCusum
+from detectors.feature_monitor import NewFeature, RangeMonitor
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
 from detectors.performance_suite import PerformanceSuite
 from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder
@@ -29,19 +31,19 @@ from detectors.segments import SegmentMonitors
 from detectors.windowed_tests import Calibration, WindowedDriftMonitor
 from streams import join, state
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: feature drift by windowed tests and CUSUM (ADWIN's FeatureDriftMonitor removed)
 
 
 def _allowlist() -> dict[str, type]:
     classes: list[type] = [
         detectors.Alert, detectors.AlertBook, detectors.ConceptDriftMonitor, detectors.Evidence,
-        detectors.FeatureDriftMonitor, detectors.FeatureMonitor, detectors.MissingRateMonitor,
+        detectors.FeatureMonitor, detectors.MissingRateMonitor,
         detectors.ModelMonitor, detectors.MonitorConfig, detectors.PerformanceMonitor,
         detectors.RollingMean, detectors.RunningMoments, detectors.WindowClock,
         detectors.ReplayableADWIN, join.LabelJoin, state.ModelState, DDM, Mean,
         ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
         WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile,
-        SegmentMonitors,
+        SegmentMonitors, MeanShiftCusum, RangeMonitor, NewFeature,
     ]
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 

@@ -35,7 +35,6 @@ class ModelConfig(BaseModel):
     ignore_features: list[str] = Field(default_factory=list)
     baseline_events: int | None = Field(None, ge=50)
     metric_window: int | None = Field(None, ge=10)
-    drift_min_effect: float | None = Field(None, gt=0)
     performance_min_drop: float | None = Field(None, gt=0, lt=1)
     missing_rate_min_jump: float | None = Field(None, gt=0, lt=1)
     false_alarm_budget_events: float | None = Field(None, ge=1e3)

@@ -65,8 +65,6 @@ class Settings(BaseSettings):
     )
     reference_events: int = Field(1000, ge=0, description="values per feature that form the windowed tests' reference (0: off)")
     metric_window: int = Field(1000, ge=10)
-    adwin_delta: float = Field(0.002, gt=0, lt=1)
-    drift_min_effect: float = Field(0.25, gt=0, description="mean shift in baseline standard deviations")
     performance_min_drop: float = Field(0.10, gt=0, lt=1)
     missing_rate_min_jump: float = Field(0.10, gt=0, lt=1)
     task_overrides: dict[str, str] = Field(default_factory=dict, description="model_id -> classification|regression")

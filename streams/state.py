@@ -23,8 +23,6 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
     return MonitorConfig(
         baseline_events=file.get("baseline_events", settings.baseline_events),
         metric_window=file.get("metric_window", settings.metric_window),
-        adwin_delta=settings.adwin_delta,
-        drift_min_effect=file.get("drift_min_effect", settings.drift_min_effect),
         performance_min_drop=file.get("performance_min_drop", settings.performance_min_drop),
         missing_rate_min_jump=file.get("missing_rate_min_jump", settings.missing_rate_min_jump),
         max_features=settings.max_features_per_model,

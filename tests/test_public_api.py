@@ -18,7 +18,7 @@ def test_streams_exports() -> None:
 def test_detectors_exports() -> None:
     assert sorted(detectors.__all__) == sorted([
         "CLASSIFICATION", "KINDS", "REGRESSION", "Alert", "AlertBook", "ConceptDriftMonitor", "Evidence",
-        "FeatureDriftMonitor", "FeatureMonitor", "MissingRateMonitor", "ModelMonitor", "MonitorConfig",
+        "FeatureMonitor", "MissingRateMonitor", "ModelMonitor", "MonitorConfig",
         "PerformanceMonitor", "ReplayableADWIN", "RollingMean", "RunningMoments", "WindowClock",
         "alert_id_for", "infer_task", "rfc3339", "same_class",
     ])

@@ -335,7 +335,7 @@ CONTRACT_FIELDS = {
         {"model_id", "prediction_id", "features", "prediction", "score", "model_version", "timestamp", "segment"},
     ),
     "outcome": ({"model_id", "prediction_id", "label"}, {"model_id", "prediction_id", "label", "timestamp"}),
-    "alert": (set(ALERT), set(ALERT)),
+    "alert": (set(ALERT), set(ALERT) | {"top_features"}),  # top_features: a v1 addition, data_drift only
     "deadletter": (
         {"error", "source_topic", "partition", "offset", "key", "payload", "rejected_at"},
         {"error", "source_topic", "partition", "offset", "key", "payload", "payload_encoding", "rejected_at", "batch_index"},

@@ -43,7 +43,9 @@ def test_kinds_are_the_contract_kinds() -> None:
 def test_alert_to_dict_has_exactly_the_contract_fields() -> None:
     e = evidence(window_start=60.0, window_end=120.0)
     doc = Alert.from_evidence("a1", "churn", "v3", "firing", e, detected_at=121.5).to_dict()
-    assert set(doc) == CONTRACT_FIELDS
+    assert set(doc) == CONTRACT_FIELDS | {"top_features"}  # data drift adds the top drifting features
+    other = Alert.from_evidence("a2", "churn", "v3", "firing", evidence(kind="performance"), 1.0).to_dict()
+    assert set(other) == CONTRACT_FIELDS
     assert doc["alert_id"] == "a1"
     assert (doc["model_id"], doc["model_version"], doc["status"]) == ("churn", "v3", "firing")
     assert (doc["kind"], doc["feature"], doc["detector"], doc["severity"]) == ("data_drift", "age", "adwin", "warning")

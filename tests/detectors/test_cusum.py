@@ -92,6 +92,11 @@ def test_thresholds_grow_with_the_budget_and_for_small_references() -> None:
         assert false_alarm_rate(float(kk), float(h), 100_000) == pytest.approx(1 / (1e6 * 2 * len(k)), rel=1e-6)
 
 
+def test_a_shift_too_small_for_the_reference_error_is_not_tested() -> None:
+    h = thresholds(np.asarray(SHIFTS) / 2, 4e7, 1000)
+    assert h[0] == np.inf and np.isfinite(h[1:]).all()  # k = 0.05 on a 1,000-value reference: never decides
+
+
 def test_siegmund_run_length_matches_a_simulation() -> None:
     rng = np.random.default_rng(0)
     k, h, runs = 0.5, 3.0, 2000

@@ -149,8 +149,8 @@ def test_type_mismatches_are_counted_and_not_fed_to_drift() -> None:
     assert (age.numeric, plan.numeric) == (True, False)
     assert age.type_mismatches == 2
     assert plan.type_mismatches == 1
-    assert age.drift is not None and age.drift.n == 2  # only 40 and 41.5
-    assert plan.drift is None
+    assert age.windowed is not None and age.windowed.n == 2  # only 40 and 41.5
+    assert plan.windowed is not None and plan.windowed.n == 3  # "pro", "basic" and False
     assert age.missing.n == plan.missing.n == 4
 
 
@@ -166,8 +166,8 @@ def test_null_and_absent_values_count_as_missing() -> None:
     assert (b.missing.n, b.missing.missing) == (3, 2)
     summary = a.summary()
     assert summary["type"] == "numeric" and summary["n"] == 3 and summary["missing"] == 2
-    assert summary["drift_detector"] == "adwin"
-    assert b.summary()["type"] == "categorical" and b.summary()["drift_detector"] is None
+    assert summary["reference"] == "building" and summary["cusum_progress"] is None
+    assert b.summary()["type"] == "categorical" and b.summary()["reference_mean"] is None
 
 
 def test_max_features_caps_the_monitored_features() -> None:
@@ -224,3 +224,19 @@ def test_a_numeric_feature_that_starts_arriving_as_text_raises_a_data_quality_al
     assert kinds == {("data_quality", "amount", "type_change")}
     assert 1500 <= fired[0][0] < 1800
     assert "text instead of numbers" in fired[0][1].evidence.message
+
+
+def test_a_new_false_alarm_budget_recalibrates_running_detectors() -> None:
+    import dataclasses
+
+    rng = random.Random(9)
+    monitor = ModelMonitor("m")
+    for i in range(1600):
+        monitor.observe_prediction({"x": rng.gauss(0, 1)}, None, float(i), "")
+    windowed = monitor.features["x"].windowed
+    assert windowed is not None and windowed.cusum is not None and windowed.calibration is not None
+    before = windowed.cusum.h.copy()
+    monitor.reconfigure(dataclasses.replace(monitor.config, budget_events=1e9))
+    after = windowed.cusum.h
+    assert (after >= before).all() and (after > before).any()  # a larger budget: higher thresholds, at once
+    assert windowed.calibration is None and windowed.needs_calibration  # the windowed tests recalibrate next

@@ -189,7 +189,9 @@ def test_online_reference_then_detection() -> None:
 
 def test_hysteresis_clears_after_two_clean_windows() -> None:
     rng = np.random.default_rng(6)
-    monitor = WindowedDriftMonitor("x", build_profile(rng.normal(0, 1, 10_000)), window=200, n_features=20)
+    monitor = WindowedDriftMonitor(
+        "x", build_profile(rng.normal(0, 1, 10_000)), window=200, n_features=20, sequential=False
+    )
     assert not any(feed(monitor, rng.normal(0, 1, 1000)))
     assert feed(monitor, rng.normal(3, 1, 200), 1000)[-1]
     assert monitor.evidence().severity == "critical"

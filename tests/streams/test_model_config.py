@@ -19,12 +19,12 @@ from streams.settings import Settings
 
 def test_json_and_yaml_files(tmp_path: Path) -> None:
     (tmp_path / "churn.json").write_text(json.dumps({"model_id": "churn", "task": "regression"}))
-    (tmp_path / "all.yaml").write_text("model_id: a\nignore_features: [user_id]\n---\n- model_id: b\n  drift_min_effect: 0.5\n")
+    (tmp_path / "all.yaml").write_text("model_id: a\nignore_features: [user_id]\n---\n- model_id: b\n  missing_rate_min_jump: 0.5\n")
     assert [c.task for c in load_file(tmp_path / "churn.json")] == ["regression"]
     configs = load_file(tmp_path / "all.yaml")
     assert [c.model_id for c in configs] == ["a", "b"]
     assert configs[0].monitor_config(Settings()).monitors("user_id") is False
-    assert configs[1].monitor_config(Settings()).drift_min_effect == 0.5
+    assert configs[1].monitor_config(Settings()).missing_rate_min_jump == 0.5
 
 
 @pytest.mark.parametrize("text, reason", [

@@ -1,0 +1,91 @@
+"""Data quality beyond missing values: range, new and vanished features, the predicted-class mix."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from detectors import ModelMonitor, MonitorConfig
+from detectors.reference import build_profile
+
+
+def run(monitor: ModelMonitor, events: list[dict], start: int = 0, prediction=None) -> list[tuple]:
+    fired = []
+    for i, features in enumerate(events, start):
+        monitor.observe_prediction(features, None, float(i), "v1", prediction(i) if prediction else None)
+        fired += [(i, a.status, a.evidence.kind, a.evidence.feature, a.evidence.detector)
+                  for a in monitor.alerts(now=float(i))]
+    return fired
+
+
+def normal_events(rng: random.Random, n: int, **extra: object) -> list[dict]:
+    return [{"x": rng.gauss(10.0, 2.0), "plan": rng.choice("ab"), **extra} for _ in range(n)]
+
+
+def test_values_outside_the_reference_range_raise_data_quality() -> None:
+    rng = random.Random(1)
+    monitor = ModelMonitor("m")
+    assert run(monitor, normal_events(rng, 3000)) == []
+    x = monitor.features["x"]
+    assert x.out_of_range is not None and x.out_of_range.rate < 0.01
+    # 25% of values now come in cents instead of dollars: out of range, a data-quality problem
+    broken = [{"x": rng.gauss(10.0, 2.0) * (100 if rng.random() < 0.25 else 1), "plan": "a"} for _ in range(1000)]
+    fired = run(monitor, broken, 3000)
+    firing = {(kind, feature, detector) for _, status, kind, feature, detector in fired if status == "firing"}
+    assert ("data_quality", "x", "out_of_range") in firing
+    assert x.summary()["out_of_range_rate"] > 0.15
+
+
+def test_a_feature_that_appears_after_the_schema_settled_is_reported_once_then_monitored() -> None:
+    rng = random.Random(2)
+    monitor = ModelMonitor("m", MonitorConfig(baseline_events=200))
+    assert run(monitor, normal_events(rng, 600)) == []
+    fired = run(monitor, normal_events(rng, 400, coupon="SPRING"), 600)
+    assert [(i, s, d) for i, s, k, f, d in fired if f == "coupon"] == [(600, "firing", "new_feature"), (799, "resolved", "new_feature")]
+    early = ModelMonitor("m2", MonitorConfig(baseline_events=200))  # present from the first events: the schema
+    assert run(early, normal_events(rng, 400, coupon="SPRING")) == []
+
+
+def test_a_feature_of_the_reference_that_never_arrives_is_reported_as_gone() -> None:
+    rng = np.random.default_rng(3)
+    monitor = ModelMonitor("m")
+    monitor.set_reference({"x": build_profile(rng.normal(0, 1, 5000)), "income": build_profile(rng.normal(5, 1, 5000))})
+    fired = run(monitor, [{"x": float(v)} for v in rng.normal(0, 1, 600)])
+    assert [(s, k, f, d) for _, s, k, f, d in fired] == [("firing", "data_quality", "income", "missing_rate")]
+    message = monitor.book.open[("data_quality", "income", "missing_rate")].evidence.message
+    assert "every one" in message and "disappeared" in message
+
+
+def test_the_predicted_class_mix_is_compared_with_its_reference() -> None:
+    rng = random.Random(4)
+    monitor = ModelMonitor("m", MonitorConfig(task="classification"))
+    events = normal_events(rng, 6000)
+    share = lambda i: 0.1 if i < 3000 else 0.3  # noqa: E731 - the positive class goes from 10% to 30%
+    fired = run(monitor, events, prediction=lambda i: "fraud" if rng.random() < share(i) else "ok")
+    firing = [(i, k, d) for i, s, k, f, d in fired if s == "firing"]
+    assert len(firing) == 1 and firing[0][1:] == ("prediction_drift", "windowed_chi2") and 3000 <= firing[0][0] < 4500
+    evidence = monitor.book.open[("prediction_drift", None, "prediction")].evidence
+    assert evidence.feature is None and evidence.message.startswith("predicted class:")
+
+
+def test_data_drift_alerts_name_the_top_drifting_features() -> None:
+    rng = random.Random(5)
+    monitor = ModelMonitor("m")
+    rows = lambda n, shift: [{"a": rng.gauss(shift, 1), "b": rng.gauss(0, 1), "c": rng.gauss(shift / 2, 1)} for _ in range(n)]  # noqa: E731
+    run(monitor, rows(2000, 0.0))
+    fired = run(monitor, rows(1500, 1.0), 2000)
+    assert fired
+    alert = monitor.book.open[("data_drift", "a", "drift")]
+    doc = alert.to_dict()
+    assert doc["top_features"][0]["feature"] == "a" and doc["top_features"][0]["score"] >= 1.0
+    assert [t["feature"] for t in doc["top_features"]][:2] in (["a", "c"], ["c", "a"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.one_of(st.floats(-1e9, 1e9, allow_nan=False), st.text(max_size=5), st.booleans()), st.integers(600, 2500))
+def test_a_constant_feature_never_alerts(value: object, n: int) -> None:
+    monitor = ModelMonitor("m", MonitorConfig(baseline_events=200))
+    assert run(monitor, [{"f": value}] * n) == []
