@@ -10,12 +10,13 @@ calibration holds for normal, skewed, bounded and discrete features alike.
 from __future__ import annotations
 
 import bisect
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from detectors.alerts import Evidence
-from detectors.cusum_calibration import thresholds
+from detectors.cusum_calibration import SKETCH_SAMPLES, thresholds
 from detectors.normal_scores import NormalScores
 from detectors.reference import NumericProfile, build_profile  # noqa: F401 (build_profile: doctest)
 
@@ -42,7 +43,7 @@ class MeanShiftCusum:
     reference's own sampling error). ``k`` is the effect-size floor: a sum only
     grows while the recent mean sits more than ``k`` away from the reference.
     It clears after ``clear_after`` windows of ``clear_window`` values whose
-    mean score lies within the smallest ``k`` of zero; the sums then restart.
+    mean score lies within :attr:`clear_bound` of zero; the sums then restart.
     Values are scored in chunks of ``chunk`` (numpy), with the same sums as one at a time.
 
     Examples
@@ -100,6 +101,13 @@ class MeanShiftCusum:
         self._signs = np.repeat([1.0, -1.0], len(k))[:, None]
         self._k2 = np.tile(k, 2)[:, None]
         self.h2 = np.tile(self.h, 2)
+
+    @property
+    def clear_bound(self) -> float:
+        """A window's mean score within this of zero is clean: 0.125 std, or three standard errors
+        of the window and reference means if larger (so a rough reference cannot hold an episode open)."""
+        n_ref = min(max(self.profile.sample_size, 2), SKETCH_SAMPLES)
+        return max(SHIFTS[1] / 2, 3.0 * math.sqrt(1.0 / self.clear_window + 1.0 / n_ref))
 
     @property
     def progress(self) -> float:
@@ -169,7 +177,7 @@ class MeanShiftCusum:
         if self.clear_n < self.clear_window:
             return
         self.window_mean = self.clear_sum / self.clear_n
-        self.clean = self.clean + 1 if abs(self.window_mean) < SHIFTS[0] / 2 else 0
+        self.clean = self.clean + 1 if abs(self.window_mean) < self.clear_bound else 0
         self.clear_sum, self.clear_n = 0.0, 0
         if self.clean >= self.clear_after:
             self.active, self.clean = False, 0

@@ -61,6 +61,16 @@ def test_the_condition_clears_when_the_level_returns_and_not_while_it_stays_shif
     assert not cusum.active and cusum.progress < 1.0  # two clean windows, then the sums restarted from zero
 
 
+def test_an_episode_clears_after_the_level_returns_even_on_a_rough_reference() -> None:
+    for seed in range(10):  # 1,000 reference values: their mean is off by about 0.03 std
+        rng = np.random.default_rng(100 + seed)
+        cusum = MeanShiftCusum("x", build_profile(rng.normal(0, 1, 1000)), budget_events=4e7)
+        onsets(cusum, rng.normal(1.0, 1, 1000))
+        assert cusum.active
+        onsets(cusum, rng.normal(0.0, 1, 3000), 1000)
+        assert not cusum.active, seed
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.floats(-1e6, 1e6, allow_nan=False), st.integers(100, 3000))
 def test_a_constant_stream_never_alerts(value: float, n: int) -> None:
