@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
-from river.drift.binary import DDM
+from river.drift.binary import DDM, EDDM, HDDMA
 
 from detectors.adwin import ReplayableADWIN
 from detectors.alerts import Evidence
 from detectors.windows import RollingMean, RunningMoments, WindowClock
 
 
+# HDDM_W is left out: its state holds river's Rust EWMean, which a checkpoint cannot restore exactly.
+BINARY_METHODS: dict[str, Callable[[], Any]] = {"ddm": DDM, "eddm": EDDM, "hddm_a": HDDMA}
+METHODS = (*BINARY_METHODS, "adwin")
+
+
 @dataclass
 class ConceptDriftMonitor:
-    """River's DDM on 0/1 errors (classification) or ADWIN on absolute errors (regression).
+    """A river detector on the error stream: DDM on 0/1 errors (classification), ADWIN on absolute errors.
+
+    ``method`` chooses another: ``eddm`` or ``hddm_a`` for 0/1
+    errors, or ``adwin`` for either; a regression model always uses ADWIN.
 
     A detection alone does not raise the condition: the mean loss since the
     detection must also be worse than the baseline loss (the first
@@ -41,8 +50,9 @@ class ConceptDriftMonitor:
     min_z: float = 4.0
     min_n: int = 100
     window: int = 1000
+    method: str | None = None  # None: ddm for classification, adwin for regression
     baseline: RunningMoments = field(default_factory=RunningMoments)
-    detector: DDM | ReplayableADWIN = field(init=False)
+    detector: Any = field(init=False)
     since: RollingMean = field(init=False)
     clock: WindowClock = field(init=False)
     detected: bool = False
@@ -51,13 +61,18 @@ class ConceptDriftMonitor:
     last_ts: float = 0.0
 
     def __post_init__(self) -> None:
-        self.detector = DDM() if self.binary else ReplayableADWIN()
+        if self.method not in (None, *METHODS):
+            raise ValueError(f"concept drift detector {self.method!r}: choose one of {', '.join(METHODS)}")
+        name = self.detector_name
+        self.detector = BINARY_METHODS[name]() if name in BINARY_METHODS else ReplayableADWIN()
         self.since = RollingMean(self.window)
         self.clock = WindowClock(self.window)
 
     @property
     def detector_name(self) -> str:
-        return "ddm" if self.binary else "adwin"
+        if not self.binary or self.method == "adwin":
+            return "adwin"
+        return self.method or "ddm"
 
     def update(self, loss: float, ts: float) -> None:
         """Add the loss of one joined prediction (0/1 error, or absolute error)."""

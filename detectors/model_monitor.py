@@ -6,6 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, Mapping
 
 from detectors.alerts import Alert, AlertBook, AlertKey, Evidence
+from detectors.concept_drift import ConceptDriftMonitor
 from detectors.feature_monitor import FeatureMonitor, FeatureValue, NewFeature
 from detectors.missing_rate import MissingRateMonitor
 from detectors.performance import infer_task
@@ -36,6 +37,8 @@ class MonitorConfig:
     reference_events: int = 1000  # values that form each feature's windowed-test reference; 0: off
     alert_cooldown_s: float = 0.0
     budget_events: float = 1e6  # expected events between false alarms, across the model's detectors
+    concept_drift_detector: str | None = None  # ddm, eddm, hddm_a or adwin; None: ddm (adwin for regression)
+    window: int = 500  # values per windowed test
 
     def monitors(self, feature: str) -> bool:
         """Whether ``feature`` is watched under this configuration.
@@ -174,7 +177,8 @@ class ModelMonitor:
 
         Thresholds change at once; sizes (baseline, windows) apply to detectors
         created from now on; a feature no longer monitored is dropped (its open
-        alerts resolve); a new task restarts performance tracking.
+        alerts resolve); a new task restarts performance tracking, and another
+        concept-drift detector restarts concept-drift detection.
         """
         self.config = config
         self.removed_features += [name for name in self.features if not config.monitors(name)]
@@ -189,6 +193,11 @@ class ModelMonitor:
             self.performance = None
         elif self.performance is not None:
             self.performance.realized.min_drop = config.performance_min_drop
+            concept = self.performance.concept
+            if concept.method != config.concept_drift_detector:  # another detector starts afresh
+                self.performance.concept = ConceptDriftMonitor(
+                    concept.binary, config.baseline_events, method=config.concept_drift_detector
+                )
 
     def _detectors(self) -> list[tuple[AlertKey, Any]]:
         found: list[tuple[AlertKey, Any]] = []
@@ -226,7 +235,7 @@ class ModelMonitor:
         if profile is None and not self.config.reference_events:
             return None
         return WindowedDriftMonitor(
-            name, profile=profile, kind=kind, n_features=max(20, len(self.features) + 3),
+            name, profile=profile, kind=kind, n_features=max(20, len(self.features) + 3), window=self.config.window,
             budget_events=self.config.budget_events, label=label,
             reference_size=self.config.reference_events or 1000, dtype=None if numeric else "categorical",
         )

@@ -52,7 +52,7 @@ class PerformanceSuite:
         return cls(
             task, positive,
             PerformanceMonitor(task, config.baseline_events, config.metric_window, config.performance_min_drop),
-            ConceptDriftMonitor(classification, config.baseline_events),
+            ConceptDriftMonitor(classification, config.baseline_events, method=config.concept_drift_detector),
             ClassificationMetrics(positive=1 if positive is None else positive, window=config.metric_window)
             if classification else RegressionMetrics(window=config.metric_window),
             ConfidenceBasedEstimator(positive=True, reference_size=config.baseline_events * 2,

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 import orjson
-from river.drift.binary import DDM
-from river.stats import Mean
+from river.drift.binary import DDM, EDDM, HDDMA
+from river.stats import Mean, Var
 
 import detectors
 from detectors.cbpe import ConfidenceBasedEstimator
@@ -43,7 +43,7 @@ def _allowlist() -> dict[str, type]:
         detectors.ReplayableADWIN, join.LabelJoin, state.ModelState, DDM, Mean,
         ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
         WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile,
-        SegmentMonitors, MeanShiftCusum, RangeMonitor, NewFeature,
+        SegmentMonitors, MeanShiftCusum, RangeMonitor, NewFeature, EDDM, HDDMA, Var,
     ]
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 

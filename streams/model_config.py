@@ -39,6 +39,9 @@ class ModelConfig(BaseModel):
     missing_rate_min_jump: float | None = Field(None, gt=0, lt=1)
     false_alarm_budget_events: float | None = Field(None, ge=1e3)
     max_segments: int | None = Field(None, ge=0)
+    concept_drift_detector: Literal["ddm", "eddm", "hddm_a", "adwin"] | None = None
+    drift_window: int | None = Field(None, ge=50, le=100_000)
+    reference_events: int | None = Field(None, ge=0)
 
     def monitor_config(self, settings: Settings) -> MonitorConfig:
         return monitor_config(settings, self.model_id, self)

@@ -31,7 +31,9 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
         ignore_features=tuple(file.get("ignore_features", ())),
         positive_class=file.get("positive_class"),
         alert_cooldown_s=settings.alert_cooldown_s,
-        reference_events=settings.reference_events,
+        reference_events=file.get("reference_events", settings.reference_events),
+        concept_drift_detector=file.get("concept_drift_detector"),
+        window=file.get("drift_window", 500),
         budget_events=file.get("false_alarm_budget_events", settings.false_alarm_budget_events),
     )
 

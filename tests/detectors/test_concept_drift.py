@@ -188,3 +188,23 @@ def test_a_constant_loss_stream_is_never_active(binary: bool, loss: float, n: in
     for i in range(n):
         monitor.update(loss, float(i))
         assert not monitor.active
+
+
+@pytest.mark.parametrize("method", ["ddm", "eddm", "hddm_a", "adwin"])
+def test_each_selectable_detector_catches_a_jump_in_the_error_rate(method: str) -> None:
+    rng = random.Random(8)
+    monitor = ConceptDriftMonitor(binary=True, method=method)
+    assert monitor.detector_name == method
+    onset = None
+    for i in range(8000):
+        monitor.update(float(rng.random() < (0.05 if i < 3000 else 0.35)), float(i))
+        if monitor.active and onset is None:
+            onset = i
+    assert onset is not None and 3000 <= onset < 4500
+    assert monitor.evidence().detector == method
+
+
+def test_a_regression_model_always_uses_adwin_and_unknown_methods_are_refused() -> None:
+    assert ConceptDriftMonitor(binary=False, method="eddm").detector_name == "adwin"
+    with pytest.raises(ValueError, match="choose one of"):
+        ConceptDriftMonitor(binary=True, method="page_hinkley")

@@ -240,3 +240,14 @@ def test_a_new_false_alarm_budget_recalibrates_running_detectors() -> None:
     after = windowed.cusum.h
     assert (after >= before).all() and (after > before).any()  # a larger budget: higher thresholds, at once
     assert windowed.calibration is None and windowed.needs_calibration  # the windowed tests recalibrate next
+
+
+def test_another_concept_drift_detector_applies_to_a_running_model() -> None:
+    import dataclasses
+
+    monitor = ModelMonitor("m")
+    for i in range(50):
+        monitor.observe_outcome(1, 1, float(i))
+    assert monitor.performance is not None and monitor.performance.concept.detector_name == "ddm"
+    monitor.reconfigure(dataclasses.replace(monitor.config, concept_drift_detector="hddm_a"))
+    assert monitor.performance.concept.detector_name == "hddm_a" and monitor.performance.n == 50

@@ -95,3 +95,20 @@ def test_a_checkpoint_from_an_older_version_gets_new_fields_defaults() -> None:
     del monitor["removed_features"]  # as written before that field existed
     restored = checkpoint.decode(monitor_state)
     assert restored.monitor.removed_features == []
+
+
+@pytest.mark.parametrize("method", ["ddm", "eddm", "hddm_a", "adwin"])
+def test_every_selectable_concept_drift_detector_survives_a_checkpoint(method: str) -> None:
+    from detectors.concept_drift import ConceptDriftMonitor
+
+    rng = random.Random(3)
+    losses = [float(rng.random() < (0.05 if i < 2000 else 0.3)) for i in range(4000)]
+    straight, interrupted = ConceptDriftMonitor(True, method=method), ConceptDriftMonitor(True, method=method)
+    for i, loss in enumerate(losses):
+        straight.update(loss, float(i))
+    for i, loss in enumerate(losses[:2500]):
+        interrupted.update(loss, float(i))
+    restored = checkpoint.loads(checkpoint.dumps(interrupted))
+    for i, loss in enumerate(losses[2500:], 2500):
+        restored.update(loss, float(i))
+    assert (restored.active, restored.worsening, restored.evidence()) == (straight.active, straight.worsening, straight.evidence())

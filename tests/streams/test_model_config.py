@@ -27,7 +27,20 @@ def test_json_and_yaml_files(tmp_path: Path) -> None:
     assert configs[1].monitor_config(Settings()).missing_rate_min_jump == 0.5
 
 
+def test_detectors_budgets_and_windows_are_set_per_model(tmp_path: Path) -> None:
+    (tmp_path / "m.yaml").write_text(
+        "model_id: m\nconcept_drift_detector: eddm\nfalse_alarm_budget_events: 1e7\n"
+        "drift_window: 1000\nreference_events: 5000\nmax_segments: 2\n"
+    )
+    config = load_file(tmp_path / "m.yaml")[0].monitor_config(Settings())
+    assert (config.concept_drift_detector, config.budget_events, config.window, config.reference_events) == (
+        "eddm", 1e7, 1000, 5000)
+    default = load_file(tmp_path / "m.yaml")[0].model_copy(update={"concept_drift_detector": None})
+    assert default.monitor_config(Settings()).concept_drift_detector is None
+
+
 @pytest.mark.parametrize("text, reason", [
+    ('{"model_id": "m", "concept_drift_detector": "kswin"}', "concept_drift_detector"),
     ('{"model_id": "bad id"}', "model_id"),
     ('{"model_id": "m", "task": "ranking"}', "task"),
     ('{"model_id": "m", "drift_min_effct": 0.3}', "drift_min_effct"),
