@@ -51,7 +51,7 @@ class MonitorConfig:
         return self.only_features is None or feature in self.only_features
 
 
-class AnyOf:
+class _AnyOf:
     """Detectors that share one alert: it holds while any holds, with the first holding one's evidence."""
 
     __slots__ = ("parts",)
@@ -205,7 +205,7 @@ class ModelMonitor:
             found += monitor.detectors()
         parts = [m for m in (self.score, self.classes) if m is not None]
         if parts:  # one prediction_drift episode: the score and the class mix usually move together
-            found.append((("prediction_drift", None, "prediction"), AnyOf(parts)))
+            found.append((("prediction_drift", None, "prediction"), _AnyOf(parts)))
         if self.performance is not None:
             found += self.performance.detectors()
         return found
