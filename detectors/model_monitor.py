@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Collection, Mapping
 
 from detectors.alerts import Alert, AlertBook, AlertKey, Evidence
 from detectors.concept_drift import ConceptDriftMonitor
@@ -136,12 +136,18 @@ class ModelMonitor:
             self.performance = PerformanceSuite.create(cfg.task or infer_task(prediction), cfg)
         self.performance.observe_outcome(prediction, label, score, ts)
 
-    def alerts(self, now: float) -> list[Alert]:
-        """Alert transitions (firing or resolved) since the last call."""
+    def alerts(self, now: float, suppress: Collection[AlertKey] = ()) -> list[Alert]:
+        """Alert transitions (firing or resolved) since the last call.
+
+        Keys in ``suppress`` do not open an episode (a segment's alert while the
+        whole model already has the same one open); an open episode carries on.
+        """
         out: list[Alert] = []
         watched = set()
         for key, detector in self._detectors():
             watched.add(key)
+            if key in suppress and key not in self.book.open:
+                continue
             if detector.active or key in self.book.open:
                 evidence = detector.evidence()
                 if key[0] == "data_drift":

@@ -31,9 +31,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping
+from typing import Any, Collection, Mapping
 
-from detectors.alerts import Alert, segment_key
+from detectors.alerts import Alert, AlertKey, segment_key
 from detectors.model_monitor import FeatureValue, ModelMonitor, MonitorConfig
 
 POOLED: dict[str, str] = {"_pooled": "other"}  # the segment of the pooled monitor (in alerts and Redis)
@@ -141,15 +141,19 @@ class SegmentMonitors:
         if route is not None and self.enabled:
             self._monitor(route).observe_outcome(prediction, label, ts, score)
 
-    def alerts(self, now: float) -> list[Alert]:
-        """Alert transitions of every segment monitor since the last call; each alert carries its segment."""
+    def alerts(self, now: float, suppress: Collection[AlertKey] = ()) -> list[Alert]:
+        """Alert transitions of every segment monitor since the last call; each alert carries its segment.
+
+        ``suppress`` holds the keys the whole model already alerts on: a change
+        across the population then makes one alert, not one per segment too.
+        """
         out: list[Alert] = []
         for monitor in self.retiring:
             for key, alert in list(monitor.book.open.items()):
                 out += monitor.book.observe(alert.evidence, False, monitor.model_version, now, key)
         self.retiring = []
         for monitor in self.monitors.values():
-            out += monitor.alerts(now)
+            out += monitor.alerts(now, suppress)
         return out
 
     def reconfigure(self, config: MonitorConfig, max_segments: int | None = None) -> None:

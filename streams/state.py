@@ -131,7 +131,10 @@ class ModelState:
 
     def alerts(self, now: float) -> list[Alert]:
         """Alert transitions of the model and of its segments."""
-        return self.monitor.alerts(now) + (self.segments.alerts(now) if self.segments is not None else [])
+        model = self.monitor.alerts(now)
+        if self.segments is None:
+            return model
+        return model + self.segments.alerts(now, suppress=set(self.monitor.book.open))
 
     def calibrate_pending(self, limit: int) -> int:
         """Calibrate up to ``limit`` windowed tests, the model's first; returns how many."""

@@ -254,3 +254,18 @@ def test_calibrations_pass_through_up_to_the_limit() -> None:
     assert segments.calibrate_pending(1) == 1
     assert segments.calibrate_pending(5) == 1
     assert segments.calibrate_pending(5) == 0
+
+
+def test_a_change_across_the_whole_model_alerts_once_not_once_per_segment() -> None:
+    rng = random.Random(21)
+    model = ModelMonitor("shop")
+    segments = SegmentMonitors("shop", MonitorConfig(), max_segments=3, selection_events=600, min_events=50)
+    fired: list[tuple] = []
+    for i in range(9000):
+        region = rng.choice(["eu", "us", "ap"])
+        features = {"x": rng.gauss(1.0 if i >= 6000 else 0.0, 1.0)}  # every region shifts at once
+        model.observe_prediction(features, None, float(i), "v1")
+        segments.observe_prediction({"region": region}, features, None, float(i), "v1")
+        fired += [(a.status, a.segment) for a in model.alerts(float(i))]
+        fired += [(a.status, a.segment) for a in segments.alerts(float(i), suppress=set(model.book.open))]
+    assert fired == [("firing", None)]
