@@ -53,6 +53,7 @@ class Monitor:
         self.lock = asyncio.Lock()
         self.last_flush = self.last_checkpoint = time.monotonic()
         self.unflushed = 0
+        self.checkpoint_took = 0.0  # seconds the last checkpoint took
 
     async def take(self, event: Any) -> None:
         """Apply one internal message (a Faust event, not yet acknowledged)."""
@@ -103,7 +104,19 @@ class Monitor:
             log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
                      alert.evidence.feature or "", alert.evidence.message)
         await until_done(lambda: self.writer.write(changed, fired, now), "write state to Redis")
-        due = time.monotonic() - self.last_checkpoint >= self.settings.checkpoint_interval_s
-        if force_checkpoint or due or self.owner.unacked() >= MAX_UNACKED:
+        if force_checkpoint or self._checkpoint_due() or self.owner.unacked() >= MAX_UNACKED:
+            started = time.monotonic()
             await until_done(self.owner.checkpoint, "checkpoint to Redis")
             self.last_checkpoint = time.monotonic()
+            self.checkpoint_took = self.last_checkpoint - started
+
+    def _checkpoint_due(self) -> bool:
+        """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of the time.
+
+        A large state (many models, many segments) then costs a bounded share of
+        the worker, at the price of a longer replay after a crash; the number of
+        messages held for the next checkpoint stays bounded by ``MAX_UNACKED``.
+        """
+        settings = self.settings
+        interval = max(settings.checkpoint_interval_s, self.checkpoint_took / settings.checkpoint_max_share)
+        return time.monotonic() - self.last_checkpoint >= interval

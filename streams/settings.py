@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     rebalance_timeout_s: float = 60.0
     log_level: str = "info"
     checkpoint_interval_s: float = Field(1.0, gt=0, description="how often owned partitions are checkpointed")
+    checkpoint_max_share: float = Field(
+        0.1, gt=0, le=1, description="most of the worker's time checkpoints may take: the interval stretches to keep to it"
+    )
 
     # Join
     lateness_budget_s: float = Field(24 * 3600.0, gt=0)
