@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass, field
 
 from detectors.alerts import Evidence
-from detectors.windows import RollingMean, WindowClock
 
 
 @dataclass
@@ -16,7 +15,8 @@ class MissingRateMonitor:
     A value is missing when it is ``null`` or the event lacks the feature. The
     condition holds when the rolling rate exceeds the baseline rate by at least
     ``min_jump`` with a binomial z-score of at least ``min_z``; it clears below
-    half that jump. With ``expected_rate`` the baseline rate is that known
+    half that jump. The rolling window is made of whole blocks of
+    ``check_every`` values, the rate judged at the end of each block. With ``expected_rate`` the baseline rate is that known
     rate (say, from a reference profile) instead of the first values' rate.
 
     Examples
@@ -29,7 +29,7 @@ class MissingRateMonitor:
     ...     if monitor.active:
     ...         break
     >>> i, round(monitor.rate, 2)
-    (3231, 0.12)
+    (3219, 0.12)
     """
 
     name: str
@@ -44,19 +44,24 @@ class MissingRateMonitor:
     n: int = 0
     missing: int = 0
     baseline_missing: int = 0
-    recent: RollingMean = field(init=False)
+    blocks: list[int] = field(default_factory=list)  # flags per block of check_every values, the window's
+    block_ts: list[float] = field(default_factory=list)  # event time of each block's first value
+    in_window: int = 0  # flags set in the window's blocks
+    block: int = 0  # flags set in the block being filled
+    block_n: int = 0
+    block_start: float = 0.0
     active: bool = False
     last_ts: float = 0.0
-    clock: WindowClock = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.recent = RollingMean(self.window)
-        self.clock = WindowClock(self.window)
+    @property
+    def recent_n(self) -> int:
+        """Values in the rolling window: whole blocks of ``check_every``, about ``window`` of them."""
+        return len(self.blocks) * self.check_every
 
     @property
     def rate(self) -> float:
-        """The rolling missing rate (the baseline rate while the baseline fills)."""
-        return self.recent.mean if self.recent.n else self.baseline_rate
+        """The rolling rate (the baseline rate while the baseline fills)."""
+        return self.in_window / self.recent_n if self.blocks else self.baseline_rate
 
     @property
     def baseline_rate(self) -> float:
@@ -72,18 +77,31 @@ class MissingRateMonitor:
         if self.n <= self.baseline_size and self.expected_rate is None:
             self.baseline_missing += is_missing
             return
-        self.recent.update(1.0 if is_missing else 0.0)
-        self.clock.tick(ts)
-        if self.n % self.check_every == 0:
-            self._check()
+        if self.block_n == 0:
+            self.block_start = ts
+        self.block += is_missing
+        self.block_n += 1
+        if self.block_n == self.check_every:
+            self._close_block()
+
+    def _close_block(self) -> None:
+        self.blocks.append(self.block)
+        self.block_ts.append(self.block_start)
+        self.in_window += self.block
+        if len(self.blocks) > max(self.window // self.check_every, 1):
+            self.in_window -= self.blocks.pop(0)
+            del self.block_ts[0]
+        self.block = self.block_n = 0
+        self._check()
 
     def _check(self) -> None:
-        if self.recent.n < min(self.window, 200):
+        n = self.recent_n
+        if n < min(self.window, 200):
             return
         base = self.baseline_rate
         jump = self.rate - base
         p = min(max(base, 1.0 / self.baseline_size), 0.5)
-        z = jump / math.sqrt(p * (1 - p) / self.recent.n)
+        z = jump / math.sqrt(p * (1 - p) / n)
         if self.active:
             self.active = jump >= self.min_jump / 2
         else:
@@ -93,13 +111,14 @@ class MissingRateMonitor:
         """The current measurement, whether or not the condition holds."""
         jump = self.rate - self.baseline_rate
         severity = "critical" if jump >= 3 * self.min_jump else "warning"
-        share = "every one" if self.recent.n and self.recent.mean >= 1.0 else f"{self.rate:.1%}"
+        share = "every one" if self.blocks and self.in_window == self.recent_n else f"{self.rate:.1%}"
         gone = " (the feature has disappeared)" if share == "every one" and self.detector == "missing_rate" else ""
         message = (
-            f"{self.name}: {self.what} in {share} of the last {self.recent.n} events "
+            f"{self.name}: {self.what} in {share} of the last {self.recent_n} events "
             f"(baseline {self.baseline_rate:.1%}){gone}"
         )
         return Evidence(
             "data_quality", self.name, self.detector, round(self.rate, 6),
-            round(self.baseline_rate + self.min_jump, 6), self.recent.n, self.clock.start, self.last_ts, severity, message,
+            round(self.baseline_rate + self.min_jump, 6), self.recent_n,
+            self.block_ts[0] if self.block_ts else self.last_ts, self.last_ts, severity, message,
         )
