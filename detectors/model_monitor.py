@@ -157,6 +157,10 @@ class ModelMonitor:
             out += self.book.observe(self.book.open[key].evidence, False, self.model_version, now, key)
         return out
 
+    def holding(self) -> list[AlertKey]:
+        """The keys whose detectors hold their condition now, alerted or not."""
+        return [key for key, detector in self._detectors() if detector.active]
+
     def calibrate_pending(self, limit: int) -> int:
         """Calibrate up to ``limit`` windowed tests whose reference just completed; returns how many.
 

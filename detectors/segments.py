@@ -30,6 +30,7 @@ legitimately differ from.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any, Collection, Mapping
 
@@ -144,14 +145,20 @@ class SegmentMonitors:
     def alerts(self, now: float, suppress: Collection[AlertKey] = ()) -> list[Alert]:
         """Alert transitions of every segment monitor since the last call; each alert carries its segment.
 
-        ``suppress`` holds the keys the whole model already alerts on: a change
-        across the population then makes one alert, not one per segment too.
+        ``suppress`` holds the keys the whole model already alerts on. Such a key
+        opens no new episode in a segment once two or more segments hold its
+        condition: a change across the population then makes the model's alert
+        and at most one segment's, not one per segment, while a change confined
+        to one segment still alerts with that segment.
         """
         out: list[Alert] = []
         for monitor in self.retiring:
             for key, alert in list(monitor.book.open.items()):
                 out += monitor.book.observe(alert.evidence, False, monitor.model_version, now, key)
         self.retiring = []
+        if suppress:
+            holding = Counter(key for monitor in self.monitors.values() for key in monitor.holding())
+            suppress = {key for key in suppress if holding[key] >= 2}
         for monitor in self.monitors.values():
             out += monitor.alerts(now, suppress)
         return out

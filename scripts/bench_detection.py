@@ -22,8 +22,8 @@ separate sample of 10,000 reference values, with ``n_features=F`` (``--features`
 split). As deployed it runs two detectors and holds its condition (``active``) while
 either does: windowed tests (KS, PSI, Wasserstein on tumbling windows of 500; chi-square
 and PSI for categories) and ``MeanShiftCusum`` (a two-sided CUSUM bank on normal scores
-against the profile, tuned to shifts of 0.1/0.25/0.5/1 std), each with half of the
-feature's budget. The tables show the CUSUM alone (``monitor.cusum.active`` of the
+against the profile, tuned to shifts of 0.1/0.25/0.5/1 std), the CUSUM with three
+quarters of the feature's budget and the windowed tests with a quarter (``CUSUM_SHARE``). The tables show the CUSUM alone (``monitor.cusum.active`` of the
 deployed monitor), the windowed tests alone (a separate monitor with ``sequential=False``)
 and the deployed monitor. Also ``MissingRateMonitor`` and ``ConceptDriftMonitor`` (DDM on
 0/1 errors, gated). river's detectors run at their defaults (only the random seed of KSWIN
@@ -63,7 +63,7 @@ from detectors.cusum import SHIFTS, MeanShiftCusum  # noqa: E402
 from detectors.cusum_calibration import thresholds  # noqa: E402
 from detectors.missing_rate import MissingRateMonitor  # noqa: E402
 from detectors.reference import build_profile  # noqa: E402
-from detectors.windowed_tests import WindowedDriftMonitor  # noqa: E402
+from detectors.windowed_tests import CUSUM_SHARE, WindowedDriftMonitor  # noqa: E402
 
 CHANGE = 5000  # the change happens at event CHANGE + u, u uniform in [0, PHASE) per seed
 PHASE = 500  # ... so it falls at any phase of the 500-event windows and check intervals
@@ -186,7 +186,9 @@ def driftline_onsets(values: list[Any], profile: Any, n_features: int) -> dict[s
     deployed = WindowedDriftMonitor("x", profile, n_features=n_features)
     cusum = deployed.cusum
     windowed = (
-        WindowedDriftMonitor("x", profile, n_features=n_features, sequential=False) if cusum is not None else None
+        WindowedDriftMonitor(  # the deployed monitor's windowed tests: the same share of the budget
+            "x", profile, n_features=n_features, sequential=False, budget_events=BUDGET_EVENTS / (1 - CUSUM_SHARE)
+        ) if cusum is not None else None
     )
     out: dict[str, list[int]] = {"cusum": [], "wdm": [], "deployed": []}
     prev_c = prev_w = prev_d = False
@@ -522,14 +524,15 @@ def main() -> None:
         return [v for _, v in sorted(pairs)]
 
     per_feature = BUDGET_EVENTS * features
-    h = thresholds(np.asarray(SHIFTS) / 2, 2 * per_feature, REFERENCE_SIZE)
+    cusum_budget = per_feature / CUSUM_SHARE
+    h = thresholds(np.asarray(SHIFTS) / 2, cusum_budget, REFERENCE_SIZE)
     print(f"# driftline detection benchmark (river {river.__version__}, numpy {np.__version__})\n")
     print(
         f"Model size: **{features} feature{'s' if features > 1 else ''}** (`--features {features}`). The per-model "
         f"budget of one false alarm per {BUDGET_EVENTS:,.0f} events is split over them: each feature's monitor "
-        f"may raise one per {per_feature:,.0f} events ({1e6 / per_feature:g} per million), half spent by its "
-        f"CUSUM (thresholds h = {', '.join(f'{x:.1f}' for x in h)} for shifts of "
-        f"{', '.join(f'{x:g}' for x in SHIFTS)} std, one false alarm per {2 * per_feature:,.0f} events) and half "
+        f"may raise one per {per_feature:,.0f} events ({1e6 / per_feature:g} per million), {CUSUM_SHARE:.0%} spent "
+        f"by its CUSUM (thresholds h = {', '.join(f'{x:.1f}' for x in h)} for shifts of "
+        f"{', '.join(f'{x:g}' for x in SHIFTS)} std, one false alarm per {cusum_budget:,.0f} events) and the rest "
         "by its windowed tests. Every stream below is one feature: a model of "
         f"{features} such feature{'s' if features > 1 else ''} raises {features} times the per-feature rate.\n"
     )
@@ -658,15 +661,15 @@ driftline's data-drift monitor is `WindowedDriftMonitor(name, profile, n_feature
 reference profile `build_profile` on a separate sample of {REFERENCE_SIZE:,} values from the
 pre-change distribution, `budget_events` at its default of {BUDGET_EVENTS:,.0f} events between false
 alarms per model. It splits that budget over the {features} feature{'s' if features > 1 else ''} and, within a
-feature, in halves: the `MeanShiftCusum` (two-sided CUSUMs on the values' normal scores against the
-profile, k = half of each tuned shift of {', '.join(f'{x:g}' for x in SHIFTS)} std) gets thresholds
+feature, {CUSUM_SHARE:.0%} to the `MeanShiftCusum` (two-sided CUSUMs on the values' normal scores against the
+profile, k = half of each tuned shift of {', '.join(f'{x:g}' for x in SHIFTS)} std), which gets thresholds
 computed analytically (Siegmund's run-length approximation, averaged over the reference's sampling
-error) for one false alarm per {2 * per_feature:,.0f} events, and the windowed tests (KS, PSI,
-Wasserstein; chi-square and PSI for categories) get thresholds simulated for the same. Each also
+error) for one false alarm per {per_feature / CUSUM_SHARE:,.0f} events, and the rest to the windowed
+tests (KS, PSI, Wasserstein; chi-square and PSI for categories), whose thresholds are simulated. Each also
 needs a material effect (CUSUM: a sum grows only while the mean sits k away from the reference;
 windowed tests: PSI >= 0.1, KS >= 0.1 or Wasserstein >= 0.1 std). The deployed monitor's `active`
 holds while either holds its condition; the CUSUM column is its `cusum.active`, the windowed-tests
-column a second monitor with `sequential=False` (same thresholds). river's ADWIN runs twice: at its
+column a second monitor with `sequential=False` and the same share of the budget. river's ADWIN runs twice: at its
 default delta of 0.002, and at delta = {SMALL_DELTA_LABEL}, to show its delay at a false-alarm rate
 nearer the budget. Mean shifts and the doubled
 variance are on N(0, 1) (PageHinkley's default threshold of 50 and delta of 0.005 are in the

@@ -131,9 +131,9 @@ class ModelState:
 
     def alerts(self, now: float) -> list[Alert]:
         """Alert transitions of the model and of its segments."""
-        model = self.monitor.alerts(now)
         if self.segments is None:
-            return model
+            return self.monitor.alerts(now)
+        model = self.monitor.alerts(now)
         return model + self.segments.alerts(now, suppress=set(self.monitor.book.open))
 
     def calibrate_pending(self, limit: int) -> int:
