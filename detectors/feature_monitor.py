@@ -20,37 +20,61 @@ FeatureValue = float | int | str | bool | None
 class NewFeature:
     """A feature that was not in the model's schema when it first appeared.
 
-    The schema is the uploaded reference's features, or else the features seen
-    in the model's first events. The condition holds from the feature's first
-    value until it has ``settle`` values, by which time it is monitored like
-    any other (and its own reference is building).
+    The schema is the uploaded reference's features, or else the features
+    seen in the model's first ``schema_events`` events. A rare optional
+    feature can miss those by chance, so the condition starts only once the
+    feature has ``min_seen`` values at a rate the schema could not have missed
+    (``min_seen / schema_events`` or more of the events since it appeared: the
+    chance of missing such a feature is about exp(-min_seen)). It holds until
+    the feature has ``settle`` values, by which time it is monitored like any
+    other (and its own reference is building).
 
-    >>> notice = NewFeature("coupon", first_event=812, first_ts=812.0, settle=2)
+    >>> notice = NewFeature("coupon", first_event=812, first_ts=812.0, schema_events=500, settle=20)
+    >>> for i in range(15):
+    ...     notice.update(True, 813.0 + i)
     >>> notice.active, notice.evidence().detector
     (True, 'new_feature')
-    >>> notice.update(813.0); notice.update(814.0); notice.active
+    >>> for i in range(10):
+    ...     notice.update(True, 828.0 + i)
+    >>> notice.active
     False
     """
 
     name: str
     first_event: int
     first_ts: float
+    schema_events: int = 500
     settle: int = 500
+    min_seen: int = 10
     seen: int = 0
+    since: int = 0  # the model's events since the feature appeared
+    noticed: bool = False
     last_ts: float = 0.0
 
     @property
     def active(self) -> bool:
-        return self.seen < self.settle
+        return self.noticed and self.seen < self.settle
 
-    def update(self, ts: float) -> None:
-        self.seen += 1
-        self.last_ts = ts
+    @property
+    def settled(self) -> bool:
+        return self.seen >= self.settle
+
+    def update(self, present: bool, ts: float) -> None:
+        """Count one event of the model, in which the feature was present or not."""
+        self.since += 1
+        if present:
+            self.seen += 1
+            self.last_ts = ts
+        if not self.noticed and self.seen >= self.min_seen:
+            self.noticed = self.seen * self.schema_events >= self.min_seen * self.since
 
     def evidence(self) -> Evidence:
-        message = f"{self.name}: a new feature, first seen in prediction {self.first_event + 1} of this model"
+        message = (
+            f"{self.name}: a new feature, first seen in prediction {self.first_event + 1} of this model, "
+            f"present in {self.seen} of the {self.since} predictions since"
+        )
         return Evidence(
-            "data_quality", self.name, "new_feature", float(self.seen), float(self.settle), self.seen,
+            "data_quality", self.name, "new_feature", float(self.seen), float(self.min_seen), self.seen,
             self.first_ts, max(self.last_ts, self.first_ts), "warning", message,
         )
 
@@ -142,10 +166,10 @@ class FeatureMonitor:
     def observe(self, value: FeatureValue, ts: float) -> None:
         """Feed this feature's value in one event (``None``: null or absent)."""
         self.missing.update(value is None, ts)
+        if self.new is not None and not self.new.settled:
+            self.new.update(value is not None, ts)
         if value is None:
             return
-        if self.new is not None and self.new.active:
-            self.new.update(ts)
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         if self.type_changes is not None:
             self.type_changes.update(numeric != self.numeric, ts)

@@ -265,7 +265,10 @@ class ModelMonitor:
         type_changes = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump,
                                           detector="type_change", what=what)
         schema_known = bool(self.reference) or self.predictions >= cfg.baseline_events
-        new = NewFeature(name, self.predictions, ts, cfg.baseline_events) if ts is not None and schema_known else None
+        # The schema rests on the reference's rows, or on every prediction so far.
+        schema_events = max((profile.n for profile in self.reference.values()), default=self.predictions)
+        new = NewFeature(name, self.predictions, ts, max(schema_events, 1), cfg.baseline_events) \
+            if ts is not None and schema_known else None
         self.features[name] = FeatureMonitor(
             name, numeric, missing, self._windowed(name, numeric), type_changes=type_changes, new=new
         )

@@ -44,9 +44,18 @@ def test_a_feature_that_appears_after_the_schema_settled_is_reported_once_then_m
     monitor = ModelMonitor("m", MonitorConfig(baseline_events=200))
     assert run(monitor, normal_events(rng, 600)) == []
     fired = run(monitor, normal_events(rng, 400, coupon="SPRING"), 600)
-    assert [(i, s, d) for i, s, k, f, d in fired if f == "coupon"] == [(600, "firing", "new_feature"), (799, "resolved", "new_feature")]
+    # noticed at its 10th value (present in every event since: the schema could not have missed it)
+    assert [(i, s, d) for i, s, k, f, d in fired if f == "coupon"] == [(609, "firing", "new_feature"), (799, "resolved", "new_feature")]
     early = ModelMonitor("m2", MonitorConfig(baseline_events=200))  # present from the first events: the schema
     assert run(early, normal_events(rng, 400, coupon="SPRING")) == []
+
+
+def test_a_rare_optional_feature_is_not_reported_as_new() -> None:
+    rng = random.Random(12)
+    monitor = ModelMonitor("m", MonitorConfig(baseline_events=200))
+    events = [{"x": rng.gauss(0, 1), **({"promo": "y"} if rng.random() < 0.003 else {})} for _ in range(20_000)]
+    assert all(f != "promo" for _, _, _, f, _ in run(monitor, events))  # 0.3%: the first 200 events may well lack it
+    assert "promo" in monitor.features and monitor.features["promo"].new is not None
 
 
 def test_a_feature_of_the_reference_that_never_arrives_is_reported_as_gone() -> None:
