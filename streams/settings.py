@@ -66,6 +66,7 @@ class Settings(BaseSettings):
     false_alarm_budget_events: float = Field(
         1e6, ge=1e3, description="expected events between false alarms per model, across its detectors"
     )
+    drift_window: int = Field(500, ge=50, le=100_000, description="values per windowed drift test")
     reference_events: int = Field(1000, ge=0, description="values per feature that form the windowed tests' reference (0: off)")
     metric_window: int = Field(1000, ge=10)
     performance_min_drop: float = Field(0.10, gt=0, lt=1)

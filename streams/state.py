@@ -33,7 +33,7 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
         alert_cooldown_s=settings.alert_cooldown_s,
         reference_events=file.get("reference_events", settings.reference_events),
         concept_drift_detector=file.get("concept_drift_detector"),
-        window=file.get("drift_window", 500),
+        window=file.get("drift_window", settings.drift_window),
         budget_events=file.get("false_alarm_budget_events", settings.false_alarm_budget_events),
     )
 
