@@ -77,7 +77,6 @@ class MeanShiftCusum:
     clear_sum: float = 0.0
     clear_n: int = 0
     clean: int = 0
-    window_mean: float = 0.0  # mean normal score of the last full clearing window
     buffer_ts: float = 0.0
     chunk_ts: list[float] = field(default_factory=list)  # event time of each recent chunk's first value
     chunk_n: list[int] = field(default_factory=list)  # ... and its index in the stream
@@ -176,8 +175,8 @@ class MeanShiftCusum:
         self.clear_n += len(z)
         if self.clear_n < self.clear_window:
             return
-        self.window_mean = self.clear_sum / self.clear_n
-        self.clean = self.clean + 1 if abs(self.window_mean) < self.clear_bound else 0
+        window_mean = self.clear_sum / self.clear_n
+        self.clean = self.clean + 1 if abs(window_mean) < self.clear_bound else 0
         self.clear_sum, self.clear_n = 0.0, 0
         if self.clean >= self.clear_after:
             self.active, self.clean = False, 0

@@ -181,8 +181,7 @@ class WindowedDriftMonitor:
         if budget_events == self.budget_events:
             return
         self.budget_events = budget_events
-        if self.calibration is not None:
-            self.calibration = None
+        self.calibration = None
         if self.cusum is not None:
             self.cusum.set_budget(budget_events * self.n_features / CUSUM_SHARE)
 

@@ -442,6 +442,22 @@ def model_rate_cell(alarms: int, events: int, features: int) -> str:
     return f"{alarms / events * 1e6 * features:,.1f}"
 
 
+def rate_rows(
+    fa: dict[tuple[str, str], tuple[int, int]], streams: dict[str, str], columns: tuple[str, ...]
+) -> tuple[list[list[str]], dict[str, list[int]]]:
+    """One row of false-alarm rates per stationary stream, and each column's (alarms, events) totals."""
+    rows, totals = [], {c: [0, 0] for c in columns}
+    for dist, label in streams.items():
+        row = [label]
+        for det in columns:
+            alarms, events = fa.get((dist, det), (0, 0))
+            totals[det][0] += alarms
+            totals[det][1] += events
+            row.append(rate_cell(alarms, events))
+        rows.append(row)
+    return rows, totals
+
+
 def chance_cell(alarms: int, events: int) -> str:
     """Probability of at least one false alarm within the horizon, at the measured rate."""
     if not events:
@@ -612,15 +628,7 @@ def main() -> None:
         "chance is high also 'detects' a change within the horizon by accident, so its delays above mean "
         "little. The CUSUM has no categorical stream (a categorical profile has none).\n"
     )
-    rows, totals = [], {c: [0, 0] for c in DATA_COLUMNS}
-    for dist, label in STATIONARY_NUMERIC.items():
-        row = [label]
-        for det in DATA_COLUMNS:
-            alarms, events = fa.get((dist, det), (0, 0))
-            totals[det][0] += alarms
-            totals[det][1] += events
-            row.append(rate_cell(alarms, events))
-        rows.append(row)
+    rows, totals = rate_rows(fa, STATIONARY_NUMERIC, DATA_COLUMNS)
     rows.append(["**all**"] + [rate_cell(*totals[c]) for c in DATA_COLUMNS])
     plural = "s" if features > 1 else ""
     label = f"per model of {features} such feature{plural} (all x {features}; budget {1e6 / BUDGET_EVENTS:g})"
@@ -628,15 +636,7 @@ def main() -> None:
     rows.append([f"P(false alarm within {HORIZON:,} events)"] + [chance_cell(*totals[c]) for c in DATA_COLUMNS])
     print(table(["stream"] + [DATA_HEADERS[c] for c in DATA_COLUMNS], rows))
     print()
-    rows, totals = [], {c: [0, 0] for c in BINARY_COLUMNS}
-    for dist, (label, _) in STATIONARY_BINARY.items():
-        row = [label]
-        for det in BINARY_COLUMNS:
-            alarms, events = fa.get((dist, det), (0, 0))
-            totals[det][0] += alarms
-            totals[det][1] += events
-            row.append(rate_cell(alarms, events))
-        rows.append(row)
+    rows, totals = rate_rows(fa, {dist: label for dist, (label, _) in STATIONARY_BINARY.items()}, BINARY_COLUMNS)
     rows.append(["**all**"] + [rate_cell(*totals[c]) for c in BINARY_COLUMNS])
     rows.append([f"P(false alarm within {HORIZON:,} events)"] + [chance_cell(*totals[c]) for c in BINARY_COLUMNS])
     print(table(["stream"] + [BINARY_HEADERS[c] for c in BINARY_COLUMNS], rows))
