@@ -1,35 +1,43 @@
-"""Data quality: the share of events in which a feature is missing."""
+"""Data quality: the share of events in which a feature is missing, or has the wrong type."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from detectors.alerts import Evidence
+from detectors.base import Change, Hysteresis, RingSum, as_times
+
+__all__ = ["MissingRateMonitor", "RateMonitor", "TypeChangeMonitor"]
+
+
+def _no_times() -> np.ndarray:
+    return np.zeros(0, dtype=np.float64)
 
 
 @dataclass
-class MissingRateMonitor:
-    """Rolling missing rate of one feature against its baseline rate.
+class RateMonitor:
+    """Rolling rate of a flag (missing, wrong type) against its baseline rate.
 
-    A value is missing when it is ``null`` or the event lacks the feature. The
-    condition holds when the rolling rate exceeds the baseline rate by at least
-    ``min_jump`` with a binomial z-score of at least ``min_z``; it clears below
-    half that jump. The rolling window is made of whole blocks of
-    ``check_every`` values, the rate judged at the end of each block. With ``expected_rate`` the baseline rate is that known
-    rate (say, from a reference profile) instead of the first values' rate.
+    The first ``baseline_size`` flags set the baseline rate (or ``expected_rate``
+    gives it, say from a reference profile). Later flags fill blocks of
+    ``check_every``; the rolling window is the last ``window // check_every``
+    whole blocks, judged as each block closes. The condition holds when the
+    rolling rate exceeds the baseline rate by at least ``min_jump`` with a
+    binomial z-score of at least ``min_z`` (:class:`~detectors.base.Hysteresis`),
+    and clears below half that jump.
 
     Examples
     --------
-    >>> import random
-    >>> rng = random.Random(3)
+    >>> rng = np.random.default_rng(3)
+    >>> flags = rng.random(5000) < np.where(np.arange(5000) < 3000, 0.02, 0.25)
     >>> monitor = MissingRateMonitor("income")
-    >>> for i in range(5000):
-    ...     monitor.update(rng.random() < (0.02 if i < 3000 else 0.25), float(i))
-    ...     if monitor.active:
-    ...         break
-    >>> i, round(monitor.rate, 2)
-    (3219, 0.12)
+    >>> [(c.index, c.active) for c in monitor.update_many(flags, np.arange(5000.0))]
+    [(3251, True)]
+    >>> round(monitor.rate, 2)
+    0.27
     """
 
     name: str
@@ -38,87 +46,169 @@ class MissingRateMonitor:
     min_jump: float = 0.10
     min_z: float = 4.0
     check_every: int = 16
-    detector: str = "missing_rate"  # the same test serves for other rates: "type_change"
+    detector: str = "missing_rate"
     what: str = "missing"
     expected_rate: float | None = None
     n: int = 0
-    missing: int = 0
-    baseline_missing: int = 0
-    blocks: list[int] = field(default_factory=list)  # flags per block of check_every values, the window's
-    block_ts: list[float] = field(default_factory=list)  # event time of each block's first value
-    in_window: int = 0  # flags set in the window's blocks
-    block: int = 0  # flags set in the block being filled
+    flagged: int = 0
+    baseline_flagged: int = 0
+    blocks: RingSum = field(default_factory=lambda: RingSum(1))  # flags per closed block, the window's
+    block_starts: np.ndarray = field(default_factory=_no_times)  # event time of each closed block's first value
+    block: int = 0  # flags in the block being filled
     block_n: int = 0
     block_start: float = 0.0
-    active: bool = False
+    rule: Hysteresis = field(default_factory=lambda: Hysteresis(0.1))
     last_ts: float = 0.0
+
+    def __post_init__(self) -> None:
+        slots = max(self.window // self.check_every, 1)
+        if self.blocks.size != slots:
+            self.blocks = RingSum(slots)
+            self.block_starts = np.zeros(slots, dtype=np.float64)
+            self.rule = Hysteresis(self.min_jump, self.min_z)
+
+    # -- reading -------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self.rule.active
+
+    @property
+    def missing(self) -> int:
+        """Flags counted since the start (for a missing-rate monitor, missing values)."""
+        return self.flagged
 
     @property
     def recent_n(self) -> int:
         """Values in the rolling window: whole blocks of ``check_every``, about ``window`` of them."""
-        return len(self.blocks) * self.check_every
+        return self.blocks.n * self.check_every
 
     @property
     def rate(self) -> float:
         """The rolling rate (the baseline rate while the baseline fills)."""
-        return self.in_window / self.recent_n if self.blocks else self.baseline_rate
+        return self.blocks.total / self.recent_n if self.blocks.n else self.baseline_rate
 
     @property
     def baseline_rate(self) -> float:
         if self.expected_rate is not None:
             return self.expected_rate
-        return self.baseline_missing / max(min(self.n, self.baseline_size), 1)
+        return self.baseline_flagged / max(min(self.n, self.baseline_size), 1)
 
-    def update(self, is_missing: bool, ts: float) -> None:
-        """Record whether the feature was missing in one event."""
-        self.n += 1
-        self.missing += is_missing
-        self.last_ts = ts
-        if self.n <= self.baseline_size and self.expected_rate is None:
-            self.baseline_missing += is_missing
-            return
+    def set_min_jump(self, min_jump: float) -> None:
+        """Take a new smallest jump that alerts, from the next decision on."""
+        self.min_jump = self.rule.bound = min_jump
+
+    # -- updating ------------------------------------------------------------------------
+
+    def update(self, flag: bool, ts: float) -> None:
+        """Record one event: flagged (missing, wrong type) or not."""
+        self.update_many(np.array([flag]), np.array([ts], dtype=np.float64))
+
+    def update_many(self, flags: np.ndarray, ts: np.ndarray | float) -> list[Change]:
+        """Record events in order; return where the condition started or stopped holding."""
+        flags = np.asarray(flags, dtype=bool)
+        times = as_times(ts, len(flags))
+        if not len(flags):
+            return []
+        self.n += len(flags)
+        self.flagged += int(np.count_nonzero(flags))
+        self.last_ts = float(times[-1])
+        start = 0
+        if self.expected_rate is None and self.n - len(flags) < self.baseline_size:
+            start = min(len(flags), self.baseline_size - (self.n - len(flags)))
+            self.baseline_flagged += int(np.count_nonzero(flags[:start]))
+        changes: list[Change] = []
+        while start < len(flags):
+            start = self._fill(flags, times, start, changes)
+        return changes
+
+    def _fill(self, flags: np.ndarray, times: np.ndarray, start: int, changes: list[Change]) -> int:
+        """Close the blocks that ``flags[start:]`` completes, up to the first change; return where it stopped."""
         if self.block_n == 0:
-            self.block_start = ts
-        self.block += is_missing
-        self.block_n += 1
-        if self.block_n == self.check_every:
-            self._close_block()
-
-    def _close_block(self) -> None:
-        self.blocks.append(self.block)
-        self.block_ts.append(self.block_start)
-        self.in_window += self.block
-        if len(self.blocks) > max(self.window // self.check_every, 1):
-            self.in_window -= self.blocks.pop(0)
-            del self.block_ts[0]
+            self.block_start = float(times[start])
+        need = self.check_every - self.block_n
+        if len(flags) - start < need:  # the open block stays open
+            self.block += int(np.count_nonzero(flags[start:]))
+            self.block_n += len(flags) - start
+            return len(flags)
+        # the open block, then every whole block the batch holds, each judged as it closes
+        ends = np.arange(start + need, len(flags) + 1, self.check_every)
+        counts = np.add.reduceat(flags[start:ends[-1]].astype(np.int64), np.r_[0, ends[:-1] - start])
+        counts[0] += self.block
+        firsts = np.r_[self.block_start, times[ends[:-1]]]
+        flip = self._first_flip(counts)
+        last = len(counts) - 1 if flip < 0 else flip
+        for count, first in zip(counts[: last + 1].tolist(), firsts[: last + 1].tolist()):
+            self.block_starts[self.blocks.head] = first
+            self.blocks.push(float(count))
         self.block = self.block_n = 0
-        self._check()
+        self.block_start = 0.0  # no block is open
+        stop = int(ends[last])
+        if flip >= 0:
+            self.rule.active = not self.rule.active
+            changes.append(Change(stop - 1, self.rule.active, self.evidence(float(times[stop - 1]))))
+        return stop
 
-    def _check(self) -> None:
-        n = self.recent_n
-        if n < min(self.window, 200):
-            return
+    def _first_flip(self, counts: np.ndarray) -> int:
+        """Index of the first closing block whose decision flips the condition, or -1."""
+        ring = self.blocks
+        totals = np.cumsum(np.concatenate((ring.oldest(), counts.astype(np.float64))))
+        ends = np.arange(ring.n, ring.n + len(counts))
+        sizes = np.minimum(ends + 1, ring.size)
+        in_window = totals[ends] - np.where(ends >= sizes, totals[np.maximum(ends - sizes, 0)], 0.0)
+        recent = sizes * self.check_every
         base = self.baseline_rate
-        jump = self.rate - base
+        jump = in_window / recent - base
         p = min(max(base, 1.0 / self.baseline_size), 0.5)
-        z = jump / math.sqrt(p * (1 - p) / n)
-        if self.active:
-            self.active = jump >= self.min_jump / 2
-        else:
-            self.active = jump >= self.min_jump and z >= self.min_z
+        z = jump / np.sqrt(p * (1 - p) / recent)
+        judged = recent >= min(self.window, 200)
+        held = np.inf if self.rule.active else -np.inf  # an unjudged block keeps the condition as it is
+        return self.rule.first_change(np.where(judged, jump, held), np.where(judged, z, 0.0))
 
-    def evidence(self) -> Evidence:
+    def evidence(self, at: float | None = None) -> Evidence:
         """The current measurement, whether or not the condition holds."""
         jump = self.rate - self.baseline_rate
         severity = "critical" if jump >= 3 * self.min_jump else "warning"
-        share = "every one" if self.blocks and self.in_window == self.recent_n else f"{self.rate:.1%}"
-        gone = " (the feature has disappeared)" if share == "every one" and self.detector == "missing_rate" else ""
+        every = self.blocks.n and self.blocks.total == self.recent_n
+        share = "every one" if every else f"{self.rate:.1%}"
+        gone = " (the feature has disappeared)" if every and self.detector == "missing_rate" else ""
         message = (
             f"{self.name}: {self.what} in {share} of the last {self.recent_n} events "
             f"(baseline {self.baseline_rate:.1%}){gone}"
         )
+        oldest = self.block_starts[self.blocks.head if self.blocks.count >= self.blocks.size else 0]
+        end = self.last_ts if at is None else float(at)
         return Evidence(
             "data_quality", self.name, self.detector, round(self.rate, 6),
             round(self.baseline_rate + self.min_jump, 6), self.recent_n,
-            self.block_ts[0] if self.block_ts else self.last_ts, self.last_ts, severity, message,
+            float(oldest) if self.blocks.n else end, end, severity, message,
         )
+
+
+@dataclass
+class MissingRateMonitor(RateMonitor):
+    """The rolling share of events in which a feature is null or absent.
+
+    >>> monitor = MissingRateMonitor("age", baseline_size=100)
+    >>> monitor.update_many(np.arange(300) % 10 == 0, np.arange(300.0))
+    []
+    >>> round(monitor.rate, 2), monitor.missing
+    (0.1, 30)
+    """
+
+    detector: str = "missing_rate"
+    what: str = "missing"
+
+
+@dataclass
+class TypeChangeMonitor(RateMonitor):
+    """The rolling share of a feature's values that have the other type (text for a number, say).
+
+    >>> monitor = TypeChangeMonitor("age", baseline_size=100, what="text instead of numbers")
+    >>> changes = monitor.update_many(np.arange(1000) >= 400, np.arange(1000.0))
+    >>> [(c.index, c.active, c.evidence.detector) for c in changes]
+    [(435, True, 'type_change')]
+    """
+
+    detector: str = "type_change"
+    what: str = "values of another type"

@@ -194,7 +194,7 @@ class ModelMonitor:
         self.removed_features += [name for name in self.features if not config.monitors(name)]
         self.features = {name: f for name, f in self.features.items() if config.monitors(name)}
         for monitor in self.features.values():
-            monitor.missing.min_jump = config.missing_rate_min_jump
+            monitor.missing.set_min_jump(config.missing_rate_min_jump)
         for windowed in [f.windowed for f in self.features.values()] + [self.score, self.classes]:
             if windowed is not None:
                 windowed.set_budget(config.budget_events)

@@ -21,6 +21,8 @@ from river.drift.binary import DDM, EDDM, HDDMA
 from river.stats import Mean, Var
 
 import detectors
+from detectors.base import Hysteresis, RingSum
+from detectors.missing_rate import TypeChangeMonitor
 from detectors.cbpe import ConfidenceBasedEstimator
 from detectors.cusum import MeanShiftCusum
 from detectors.feature_monitor import NewFeature, RangeMonitor
@@ -30,6 +32,7 @@ from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuild
 from detectors.segments import SegmentMonitors
 from detectors.windowed_tests import Calibration, WindowedDriftMonitor
 from streams import join, state
+from streams.errors import CheckpointError
 
 FORMAT_VERSION = 2  # 2: feature drift by windowed tests and CUSUM (ADWIN's FeatureDriftMonitor removed)
 
@@ -44,16 +47,13 @@ def _allowlist() -> dict[str, type]:
         ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
         WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile,
         SegmentMonitors, MeanShiftCusum, RangeMonitor, NewFeature, EDDM, HDDMA, Var,
+        RingSum, Hysteresis, TypeChangeMonitor,
     ]
     return {f"{cls.__module__}.{cls.__qualname__}": cls for cls in classes}
 
 
 ALLOWED = _allowlist()
 _NAMES = {cls: name for name, cls in ALLOWED.items()}
-
-
-class CheckpointError(ValueError):
-    """A checkpoint cannot be decoded: corrupt, from another version, or naming a class not allowed."""
 
 
 def dumps(obj: Any) -> bytes:

@@ -2,7 +2,8 @@
 
     DriftlineError
     ├── InvalidEvent        an input event breaks contract v1 (goes to the dead-letter topic)
-    └── ConfigurationError  settings or environment cannot work
+    ├── ConfigurationError  settings or environment cannot work
+    └── CheckpointError     a checkpoint cannot be written or read back (corrupt, another format, a type not allowed)
 """
 
 from __future__ import annotations
@@ -26,3 +27,10 @@ class InvalidEvent(DriftlineError, ValueError):
 
 class ConfigurationError(DriftlineError):
     """The settings or the environment cannot work (a missing binary, a bad URL)."""
+
+
+class CheckpointError(DriftlineError, ValueError):
+    """A checkpoint cannot be encoded, or bytes from Redis do not decode as one.
+
+    The owner then starts the partition empty and says so in its log.
+    """

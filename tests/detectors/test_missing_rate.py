@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.missing_rate import MissingRateMonitor
+from tests.detectors.batching import assert_split_invariant, cuts, times
 
 
 def feed_random(monitor: MissingRateMonitor, rng: random.Random, rate: float, n: int, start: int) -> list[bool]:
@@ -122,3 +124,19 @@ def test_rates_stay_in_the_unit_interval(flags: list[bool]) -> None:
         assert 0.0 <= monitor.rate <= 1.0
         assert 0.0 <= monitor.baseline_rate <= 1.0
     assert monitor.missing == sum(flags)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 3000),
+       check_every=st.sampled_from([1, 3, 16]), baseline=st.sampled_from([50, 500]), window=st.sampled_from([64, 500]))
+def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
+    data: st.DataObject, seed: int, n: int, check_every: int, baseline: int, window: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    rate = np.where(np.arange(n) < rng.integers(0, n + 1), rng.uniform(0, 0.2), rng.uniform(0, 0.8))
+    flags, ts = rng.random(n) < rate, times(n, rng)
+
+    def make() -> MissingRateMonitor:
+        return MissingRateMonitor("x", baseline_size=baseline, window=window, check_every=check_every)
+
+    assert_split_invariant(make, lambda m, part: m.update_many(flags[part], ts[part]), n, data.draw(cuts(n)))

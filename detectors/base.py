@@ -1,0 +1,187 @@
+"""The detector interface, and the pieces every detector shares.
+
+A detector takes a batch of values (a numpy column) with their event times,
+and says where in the batch its condition started or stopped holding: a list
+of :class:`Change`. A batch update is exact: any split of a stream into
+batches gives the same changes, at the same values, and the same final state,
+as feeding the values one at a time. ``river.base.DriftDetector`` is the model
+for the shape of the interface (``update``, then a flag), extended to batches.
+
+Shared pieces, written once here:
+
+- :class:`Hysteresis`: fire when an effect reaches its bound with a z-score of
+  at least ``min_z``; clear when it falls below half the bound.
+- :class:`RingSum`: the exact sum of the last ``size`` values of a stream.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+from detectors.alerts import Evidence
+
+__all__ = ["Change", "Detector", "Hysteresis", "RingSum", "as_times"]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A detector's condition started (``active``) or stopped holding at value ``index`` of a batch.
+
+    ``evidence`` is the detector's measurement right after that value.
+
+    >>> e = Evidence("data_quality", "x", "missing_rate", 0.3, 0.12, 496, 0.0, 9.0, "warning", "x: missing")
+    >>> Change(17, True, e).active
+    True
+    """
+
+    index: int
+    active: bool
+    evidence: Evidence
+
+
+@runtime_checkable
+class Detector(Protocol):
+    """What every detector offers: a batch update, its condition, and its evidence.
+
+    ``update_many(values, ts)`` takes values in stream order with their event
+    times (Unix seconds, non-decreasing) and returns the changes of
+    :attr:`active` within the batch, in order. Detectors with several input
+    columns (a score and a class, say) name their batch methods for their
+    inputs, with the same contract.
+    """
+
+    @property
+    def active(self) -> bool: ...
+
+    def evidence(self) -> Evidence: ...
+
+    def update_many(self, values: np.ndarray, ts: np.ndarray) -> list[Change]: ...
+
+
+def as_times(ts: np.ndarray | float, n: int) -> np.ndarray:
+    """Event times as a float64 column of length ``n`` (a scalar is repeated).
+
+    >>> as_times(3.0, 2).tolist()
+    [3.0, 3.0]
+    """
+    out = np.asarray(ts, dtype=np.float64)
+    return np.full(n, float(out)) if out.ndim == 0 else out
+
+
+@dataclass
+class Hysteresis:
+    """Fire when ``effect >= bound`` and ``z >= min_z``; once active, clear when ``effect < bound / 2``.
+
+    The rule, shared by every rate and metric monitor, keeps an alert from
+    flapping around its threshold. :meth:`first_change` finds the next flip
+    in a column of decisions at once.
+
+    >>> h = Hysteresis(bound=0.1)
+    >>> h.first_change(np.array([0.05, 0.12, 0.2]), np.array([9.0, 3.0, 5.0]))
+    2
+    >>> h.step(0.2, 5.0), h.active, h.step(0.06, 0.0), h.active
+    (True, True, False, True)
+    """
+
+    bound: float
+    min_z: float = 4.0
+    active: bool = False
+
+    def holds(self, effect: float, z: float) -> bool:
+        """Whether the condition holds after a decision with this effect and z-score."""
+        if self.active:
+            return effect >= self.bound / 2
+        return effect >= self.bound and z >= self.min_z
+
+    def step(self, effect: float, z: float) -> bool:
+        """Take one decision; return whether the condition changed."""
+        now = self.holds(effect, z)
+        changed = now != self.active
+        self.active = now
+        return changed
+
+    def first_change(self, effect: np.ndarray, z: np.ndarray) -> int:
+        """Index of the first decision that would flip the condition from its current state, or -1."""
+        if self.active:
+            flips = effect < self.bound / 2
+        else:
+            flips = (effect >= self.bound) & (z >= self.min_z)
+        hit = np.flatnonzero(flips)
+        return int(hit[0]) if len(hit) else -1
+
+
+def _zeros() -> np.ndarray:
+    return np.zeros(0, dtype=np.float64)
+
+
+@dataclass
+class RingSum:
+    """The exact sum of the last ``size`` values of a stream, in O(1) per value.
+
+    Each value adds ``x - old`` to a running total, and once per lap (when the
+    ring wraps) the total is recomputed with ``math.fsum``, so float error
+    never builds up. :meth:`push_many` gives the running totals after each
+    value of a batch with ``np.cumsum`` from the carried total: numpy
+    accumulates sequentially, so every total is bitwise the one a value-by-
+    value update gives, whatever the split into batches.
+
+    >>> ring = RingSum(size=3)
+    >>> ring.push_many(np.array([1.0, 0.0, 1.0, 1.0])).tolist()
+    [1.0, 1.0, 2.0, 2.0]
+    >>> ring.n, ring.total, ring.mean
+    (3, 2.0, 0.6666666666666666)
+    """
+
+    size: int
+    values: np.ndarray = field(default_factory=_zeros)
+    head: int = 0  # the slot written next
+    count: int = 0  # values pushed since the start
+    total: float = 0.0
+
+    def __post_init__(self) -> None:
+        if len(self.values) != self.size:
+            self.values = np.zeros(self.size, dtype=np.float64)
+
+    @property
+    def n(self) -> int:
+        """Values in the window (at most ``size``)."""
+        return min(self.count, self.size)
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.n if self.count else 0.0
+
+    def oldest(self) -> np.ndarray:
+        """The window's values, oldest first."""
+        if self.count < self.size:
+            return self.values[: self.count].copy()
+        return np.roll(self.values, -self.head)
+
+    def push_many(self, x: np.ndarray) -> np.ndarray:
+        """Push values in order; return the window total after each one."""
+        x = np.asarray(x, dtype=np.float64)
+        out = np.empty(len(x), dtype=np.float64)
+        done = 0
+        while done < len(x):
+            take = min(len(x) - done, self.size - self.head)  # up to the end of this lap
+            chunk = x[done:done + take]
+            old = self.values[self.head:self.head + take]  # zeros until the first lap is complete
+            totals = np.cumsum(np.concatenate(([self.total], chunk - old)))[1:]
+            self.values[self.head:self.head + take] = chunk
+            self.count += take
+            self.head = (self.head + take) % self.size
+            self.total = float(totals[-1])
+            if self.head == 0:  # a lap ends: resynchronise exactly
+                self.total = math.fsum(self.values)
+                totals[-1] = self.total
+            out[done:done + take] = totals
+            done += take
+        return out
+
+    def push(self, x: float) -> float:
+        """Push one value; return the window total."""
+        return float(self.push_many(np.array([x]))[0])
