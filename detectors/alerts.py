@@ -1,11 +1,11 @@
 """Alert values and their lifecycle: one ``firing`` and one ``resolved`` per episode.
 
-A detector says, each time it is asked, whether its condition holds now (an
-:class:`Evidence`) or not (``None``). :class:`AlertBook` turns that level into
-edges: the first evidence opens an episode and yields a ``firing`` alert, and
-the first ``None`` after it yields the matching ``resolved`` alert with the
-same ``alert_id``. Hysteresis lives in the detectors, which keep reporting
-evidence until their clear condition is met.
+Detectors report where their condition starts and stops holding
+(:class:`~detectors.base.Change`, with an :class:`Evidence`). :class:`AlertBook`
+turns those changes, in event-time order, into alerts: a change to active opens
+an episode (``firing``), the change back closes it (``resolved``, same
+``alert_id``). Hysteresis lives in the detectors; cooldowns, counted in event
+time, live in the book.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Evidence:
     severity: str
     message: str
     top_features: tuple[tuple[str, float], ...] = ()  # data drift: the model's most drifting features, scored
+    direction: int = 0  # +1 / -1 for a shift up or down (a CUSUM's), 0 when it has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +69,7 @@ class Alert:
     evidence: Evidence
     detected_at: float
     segment: dict[str, str] | None = None
+    key: str = ""  # the book's key (kind, feature, detector) as text: not part of the published alert
 
     @classmethod
     def from_evidence(
@@ -138,64 +140,140 @@ def alert_id_for(
 AlertKey = tuple[str, "str | None", str]  # kind, feature, detector
 
 
+def key_text(key: AlertKey) -> str:
+    r"""An alert key as one string (for dictionaries that checkpoint): kind, feature, detector.
+
+    >>> key_text(("data_drift", "age", "drift")), key_text(("performance", None, "cbpe"))
+    ('data_drift\x1fage\x1fdrift', 'performance\x1f\x00\x1fcbpe')
+    """
+    kind, feature, detector = key
+    return f"{kind}\x1f{NO_FEATURE if feature is None else feature}\x1f{detector}"
+
+
+NO_FEATURE = "\x00"  # the feature of a key about the whole model
+
+
+def key_from_text(text: str) -> AlertKey:
+    """The key that :func:`key_text` wrote.
+
+    >>> key_from_text(key_text(("performance", None, "cbpe")))
+    ('performance', None, 'cbpe')
+    """
+    kind, feature, detector = text.split("\x1f")
+    return kind, (None if feature == NO_FEATURE else feature), detector
+
+
 @dataclass
 class AlertBook:
     """Open episodes of one model (or of one of its segments), keyed by (kind, feature, detector).
 
-    Detectors report a measurement each time and whether their condition holds.
-    After an episode resolves, the same key cannot fire again for ``cooldown_s``
-    seconds (of the ``now`` passed in), so a condition hovering at its threshold
-    does not page anyone twice. A book per segment (``segment``) makes the
-    cooldown per (model, kind, feature, detector, segment); its alerts carry the
-    segment and ids of their own.
+    Detectors report *changes* of their condition, each at an event time
+    (:class:`~detectors.base.Change`). The first change to active opens an
+    episode and yields a ``firing`` alert; the change back yields the matching
+    ``resolved`` alert with the same ``alert_id``. After a resolve, the same key
+    in the same direction cannot fire again for ``cooldown_s`` seconds of event
+    time (so a replayed backlog raises the alerts live traffic would): the
+    condition *waits*, and fires when the cooldown ends if it still holds. A
+    shift the other way (evidence of the opposite ``direction``) is another
+    change, and fires at once. A caller may also hold a condition back
+    (``held``: a segment whose model alerts on the same thing); it waits too,
+    until :meth:`release`. A book per segment (``segment``) makes every key per
+    segment; its alerts carry the segment and ids of their own.
 
     >>> book = AlertBook("churn", cooldown_s=60.0)
-    >>> e = Evidence("data_drift", "age", "adwin", 0.9, 0.25, 120, 10.0, 20.0, "warning", "age moved")
-    >>> [a.status for a in book.observe(e, True, "v1", now=21.0)]
+    >>> e = Evidence("data_drift", "age", "cusum", 9.0, 5.0, 120, 10.0, 20.0, "warning", "age moved", direction=1)
+    >>> [a.status for a in book.change(e, True, at=21.0, model_version="v1", detected_at=1.0)]
     ['firing']
-    >>> book.observe(e, True, "v1", now=22.0)  # still the same episode
-    []
-    >>> [a.status for a in book.observe(e, False, "v1", now=30.0)]
+    >>> [a.status for a in book.change(e, False, at=30.0, model_version="v1", detected_at=2.0)]
     ['resolved']
-    >>> book.observe(e, True, "v1", now=40.0)  # cooling down
-    []
-    >>> [a.status for a in book.observe(e, True, "v1", now=95.0)]
+    >>> book.change(e, True, at=40.0, model_version="v1", detected_at=3.0), book.due(("data_drift", "age", "cusum"))
+    ([], 90.0)
+    >>> [a.status for a in book.release(("data_drift", "age", "cusum"), at=90.0, model_version="v1", detected_at=4.0)]
     ['firing']
     """
 
     model_id: str
-    open: dict[AlertKey, Alert] = field(default_factory=dict)
-    episodes: dict[AlertKey, int] = field(default_factory=dict)
+    open: dict[str, Alert] = field(default_factory=dict)
+    episodes: dict[str, int] = field(default_factory=dict)
     cooldown_s: float = 0.0
-    resolved_at: dict[AlertKey, float] = field(default_factory=dict)
+    resolved: dict[str, tuple[float, int]] = field(default_factory=dict)  # event time and direction of the last resolve
+    waiting: dict[str, Evidence] = field(default_factory=dict)  # conditions that hold, held back or cooling down
     segment: dict[str, str] | None = None
 
-    def observe(
-        self, evidence: Evidence, active: bool, model_version: str, now: float, key: AlertKey | None = None
+    def change(
+        self, evidence: Evidence, active: bool, at: float, model_version: str, detected_at: float,
+        key: AlertKey | None = None, held: bool = False,
     ) -> list[Alert]:
-        """Turn one measurement into alert edges; ``key`` defaults to the evidence's own."""
+        """One change of a detector's condition at event time ``at``; the alert edges it makes."""
         key = key or (evidence.kind, evidence.feature, evidence.detector)
-        current = self.open.get(key)
-        if active and current is None:
-            if now - self.resolved_at.get(key, -math.inf) < self.cooldown_s:
-                return []
-            episode = self.episodes.get(key, 0) + 1
-            self.episodes[key] = episode
-            alert_id = alert_id_for(self.model_id, *key, episode, segment=self.segment)
-            alert = Alert(alert_id, self.model_id, model_version, "firing", evidence, now, self.segment)
-            self.open[key] = alert
-            return [alert]
-        if not active and current is not None:
-            del self.open[key]
-            self.resolved_at[key] = now
-            cleared = replace(evidence, severity=current.evidence.severity)
-            return [replace(current, status="resolved", evidence=cleared, detected_at=now)]
-        return []
+        text = key_text(key)
+        if not active:
+            self.waiting.pop(text, None)
+            return self._resolve(text, evidence, at, detected_at)
+        if text in self.open:
+            return []
+        if held or at < self._cooling_until(text, evidence.direction):
+            self.waiting[text] = evidence
+            return []
+        self.waiting.pop(text, None)
+        return [self._fire(key, text, evidence, model_version, detected_at)]
+
+    def due(self, key: AlertKey) -> float | None:
+        """When a waiting condition's cooldown ends, in event time (None: it is not cooling down)."""
+        evidence = self.waiting.get(key_text(key))
+        if evidence is None:
+            return None
+        until = self._cooling_until(key_text(key), evidence.direction)
+        return until if until > -math.inf else None
+
+    def release(self, key: AlertKey, at: float, model_version: str, detected_at: float) -> list[Alert]:
+        """Fire a waiting condition now (its cooldown is over, or it is no longer held back)."""
+        text = key_text(key)
+        evidence = self.waiting.get(text)
+        if evidence is None or text in self.open or at < self._cooling_until(text, evidence.direction):
+            return []
+        del self.waiting[text]
+        return [self._fire(key, text, evidence, model_version, detected_at)]
+
+    def is_open(self, key: AlertKey) -> bool:
+        return key_text(key) in self.open
+
+    def close_all(self, keep: set[str], at: float, detected_at: float) -> list[Alert]:
+        """Resolve the open episodes whose key text is not in ``keep`` (detectors no longer running)."""
+        out = []
+        for text in [t for t in self.open if t not in keep]:
+            self.waiting.pop(text, None)
+            out += self._resolve(text, self.open[text].evidence, at, detected_at)
+        for text in [t for t in self.waiting if t not in keep]:
+            del self.waiting[text]
+        return out
+
+    def _cooling_until(self, text: str, direction: int) -> float:
+        last = self.resolved.get(text)
+        if last is None or (direction and last[1] and direction != last[1]):
+            return -math.inf  # never resolved, or a change the other way
+        return last[0] + self.cooldown_s
+
+    def _fire(self, key: AlertKey, text: str, evidence: Evidence, model_version: str, detected_at: float) -> Alert:
+        episode = self.episodes[text] = self.episodes.get(text, 0) + 1
+        alert_id = alert_id_for(self.model_id, *key, episode, segment=self.segment)
+        alert = Alert(alert_id, self.model_id, model_version, "firing", evidence, detected_at, self.segment, text)
+        self.open[text] = alert
+        return alert
+
+    def _resolve(self, text: str, evidence: Evidence, at: float, detected_at: float) -> list[Alert]:
+        current = self.open.pop(text, None)
+        if current is None:
+            return []
+        self.resolved[text] = (at, current.evidence.direction)
+        cleared = replace(evidence, severity=current.evidence.severity, direction=current.evidence.direction)
+        return [replace(current, status="resolved", evidence=cleared, detected_at=detected_at)]
 
     def status(self, feature: str | None = None) -> str:
         """``critical`` if an open alert is critical, ``warning`` if any is open, else ``ok``.
 
         With ``feature``, only the alerts on that feature count.
         """
-        severities = {a.evidence.severity for key, a in self.open.items() if feature is None or key[1] == feature}
+        severities = {a.evidence.severity for a in self.open.values()
+                      if feature is None or a.evidence.feature == feature}
         return "critical" if "critical" in severities else ("warning" if severities else "ok")

@@ -2,131 +2,51 @@
 
 from __future__ import annotations
 
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from detectors.alerts import AlertKey, Evidence
-from detectors.missing_rate import MissingRateMonitor
+from detectors.alerts import AlertKey
+from detectors.base import Change
+from detectors.columns import FeatureValue, is_number, numeric_column
+from detectors.missing_rate import MissingRateMonitor, TypeChangeMonitor
+from detectors.new_feature import NewFeature
+from detectors.out_of_range import RangeMonitor
 from detectors.reference import NumericProfile
 from detectors.windowed_tests import WindowedDriftMonitor
 
-FeatureValue = float | int | str | bool | None
+__all__ = ["FeatureMonitor", "KeyedChange", "NewFeature", "RangeMonitor"]
+
+KeyedChange = tuple[AlertKey, Change]
 
 
-@dataclass
-class NewFeature:
-    """A feature that was not in the model's schema when it first appeared.
-
-    The schema is the uploaded reference's features, or else the features
-    seen in the model's first ``schema_events`` events. A rare optional
-    feature can miss those by chance, so the condition starts only once the
-    feature has ``min_seen`` values at a rate the schema could not have missed
-    (``min_seen / schema_events`` or more of the events since it appeared: the
-    chance of missing such a feature is about exp(-min_seen)). It holds until
-    the feature has ``settle`` values, by which time it is monitored like any
-    other (and its own reference is building).
-
-    >>> notice = NewFeature("coupon", first_event=812, first_ts=812.0, schema_events=500, settle=20)
-    >>> for i in range(15):
-    ...     notice.update(True, 813.0 + i)
-    >>> notice.active, notice.evidence().detector
-    (True, 'new_feature')
-    >>> for i in range(10):
-    ...     notice.update(True, 828.0 + i)
-    >>> notice.active
-    False
-    """
-
-    name: str
-    first_event: int
-    first_ts: float
-    schema_events: int = 500
-    settle: int = 500
-    min_seen: int = 10
-    seen: int = 0
-    since: int = 0  # the model's events since the feature appeared
-    noticed: bool = False
-    last_ts: float = 0.0
-
-    @property
-    def active(self) -> bool:
-        return self.noticed and self.seen < self.settle
-
-    @property
-    def settled(self) -> bool:
-        return self.seen >= self.settle
-
-    def update(self, present: bool, ts: float) -> None:
-        """Count one event of the model, in which the feature was present or not."""
-        self.since += 1
-        if present:
-            self.seen += 1
-            self.last_ts = ts
-        if not self.noticed and self.seen >= self.min_seen:
-            self.noticed = self.seen * self.schema_events >= self.min_seen * self.since
-
-    def evidence(self) -> Evidence:
-        message = (
-            f"{self.name}: a new feature, first seen in prediction {self.first_event + 1} of this model, "
-            f"present in {self.seen} of the {self.since} predictions since"
-        )
-        return Evidence(
-            "data_quality", self.name, "new_feature", float(self.seen), float(self.min_seen), self.seen,
-            self.first_ts, max(self.last_ts, self.first_ts), "warning", message,
-        )
+def _update_many(detector: Any, values: Any, ts: np.ndarray) -> list[Change]:
+    """A detector's batch update; value by value for one that has none yet."""
+    if hasattr(detector, "update_many"):
+        return detector.update_many(values, ts)  # type: ignore[no-any-return]
+    changes, was = [], detector.active
+    for i, (x, t) in enumerate(zip(values, ts.tolist())):
+        detector.update(None if isinstance(x, float) and x != x else x, t)
+        if detector.active != was:
+            was = detector.active
+            changes.append(Change(i, was, detector.evidence()))
+    return changes
 
 
-@dataclass
-class RangeMonitor:
-    """The share of a feature's values far outside its reference range, judged per window of values.
+def _shift(changes: list[Change], rows: np.ndarray | None, offset: int = 0) -> list[Change]:
+    """Changes of a detector fed ``rows`` of a batch (from ``offset``), with indices into the batch."""
+    if rows is None:
+        return [Change(c.index + offset, c.active, c.evidence) for c in changes] if offset else changes
+    return [Change(int(rows[c.index + offset]), c.active, c.evidence) for c in changes]
 
-    "Far outside" is beyond the reference's [min, max] by more than its
-    interquartile range, ``[low, high]``: broken units, sentinels such as -999,
-    garbage; a wider spread is data drift, not this. A fresh sample from the
-    reference falls outside the range of ``n`` reference values with
-    probability 2 / (n + 1), the rate assumed here. The condition starts when a
-    window's share exceeds that by ``min_jump`` with a binomial z-score of at
-    least ``min_z``, and clears on a window below half the jump.
 
-    >>> monitor = RangeMonitor("price", low=0.0, high=100.0, expected=0.001)
-    >>> monitor.judge(outside=3, n=500, start=0.0, end=9.0); monitor.active
-    False
-    >>> monitor.judge(outside=140, n=500, start=10.0, end=19.0); monitor.active, monitor.evidence().detector
-    (True, 'out_of_range')
-    """
-
-    name: str
-    low: float
-    high: float
-    expected: float
-    min_jump: float = 0.10
-    min_z: float = 4.0
-    rate: float = 0.0
-    n: int = 0
-    window: tuple[float, float] = (0.0, 0.0)
-    active: bool = False
-
-    def judge(self, outside: int, n: int, start: float, end: float) -> None:
-        """Take one window: ``outside`` of its ``n`` values fell outside the range."""
-        self.rate, self.n, self.window = outside / max(n, 1), n, (start, end)
-        jump = self.rate - self.expected
-        p = min(max(self.expected, 1.0 / max(n, 1)), 0.5)
-        z = jump / math.sqrt(p * (1 - p) / max(n, 1))
-        self.active = jump >= self.min_jump / 2 if self.active else (jump >= self.min_jump and z >= self.min_z)
-
-    def evidence(self) -> Evidence:
-        severity = "critical" if self.rate - self.expected >= 3 * self.min_jump else "warning"
-        message = (
-            f"{self.name}: {self.rate:.1%} of the last {self.n} values far outside the reference range "
-            f"(below {self.low:.4g} or above {self.high:.4g}; expected {self.expected:.2%})"
-        )
-        return Evidence(
-            "data_quality", self.name, "out_of_range", round(self.rate, 6), round(self.expected + self.min_jump, 6),
-            self.n, self.window[0], self.window[1], severity, message,
-        )
+def _numeric_kinds(values: list[FeatureValue]) -> np.ndarray:
+    """Which present values are numbers (bools are not)."""
+    if set(map(type, values)) <= {float, int}:
+        return np.ones(len(values), dtype=bool)
+    return np.fromiter(map(is_number, values), dtype=bool, count=len(values))
 
 
 @dataclass
@@ -136,12 +56,13 @@ class FeatureMonitor:
     Drift runs against the feature's reference (windowed tests and, for
     numbers, a CUSUM: :class:`WindowedDriftMonitor`). Once a numeric reference
     exists, each window's share of values far outside its range is a
-    data-quality rate (:class:`RangeMonitor`).
+    data-quality rate (:class:`RangeMonitor`). :meth:`update_many` takes the
+    feature's column of a batch (None where an event lacks it) and returns the
+    changes of all its detectors, keyed as their alerts are.
 
-    >>> from detectors.missing_rate import MissingRateMonitor
     >>> m = FeatureMonitor("age", True, MissingRateMonitor("age"))
-    >>> for i in range(3):
-    ...     m.observe(None if i == 1 else 40 + i, float(i))
+    >>> m.update_many([40, None, 42], np.array([0.0, 1.0, 2.0]))
+    []
     >>> m.missing.missing, m.summary()["n"]
     (1, 3)
     """
@@ -151,54 +72,91 @@ class FeatureMonitor:
     missing: MissingRateMonitor
     windowed: WindowedDriftMonitor | None = None
     type_mismatches: int = 0
-    type_changes: MissingRateMonitor | None = None  # the share of values of the other type
+    type_changes: TypeChangeMonitor | None = None  # the share of values of the other type
     out_of_range: RangeMonitor | None = None  # the share of numbers outside the reference range
     new: NewFeature | None = None
+    window: int = 500  # values per range window: the windowed tests' window
 
     @property
     def active(self) -> bool:
         return bool(self.windowed and self.windowed.active)
 
-    def evidence(self) -> Evidence:
+    def evidence(self) -> Any:
         assert self.windowed is not None
         return self.windowed.evidence()
 
-    def observe(self, value: FeatureValue, ts: float) -> None:
-        """Feed this feature's value in one event (``None``: null or absent)."""
-        self.missing.update(value is None, ts)
+    def update_many(self, values: Sequence[FeatureValue], ts: np.ndarray) -> list[KeyedChange]:
+        """Feed this feature's values in a batch of events (None: null or absent)."""
+        values = list(values)
+        missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        out = self._keyed("missing_rate", self.missing.update_many(missing, ts))
         if self.new is not None and not self.new.settled:
-            self.new.update(value is not None, ts)
-        if value is None:
-            return
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
+            out += self._keyed("new_feature", self.new.update_many(~missing, ts))
+        rows = np.flatnonzero(~missing)
+        if not len(rows):
+            return out
+        present = [values[i] for i in rows.tolist()] if len(rows) < len(values) else values
+        other = _numeric_kinds(present) != self.numeric
         if self.type_changes is not None:
-            self.type_changes.update(numeric != self.numeric, ts)
-        if numeric != self.numeric:
-            self.type_mismatches += 1
-            return
-        windowed = self.windowed
-        if windowed is None:
-            return
-        judged = windowed.windows
-        windowed.update(value, ts)
-        if windowed.windows != judged and isinstance(windowed.profile, NumericProfile):
-            self._judge_range(windowed)
+            out += self._keyed("type_change", _shift(self.type_changes.update_many(other, ts[rows]), rows))
+        mismatched = int(np.count_nonzero(other))
+        self.type_mismatches += mismatched
+        if self.windowed is None:
+            return out
+        keep = rows[~other] if mismatched else rows
+        if not len(keep):
+            return out
+        column: Any = numeric_column([values[i] for i in keep.tolist()]) if self.numeric else [values[i] for i in keep.tolist()]
+        return out + self._drift(column, ts[keep], keep)
 
-    def _judge_range(self, windowed: WindowedDriftMonitor) -> None:
-        profile = windowed.profile
-        assert isinstance(profile, NumericProfile)
-        monitor = self.out_of_range
-        if monitor is None:
-            q = profile.quantiles
-            iqr = q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4]
-            expected = 2.0 / (profile.sample_size + 1)
-            monitor = RangeMonitor(self.name, profile.min - iqr, profile.max + iqr, expected, self.missing.min_jump)
-            self.out_of_range = monitor
-        outside = int(np.count_nonzero((windowed.buffer < monitor.low) | (windowed.buffer > monitor.high)))
-        self.out_of_range.judge(outside, len(windowed.buffer), *windowed.judged)
+    def observe(self, value: FeatureValue, ts: float) -> list[KeyedChange]:
+        """Feed one event's value."""
+        return self.update_many([value], np.array([ts], dtype=np.float64))
+
+    def _drift(self, column: Any, ts: np.ndarray, rows: np.ndarray) -> list[KeyedChange]:
+        """Drift tests, and the range monitor from the moment a numeric reference exists."""
+        windowed = self.windowed
+        assert windowed is not None
+        split = self._reference_completes_after(column)
+        out: list[KeyedChange] = []
+        if split is not None:  # the reference completes inside this batch: the range starts right after it
+            out += self._keyed("drift", _shift(_update_many(windowed, column[:split], ts[:split]), rows))
+            column, ts, rows = column[split:], ts[split:], rows[split:]
+        out += self._keyed("drift", _shift(_update_many(windowed, column, ts), rows))
+        if self.out_of_range is None and isinstance(windowed.profile, NumericProfile) and split is not None:
+            self._start_range(windowed.profile)
+        if self.out_of_range is not None and len(column):
+            finite = np.flatnonzero(np.isfinite(column))
+            out += self._keyed("out_of_range", _shift(self.out_of_range.update_many(column[finite], ts[finite]),
+                                                       rows[finite]))
+        return out
+
+    def _reference_completes_after(self, column: Any) -> int | None:
+        """How many values of ``column`` complete the reference, if it is numeric, building, and they do."""
+        builder = self.windowed.builder if self.windowed is not None else None
+        if not self.numeric or builder is None:
+            if self.numeric and self.out_of_range is None and self.windowed is not None \
+                    and isinstance(self.windowed.profile, NumericProfile):
+                self._start_range(self.windowed.profile)  # an uploaded reference
+            return None
+        remaining = builder.size - builder.seen
+        usable = np.flatnonzero(np.isfinite(column))
+        return int(usable[remaining - 1]) + 1 if remaining <= len(usable) else None
+
+    def _start_range(self, profile: NumericProfile) -> None:
+        q = profile.quantiles
+        iqr = q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4]
+        expected = 2.0 / (profile.sample_size + 1)
+        self.out_of_range = RangeMonitor(
+            self.name, profile.min - iqr, profile.max + iqr, expected, self.missing.min_jump, window=self.window,
+        )
+
+    def _keyed(self, detector: str, changes: list[Change]) -> list[KeyedChange]:
+        kind = "data_drift" if detector == "drift" else "data_quality"
+        return [((kind, self.name, detector), change) for change in changes]
 
     def detectors(self) -> list[tuple[AlertKey, Any]]:
-        """This feature's detectors, keyed as its alerts are."""
+        """This feature's detectors, keyed as their alerts are."""
         name = self.name
         found: list[tuple[AlertKey, Any]] = [(("data_quality", name, "missing_rate"), self.missing)]
         named = (("type_change", self.type_changes), ("out_of_range", self.out_of_range), ("new_feature", self.new))

@@ -30,12 +30,16 @@ legitimately differ from.
 from __future__ import annotations
 
 import json
-from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Collection, Mapping
+from typing import Any
 
-from detectors.alerts import Alert, AlertKey, segment_key
-from detectors.model_monitor import FeatureValue, ModelMonitor, MonitorConfig
+import numpy as np
+
+from detectors.alerts import Alert, AlertKey, key_from_text, key_text, segment_key
+from detectors.columns import FeatureValue, PairColumns, PredictionColumns
+from detectors.model_monitor import ModelMonitor
+from detectors.monitor_config import MonitorConfig
 
 POOLED: dict[str, str] = {"_pooled": "other"}  # the segment of the pooled monitor (in alerts and Redis)
 POOLED_KEY: str = segment_key(POOLED)  # type: ignore[assignment]
@@ -99,6 +103,7 @@ class SegmentMonitors:
     events: dict[str, int] = field(default_factory=dict)  # predictions fed to each monitor
     retiring: list[ModelMonitor] = field(default_factory=list)  # dropped: their open alerts resolve next
     removed: list[str] = field(default_factory=list)  # keys dropped, until the owner has reported them
+    rows: int = 0  # events fed one at a time (their positions)
 
     @property
     def enabled(self) -> bool:
@@ -115,52 +120,92 @@ class SegmentMonitors:
             return None
         return key if key in self.chosen else POOLED_KEY
 
+    def observe_predictions(self, batch: PredictionColumns) -> None:
+        """Feed predictions (with their ``segments``): counted while selecting, then given to their monitors."""
+        if not self.enabled or batch.segments is None:
+            return
+        keys = batch.segments
+        start = 0
+        while self.chosen is None and start < len(keys):  # selecting: count, until the choice is made
+            key = keys[start]
+            start += 1
+            if key is not None:
+                self._count(key)
+        if self.chosen is None or start >= len(keys):
+            return
+        for route, rows in self._groups(keys, start).items():
+            self.events[route] = self.events.get(route, 0) + len(rows)
+            self._monitor(route).observe_predictions(batch.take(rows))
+
+    def observe_pairs(self, batch: PairColumns) -> None:
+        """Feed joined pairs to the monitor of each prediction's segment."""
+        if not self.enabled or batch.segments is None or self.chosen is None:
+            return
+        for route, rows in self._groups(batch.segments, 0).items():
+            self._monitor(route).observe_pairs(batch.take(rows))
+
+    def _groups(self, keys: list[str | None], start: int) -> dict[str, np.ndarray]:
+        groups: dict[str, list[int]] = {}
+        for i in range(start, len(keys)):
+            route = self.route(keys[i])
+            if route is not None:
+                groups.setdefault(route, []).append(i)
+        return {route: np.asarray(rows, dtype=np.int64) for route, rows in groups.items()}
+
     def observe_prediction(
         self, segment: str | Mapping[str, str] | None, features: Mapping[str, FeatureValue], score: float | None,
         ts: float, model_version: str, prediction: Any = None,
     ) -> None:
-        """Feed one prediction: counted while selecting, then given to its segment's monitor.
-
-        ``segment`` is the event's labels or their :func:`segment_key`.
-        """
-        key = _key(segment)
-        if key is None or not self.enabled:
-            return
-        if self.chosen is None:
-            self._count(key)
-            return
-        route = key if key in self.chosen else POOLED_KEY
-        self.events[route] = self.events.get(route, 0) + 1
-        self._monitor(route).observe_prediction(features, score, ts, model_version, prediction)
+        """Feed one prediction (``segment``: its labels or their :func:`segment_key`)."""
+        self.observe_predictions(PredictionColumns.from_rows(
+            [features], [ts], [score], [prediction] if prediction is not None else None, model_version,
+            [_key(segment)], first_seq=self._next_row(),
+        ))
 
     def observe_outcome(
         self, segment: str | Mapping[str, str] | None, prediction: Any, label: Any, ts: float,
         score: float | None = None,
     ) -> None:
         """Feed one prediction joined with its label to the monitor of the prediction's segment."""
-        route = self.route(segment)
-        if route is not None and self.enabled:
-            self._monitor(route).observe_outcome(prediction, label, ts, score)
+        self.observe_pairs(PairColumns.from_pairs([(prediction, label, score)], [ts], self._next_row(), [_key(segment)]))
 
-    def alerts(self, now: float, suppress: Collection[AlertKey] = ()) -> list[Alert]:
+    def _next_row(self) -> int:
+        self.rows += 1
+        return self.rows - 1
+
+    def alerts(self, now: float | None = None, model: ModelMonitor | None = None) -> list[Alert]:
         """Alert transitions of every segment monitor since the last call; each alert carries its segment.
 
-        ``suppress`` holds the keys the whole model already alerts on. Such a key
-        opens no new episode in a segment once two or more segments hold its
-        condition: a change across the population then makes the model's alert
-        and at most one segment's, not one per segment, while a change confined
-        to one segment still alerts with that segment.
+        With ``model`` (whose own alerts were taken first), a key the model
+        alerts on opens no new episode in a segment once two or more segments
+        hold its condition: a change across the population then makes the
+        model's alert and at most one segment's, not one per segment, while a
+        change confined to one segment still alerts with that segment. A
+        segment held back so fires where the model's alert resolves, if it
+        still holds.
         """
         out: list[Alert] = []
         for monitor in self.retiring:
-            for key, alert in list(monitor.book.open.items()):
-                out += monitor.book.observe(alert.evidence, False, monitor.model_version, now, key)
+            out += monitor.alert_book.close_all(set(), 0.0, now or 0.0)
         self.retiring = []
-        if suppress:
-            holding = Counter(key for monitor in self.monitors.values() for key in monitor.holding())
-            suppress = {key for key in suppress if holding[key] >= 2}
+        if model is None:
+            return out + [a for m in self.monitors.values() for a in m.alerts(now)]
+        opened = _Timeline({text: True for text in model.alert_book.open}, after=True)
+        for position, text, is_open, _ in model.transitions:
+            opened.add(text, position, is_open)
+        holding = [_Timeline(dict(m.holding)) for m in self.monitors.values()]
+        for timeline, monitor in zip(holding, self.monitors.values()):
+            for position, text, active in monitor.pending_changes():
+                timeline.add(text, position, active)
+        releases = [(position, key_from_text(text), at) for position, text, is_open, at in model.transitions
+                    if not is_open]
+
+        def held(key: AlertKey, position: int) -> bool:
+            text = key_text(key)
+            return opened.at(text, position) and sum(t.at(text, position) for t in holding) >= 2
+
         for monitor in self.monitors.values():
-            out += monitor.alerts(now, suppress)
+            out += monitor.alerts(now, held, releases)
         return out
 
     def reconfigure(self, config: MonitorConfig, max_segments: int | None = None) -> None:
@@ -243,3 +288,30 @@ class SegmentMonitors:
             labels = dict(POOLED) if key == POOLED_KEY else json.loads(key)
             monitor = self.monitors[key] = ModelMonitor(self.model_id, self._config(), segment=labels)
         return monitor
+
+
+class _Timeline:
+    """A boolean per key over event positions: its value before a flush, and its changes during it.
+
+    ``after``: the given values are those after the changes (a book's open
+    alerts once it has processed them), else before them (detectors' holding
+    states before their changes are processed).
+    """
+
+    def __init__(self, values: dict[str, bool], after: bool = False) -> None:
+        self.values = values
+        self.after = after
+        self.changes: dict[str, list[tuple[int, bool]]] = {}
+
+    def add(self, text: str, position: int, value: bool) -> None:
+        self.changes.setdefault(text, []).append((position, value))
+
+    def at(self, text: str, position: int) -> bool:
+        """The value right after the changes at ``position``."""
+        changes = sorted(self.changes.get(text, []))
+        before = [value for p, value in changes if p <= position]
+        if before:
+            return before[-1]
+        if changes and self.after:
+            return not changes[0][1]
+        return self.values.get(text, False)

@@ -63,7 +63,7 @@ import redis  # noqa: E402
 
 from streams.embedded import EmbeddedStack, _die_with_parent  # noqa: E402
 from streams.launch import WorkerProcess  # noqa: E402
-from streams.redis_state import RedisKeys  # noqa: E402
+from streams.keys import RedisKeys  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.topics import ensure_topics  # noqa: E402
 

@@ -59,7 +59,7 @@ from kafka import KafkaConsumer, KafkaProducer  # noqa: E402
 
 from streams.embedded import EmbeddedBroker, EmbeddedRedis  # noqa: E402
 from streams.launch import WorkerProcess  # noqa: E402
-from streams.redis_state import RedisKeys  # noqa: E402
+from streams.keys import RedisKeys  # noqa: E402
 
 OUTCOME_SHARE = 0.9  # predictions that get an outcome
 DUPLICATE_SHARE = 0.02  # outcomes sent twice

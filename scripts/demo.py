@@ -49,7 +49,7 @@ import produce  # noqa: E402
 import scenarios  # noqa: E402
 from streams.embedded import EmbeddedBroker, EmbeddedRedis, EmbeddedServerError, EmbeddedStack  # noqa: E402
 from streams.launch import WorkerProcess  # noqa: E402
-from streams.redis_state import RedisKeys  # noqa: E402
+from streams.keys import RedisKeys  # noqa: E402
 from streams.settings import Settings  # noqa: E402
 from streams.status import render_status  # noqa: E402
 

@@ -5,7 +5,7 @@ The public surface is small; everything else is an implementation detail.
 
 from streams.errors import ConfigurationError, DriftlineError, InvalidEvent
 from streams.events import OutcomeEvent, PredictionEvent, decode_message
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 from streams.routing import partition_for
 from streams.settings import Settings
 

@@ -1,61 +1,45 @@
-"""The Faust application: an ingest agent that validates and routes, and a monitor agent.
+"""The Faust application: topics, the consumer group, timers and rebalance hooks around the pipeline.
 
-    predictions, outcomes --ingest--> driftline.events (partitioned by model_id) --monitor--> alerts, Redis
-                                \\--> driftline.deadletter
+    predictions, outcomes --> tasks (partition k: its models' events apply there) --> alerts, Redis
+                    \\--> driftline.events (events of models another task owns, keyed by model_id)
+                    \\--> driftline.deadletter
 
-The ingest stage re-keys every event by ``model_id`` so that one model's state
-lives on exactly one worker, whatever key or partitioner the producer used.
-Both stages take events in batches, so Faust's per-message cost is paid once
-per batch downstream, and Redis is written once per batch.
+Each worker reads its share of every topic's partitions (Faust's co-partitioning
+assignor keeps partition ``k`` of all of them on one worker), and the
+:class:`~streams.pipeline.Pipeline` does the work in batches.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from typing import Any
 
 import faust
-import orjson
 import redis
 import redis.asyncio as aioredis
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from detectors import Alert
+from streams.consumer import Consumer
+from streams.keys import RedisKeys
 from streams.model_config import ModelConfigStore
-from streams.monitor import Monitor
-from streams.partitions import CheckpointStore, PartitionOwner
-from streams.redis_state import RedisKeys, RedisStateWriter, WorkerRegistry
-from streams.routing import RawRecord, route
+from streams.pipeline import Outputs, Pipeline
+from streams.redis_state import RedisStateWriter, WorkerRegistry
 from streams.security import faust_credentials
 from streams.settings import Settings
+from streams.tasks import CheckpointStore
 
 log = logging.getLogger("driftline")
 
 
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    """Faust hard-codes a 1.5 s fetch wait; driftline makes it a setting."""
-
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = self.app.driftline_settings.fetch_max_wait_ms
-        return consumer
-
-
-class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> _ConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
 class _Transport(faust_aiokafka.Transport):
-    Consumer = _Consumer
+    Consumer = Consumer
 
 
 class DriftlineApp(faust.App):
-    """A Faust app that carries driftline's settings and its short fetch wait."""
+    """A Faust app that carries driftline's settings and its pipeline."""
 
     driftline_settings: Settings
+    driftline_pipeline: Pipeline
 
     def _new_transport(self) -> Any:
         return _Transport(self.conf.broker_consumer, self)
@@ -76,110 +60,81 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
         broker_request_timeout=max(90.0, settings.session_timeout_s + 5),
-        broker_commit_every=1000,
-        broker_commit_interval=1.0,
+        broker_commit_interval=3600.0,  # driftline commits itself, after each checkpoint
         producer_linger_ms=1,
         broker_credentials=faust_credentials(settings),
-        # Acknowledgements wait for checkpoints: Faust must not wait for them to drain on a
-        # rebalance or at shutdown (the revocation and shutdown hooks checkpoint instead).
         stream_wait_empty=False,
     )
     app.driftline_settings = settings
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
-    inputs = app.topic(settings.topic_predictions, settings.topic_outcomes, **raw)
+    inputs = [app.topic(name, **raw) for name in (settings.topic_predictions, settings.topic_outcomes)]
     events = app.topic(settings.topic_events, partitions=partitions, **raw)
     alerts = app.topic(settings.topic_alerts, **raw)
     deadletters = app.topic(settings.topic_deadletter, **raw)
-    writer = RedisStateWriter(
-        aioredis.Redis.from_url(settings.redis_url), RedisKeys(settings.redis_prefix), settings.alerts_stream_maxlen
-    )
+    for topic in (*inputs, events):
+        app.topics.add(topic)  # subscribed: the pipeline takes their records from the consumer
 
-    @app.agent(inputs, name="driftline.ingest")
-    async def ingest(stream: faust.StreamT) -> None:
-        async for batch in stream.take_events(settings.batch_max_events, within=settings.batch_window_s):
-            records = [_raw_record(event.message) for event in batch]
-            routed = route(records, settings.topic_predictions, partitions, time.time())
-            sent = [await events.send(value=value, partition=partition) for partition, value in routed.messages()]
-            for letter in routed.dead_letters:
-                sent.append(await deadletters.send(key=letter.record.key, value=letter.to_json()))
-                log.warning("dead letter from %s[%d]@%d: %s", letter.record.topic,
-                            letter.record.partition, letter.record.offset, letter.error)
-            await asyncio.gather(*sent)  # delivered before Faust may commit the inputs
+    client = aioredis.Redis.from_url(settings.redis_url)
+    keys = RedisKeys(settings.redis_prefix)
+    writer = RedisStateWriter(client, keys, settings.alerts_stream_maxlen)
 
-    owner = PartitionOwner(settings, CheckpointStore(writer.client, writer.keys, settings.app_id, settings.topic_events))
+    async def forward(partition: int, value: bytes) -> Any:
+        return await events.send(value=value, partition=partition)
 
-    async def publish(alert: Alert) -> Any:
-        return await alerts.send(key=alert.model_id.encode(), value=orjson.dumps(alert.to_dict()))
+    async def dead_letter(key: bytes | None, value: bytes) -> Any:
+        return await deadletters.send(key=key, value=value)
 
-    stage = Monitor(settings, owner, writer, publish, lambda: app.consumer)
+    async def alert(key: bytes, value: bytes) -> Any:
+        return await alerts.send(key=key, value=value)
 
-    @app.agent(events, name="driftline.monitor")
-    async def monitor(stream: faust.StreamT) -> None:
-        # Each internal message carries many events, so they are taken one at a time,
-        # without Faust's automatic acknowledgement: they are acknowledged after the
-        # checkpoint that covers them, so Faust never commits past a checkpoint.
-        async for event in stream.noack().events():
-            await stage.take(event)
+    async def commit(offsets: dict[Any, int]) -> bool:
+        return bool(await app.consumer._commit(offsets))
 
-    @app.timer(interval=settings.batch_window_s)
-    async def flush_when_idle() -> None:
-        await stage.flush_if_pending()
+    async def seek(tp: Any, offset: int) -> None:
+        await app.consumer.seek(tp, offset)
 
-    configs = ModelConfigStore(writer.keys)
+    async def rewind() -> None:
+        await app.consumer.seek_to_committed()
+
+    outputs = Outputs(forward, dead_letter, alert, commit, seek, rewind, lambda tp: app.consumer.unread(tp))
+    pipeline = Pipeline(settings, partitions, CheckpointStore(client, keys, settings.app_id, settings.topic_events),
+                        writer, outputs)
+    app.driftline_pipeline = pipeline
+    registry = WorkerRegistry(client, keys)
+    configs = ModelConfigStore(keys)
+
+    @app.on_partitions_revoked.connect
+    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
+        await pipeline.revoke(set(revoked))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        await pipeline.assign(set(assigned))
+        await registry.announce(sorted(pipeline.tasks), pipeline.overflow_events())
 
     @app.timer(interval=2.0)
     async def reload_model_configs() -> None:
         try:
-            found = await configs.load_if_changed(writer.client, owner.config_version)
+            found = await configs.load_if_changed(client, pipeline.config_version)
         except (redis.RedisError, OSError, ValueError) as exc:
             log.warning("cannot read model configurations: %s", exc)
             return
         if found is not None:
-            async with stage.lock:
-                touched = owner.apply_configs(*found)
+            touched = await pipeline.apply_configs(*found)
             log.info("model configurations version %d: %d models, %d running models changed",
                      found[0], len(found[1]), touched)
 
-    @app.timer(interval=settings.checkpoint_interval_s)
-    async def checkpoint_when_idle() -> None:
-        await stage.checkpoint_now()
-
-    registry = WorkerRegistry(writer.client, writer.keys)
-
-    @app.on_partitions_revoked.connect
-    async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
-        async with stage.lock:
-            try:
-                await stage.flush(force_checkpoint=True)  # spare the next owner a replay
-            except Exception as exc:  # noqa: BLE001: the next owner replays from the last checkpoint
-                log.warning("final checkpoint before revocation failed: %s", exc)
-            for tp in revoked:
-                if tp.topic == settings.topic_events:
-                    owner.drop(tp.partition)
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
-        owned = sorted(tp.partition for tp in assigned if tp.topic == settings.topic_events)
-        await registry.announce(owned)
-
     @app.timer(interval=5.0)
     async def heartbeat() -> None:
-        await registry.announce(None, owner.overflow_events())
+        await registry.announce(None, pipeline.overflow_events())
 
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         """SIGTERM: a final checkpoint, so a restart replays nothing."""
         try:
-            await asyncio.wait_for(stage.checkpoint_now(), timeout=10)
+            await pipeline.checkpoint_now()
         except Exception as exc:  # noqa: BLE001: a restart replays from the previous checkpoint instead
             log.warning("final checkpoint failed: %s", exc)
         await registry.leave()
 
     return app
-
-
-def _raw_record(message: Any) -> RawRecord:
-    return RawRecord(
-        message.topic, message.partition, message.offset, message.key, message.value,
-        message.timestamp or time.time(),
-    )

@@ -65,7 +65,7 @@ def run_worker(settings: Settings) -> int:
 def run_status(settings: Settings, model: str | None) -> int:
     import redis
 
-    from streams.redis_state import RedisKeys
+    from streams.keys import RedisKeys
     from streams.status import render_status
 
     client = redis.Redis.from_url(settings.redis_url)
@@ -83,7 +83,7 @@ def run_models(settings: Settings, action: str, files: list[Path]) -> int:
     import redis
 
     from streams.model_config import ModelConfigStore, load_file
-    from streams.redis_state import RedisKeys
+    from streams.keys import RedisKeys
 
     store = ModelConfigStore(RedisKeys(settings.redis_prefix))
     client = redis.Redis.from_url(settings.redis_url)
@@ -102,7 +102,7 @@ def run_reference(settings: Settings, model_id: str, path: Path) -> int:
 
     from streams.events import MODEL_ID
     from streams.model_config import ModelConfigStore
-    from streams.redis_state import RedisKeys
+    from streams.keys import RedisKeys
     from streams.reference import ReferenceStore, build_reference, read_rows
 
     if not MODEL_ID.fullmatch(model_id):

@@ -1,34 +1,31 @@
-"""Contract v1 events: decoding and validation of what producers send.
+"""Contract v1 events, decoded and validated once, in C (msgspec).
 
-Every rejection is an :class:`InvalidEvent` whose message is one line naming
-the field, so it can go to the dead-letter topic as it is.
+A message's value is one event or a JSON array of them. Each event is
+validated on its own: one bad event rejects only itself. An event the fast
+decoder refuses goes through :mod:`streams.validation`, which says in one line
+what is wrong with it, naming the field.
 """
 
 from __future__ import annotations
 
-import math
-import re
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Generic, TypeVar
 
+import msgspec
 import orjson
+from msgspec import Meta
 
+from detectors.columns import FeatureValue, Label
+from streams import validation as v
 from streams.errors import InvalidEvent
 
-MODEL_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
-MAX_PREDICTION_ID = 256
-MAX_FEATURE_NAME = 128
-# Epoch seconds beyond this (year 5138) are read as milliseconds; beyond the next, rejected.
-MAX_EPOCH_S = 1e11
-MAX_EPOCH_MS = 1e14
+__all__ = ["Decoded", "Invalid", "OutcomeEvent", "PredictionEvent", "Reject", "decode_message",
+           "decode_outcomes", "decode_predictions"]
 
-Label = float | int | str | bool
-FeatureValue = float | int | str | bool | None
+decode_message = v.decode_message
 
 
-@dataclass(frozen=True, slots=True)
-class PredictionEvent:
+class PredictionEvent(msgspec.Struct, tag="p", array_like=True, gc=False):
     """One valid prediction (contract v1), with its event time resolved.
 
     >>> PredictionEvent.parse({"model_id": "churn", "prediction_id": "p1",
@@ -38,41 +35,29 @@ class PredictionEvent:
 
     model_id: str
     prediction_id: str
-    features: Mapping[str, FeatureValue]
+    features: dict[str, FeatureValue]
     prediction: Label
-    score: float | None
-    model_version: str
-    timestamp: float
-    segment: Mapping[str, str] | None
+    score: float | None = None
+    model_version: str = ""
+    timestamp: float = 0.0
+    segment: dict[str, str] | None = None
 
     @classmethod
     def parse(cls, obj: Any, record_ts: float) -> PredictionEvent:
         """Validate a decoded JSON object; raise :class:`InvalidEvent` naming the bad field."""
-        model_id, prediction_id = _identity(obj)
+        model_id, prediction_id = v.identity(obj)
         try:
             return cls(
-                model_id,
-                prediction_id,
-                _features(obj.get("features", _MISSING)),
-                _label(obj.get("prediction", _MISSING), "prediction"),
-                _score(obj.get("score")),
-                _optional_string(obj.get("model_version"), "model_version"),
-                _timestamp(obj.get("timestamp"), record_ts),
-                _segment(obj.get("segment")),
+                model_id, prediction_id, v.features(obj.get("features", v.MISSING)),
+                v.label(obj.get("prediction", v.MISSING), "prediction"), v.score(obj.get("score")),
+                v.optional_string(obj.get("model_version"), "model_version"),
+                v.timestamp(obj.get("timestamp"), record_ts), v.segment(obj.get("segment")),
             )
         except InvalidEvent as exc:
             raise InvalidEvent(str(exc), model_id) from None
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "type": "prediction", "model_id": self.model_id, "prediction_id": self.prediction_id,
-            "features": self.features, "prediction": self.prediction, "score": self.score,
-            "model_version": self.model_version, "timestamp": self.timestamp, "segment": self.segment,
-        }
 
-
-@dataclass(frozen=True, slots=True)
-class OutcomeEvent:
+class OutcomeEvent(msgspec.Struct, tag="o", array_like=True, gc=False):
     """One valid outcome: the true label of an earlier (or later) prediction.
 
     >>> OutcomeEvent.parse({"model_id": "churn", "prediction_id": "p1", "label": 0,
@@ -83,170 +68,164 @@ class OutcomeEvent:
     model_id: str
     prediction_id: str
     label: Label
-    timestamp: float
+    timestamp: float = 0.0
 
     @classmethod
     def parse(cls, obj: Any, record_ts: float) -> OutcomeEvent:
-        model_id, prediction_id = _identity(obj)
+        model_id, prediction_id = v.identity(obj)
         try:
-            label = _label(obj.get("label", _MISSING), "label")
-            return cls(model_id, prediction_id, label, _timestamp(obj.get("timestamp"), record_ts))
+            return cls(model_id, prediction_id, v.label(obj.get("label", v.MISSING), "label"),
+                       v.timestamp(obj.get("timestamp"), record_ts))
         except InvalidEvent as exc:
             raise InvalidEvent(str(exc), model_id) from None
 
-    def to_wire(self) -> dict[str, Any]:
-        return {
-            "type": "outcome", "model_id": self.model_id, "prediction_id": self.prediction_id,
-            "label": self.label, "timestamp": self.timestamp,
-        }
+
+class Invalid(msgspec.Struct, tag="i", array_like=True, gc=False):
+    """A rejected event whose model is known: it counts in that model's ``invalid``."""
+
+    model_id: str
 
 
-def decode_message(raw: bytes | None) -> list[Any]:
-    """Decode one Kafka message value into its events (one object, or a batch array).
+# -- the fast path: what producers send, decoded straight into typed structs ------------------
 
-    >>> decode_message(b'[{"a": 1}, {"b": 2}]')
-    [{'a': 1}, {'b': 2}]
-    >>> decode_message(b'42')
-    Traceback (most recent call last):
-    ...
-    streams.errors.InvalidEvent: message: must be a JSON object or an array of objects, got number
-    """
-    if raw is None:
-        raise InvalidEvent("message: empty value (tombstone)")
-    try:
-        value = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InvalidEvent(f"message: not valid JSON ({exc})") from None
-    if isinstance(value, dict):
-        return [value]
-    if isinstance(value, list):
-        return value
-    raise InvalidEvent(f"message: must be a JSON object or an array of objects, got {_json_type(value)}")
+_ModelId = Annotated[str, Meta(pattern=r"\A[A-Za-z0-9._:\-]{1,128}\Z")]
+_PredictionId = Annotated[str, Meta(min_length=1, max_length=v.MAX_PREDICTION_ID)]
+_FeatureName = Annotated[str, Meta(max_length=v.MAX_FEATURE_NAME)]
+_Timestamp = float | int | str | None
 
 
-_MISSING = object()
+class _PredictionWire(msgspec.Struct):
+    model_id: _ModelId
+    prediction_id: _PredictionId
+    features: dict[_FeatureName, float | int | str | bool | None]
+    prediction: float | int | str | bool
+    score: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
+    model_version: str | None = None
+    timestamp: _Timestamp = None
+    segment: dict[str, str] | None = None
 
 
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+class _OutcomeWire(msgspec.Struct):
+    model_id: _ModelId
+    prediction_id: _PredictionId
+    label: float | int | str | bool
+    timestamp: _Timestamp = None
 
 
-def _identity(obj: Any) -> tuple[str, str]:
-    if not isinstance(obj, dict):
-        raise InvalidEvent(f"event: must be a JSON object, got {_json_type(obj)}")
-    model_id = obj.get("model_id", _MISSING)
-    if model_id is _MISSING:
-        raise InvalidEvent("model_id: required field is missing")
-    if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
-        shown = model_id if isinstance(model_id, str) else _json_type(model_id)
-        raise InvalidEvent(
-            f"model_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -, got {str(shown)[:64]!r}"
-        )
-    prediction_id = obj.get("prediction_id", _MISSING)
-    if prediction_id is _MISSING:
-        raise InvalidEvent("prediction_id: required field is missing", model_id)
-    if not isinstance(prediction_id, str) or not 1 <= len(prediction_id) <= MAX_PREDICTION_ID:
-        raise InvalidEvent(f"prediction_id: must be a string of 1 to 256 characters, got {_json_type(prediction_id)}"
-                           if not isinstance(prediction_id, str) else
-                           f"prediction_id: must be 1 to 256 characters, got {len(prediction_id)}", model_id)
-    return model_id, prediction_id
-
-
-def _name(name: str) -> str:
-    """A field name as it can appear in a one-line error: escaped and cut short."""
-    return name.encode("unicode_escape").decode("ascii")[:64]
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _finite(value: float | int, field: str) -> float | int:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise InvalidEvent(f"{field}: must be a finite number")
-    return value
-
-
-def _features(value: Any) -> dict[str, FeatureValue]:
-    if value is _MISSING:
-        raise InvalidEvent("features: required field is missing")
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"features: must be an object of name to value, got {_json_type(value)}")
-    for name, item in value.items():
-        if len(name) > MAX_FEATURE_NAME:
-            raise InvalidEvent(f"features: name {_name(name)[:32]}... is longer than 128 characters")
-        if isinstance(item, (dict, list)):
-            raise InvalidEvent(
-                f"features.{_name(name)}: must be a number, string, boolean or null, got {_json_type(item)}"
-            )
-        if isinstance(item, float):
-            _finite(item, f"features.{_name(name)}")
-    return value
-
-
-def _label(value: Any, field: str) -> Label:
-    if value is _MISSING:
-        raise InvalidEvent(f"{field}: required field is missing")
-    if isinstance(value, (str, bool)):
-        return value
-    if _is_number(value):
-        return _finite(value, field)
-    raise InvalidEvent(f"{field}: must be a number, string or boolean, got {_json_type(value)}")
-
-
-def _score(value: Any) -> float | None:
-    if value is None:
-        return None
-    if not _is_number(value) or not 0.0 <= value <= 1.0:
-        shown = value if _is_number(value) else _json_type(value)
-        raise InvalidEvent(f"score: must be a number in [0, 1], got {shown}")
-    return float(value)
-
-
-def _optional_string(value: Any, field: str) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{field}: must be a string, got {_json_type(value)}")
-    return value
-
-
-def _timestamp(value: Any, record_ts: float) -> float:
+def _event_time(value: _Timestamp, record_ts: float) -> float:
     if value is None:
         return record_ts
-    if _is_number(value):
-        if not math.isfinite(value) or not 0 <= value < MAX_EPOCH_MS:
-            raise InvalidEvent(f"timestamp: must be Unix epoch seconds, got {value}")
-        return float(value) / 1000.0 if value >= MAX_EPOCH_S else float(value)
-    if isinstance(value, str):
-        return _rfc3339(value)
-    raise InvalidEvent(f"timestamp: must be an RFC 3339 string or epoch seconds, got {_json_type(value)}")
+    if type(value) is float and 0.0 <= value < v.MAX_EPOCH_S:
+        return value
+    return v.timestamp(value, record_ts)
 
 
-def _rfc3339(text: str) -> float:
-    if len(text) < 16 or text[10] not in "Tt ":
-        raise InvalidEvent(f"timestamp: not an RFC 3339 date-time: {text[:64]!r}")
-    try:
-        moment = datetime.fromisoformat(text.upper() if text.endswith("z") else text)
-    except ValueError:
-        raise InvalidEvent(f"timestamp: not an RFC 3339 date-time: {text[:64]!r}") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # no offset, as isoformat() writes: read as UTC
-    return moment.timestamp()
+def _prediction(w: _PredictionWire, record_ts: float) -> PredictionEvent:
+    return PredictionEvent(w.model_id, w.prediction_id, w.features, w.prediction, w.score, w.model_version or "",
+                           _event_time(w.timestamp, record_ts), w.segment)
 
 
-def _segment(value: Any) -> dict[str, str] | None:
-    if value is None:
-        return None
-    if not isinstance(value, dict):
-        raise InvalidEvent(f"segment: must be an object of string to string, got {_json_type(value)}")
-    for name, item in value.items():
-        if not isinstance(item, str):
-            raise InvalidEvent(f"segment.{_name(name)}: must be a string, got {_json_type(item)}")
-    return value
+def _outcome(w: _OutcomeWire, record_ts: float) -> OutcomeEvent:
+    return OutcomeEvent(w.model_id, w.prediction_id, w.label, _event_time(w.timestamp, record_ts))
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """One rejected event (or a whole message, ``index`` None) and why."""
+
+    error: str
+    index: int | None
+    payload: bytes | None
+    model_id: str | None
+
+
+E = TypeVar("E", PredictionEvent, OutcomeEvent)
+
+
+@dataclass(slots=True)
+class Decoded(Generic[E]):
+    """What one message holds: its valid events, with their index in the message, and its rejects."""
+
+    events: list[E] = field(default_factory=list)
+    indices: list[int] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+
+class _Kind(Generic[E]):
+    def __init__(self, wire: type[Any], build: Any, parse: Any) -> None:
+        self.one = msgspec.json.Decoder(wire)
+        self.many = msgspec.json.Decoder(list[wire])  # type: ignore[valid-type]
+        self.build, self.parse = build, parse
+
+    def decode(self, raw: bytes | None, record_ts: float) -> Decoded[E]:
+        out: Decoded[E] = Decoded()
+        head = raw.lstrip()[:1] if raw else b""
+        try:
+            if head == b"{":
+                out.events.append(self.build(self.one.decode(raw), record_ts))
+                out.indices.append(0)
+                return out
+            if head == b"[":
+                out.events = [self.build(w, record_ts) for w in self.many.decode(raw)]
+                out.indices = list(range(len(out.events)))
+                return out
+        except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent):
+            pass
+        return self._careful(raw, record_ts, head == b"[")
+
+    def _careful(self, raw: bytes | None, record_ts: float, is_batch: bool) -> Decoded[E]:
+        """Event by event, with the validator's one-line error for each one refused."""
+        out: Decoded[E] = Decoded()
+        try:
+            items = v.decode_message(raw) if not is_batch else msgspec.json.decode(raw, type=list[msgspec.Raw])
+        except InvalidEvent as exc:
+            out.rejects.append(Reject(str(exc), None, raw, None))
+            return out
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            try:
+                v.decode_message(raw)
+                message = "message: not valid JSON"
+            except InvalidEvent as exc:
+                message = str(exc)
+            out.rejects.append(Reject(message, None, raw, None))
+            return out
+        for index, item in enumerate(items):
+            payload = bytes(item) if isinstance(item, msgspec.Raw) else raw
+            try:
+                event = self.build(self.one.decode(payload), record_ts)
+            except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent):
+                try:
+                    event = self.parse(orjson.loads(payload) if is_batch else item, record_ts)
+                except InvalidEvent as exc:
+                    out.rejects.append(Reject(str(exc), index if is_batch else None, payload, exc.model_id))
+                    continue
+                except orjson.JSONDecodeError as exc:
+                    out.rejects.append(Reject(f"event: not valid JSON ({exc})", index, payload, None))
+                    continue
+            out.events.append(event)
+            out.indices.append(index)
+        return out
+
+
+_PREDICTIONS: _Kind[PredictionEvent] = _Kind(_PredictionWire, _prediction, PredictionEvent.parse)
+_OUTCOMES: _Kind[OutcomeEvent] = _Kind(_OutcomeWire, _outcome, OutcomeEvent.parse)
+
+
+def decode_predictions(raw: bytes | None, record_ts: float) -> Decoded[PredictionEvent]:
+    """The prediction events of one message, and its rejects.
+
+    >>> d = decode_predictions(b'[{"model_id": "m", "prediction_id": "1", "features": {}, "prediction": 1},'
+    ...                        b' {"model_id": "m", "prediction_id": "2", "features": {}, "prediction": 1, "score": 2}]', 5.0)
+    >>> [e.prediction_id for e in d.events], [(r.index, r.error, r.model_id) for r in d.rejects]
+    (['1'], [(1, 'score: must be a number in [0, 1], got 2', 'm')])
+    """
+    return _PREDICTIONS.decode(raw, record_ts)
+
+
+def decode_outcomes(raw: bytes | None, record_ts: float) -> Decoded[OutcomeEvent]:
+    """The outcome events of one message, and its rejects.
+
+    >>> decode_outcomes(b'{"model_id": "m", "prediction_id": "1", "label": "spam"}', 5.0).events[0].timestamp
+    5.0
+    """
+    return _OUTCOMES.decode(raw, record_ts)

@@ -14,7 +14,7 @@ import orjson
 import redis
 
 from streams.embedded import EmbeddedServerError, _die_with_parent
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 
 
 class WorkerProcess:

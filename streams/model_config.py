@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 import redis
@@ -12,9 +12,9 @@ import redis.asyncio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors import MonitorConfig
-from streams.state import monitor_config
+from detectors.segments import SegmentMonitors
 from streams.errors import ConfigurationError
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 from streams.reference import Profile, ReferenceStore
 from streams.settings import Settings
 
@@ -45,6 +45,38 @@ class ModelConfig(BaseModel):
 
     def monitor_config(self, settings: Settings) -> MonitorConfig:
         return monitor_config(settings, self.model_id, self)
+
+
+def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None = None) -> MonitorConfig:
+    """The detectors' configuration: the model's file (if any) over the worker's settings."""
+    file: dict[str, Any] = config.model_dump(exclude_none=True) if config is not None else {}
+    return MonitorConfig(
+        baseline_events=file.get("baseline_events", settings.baseline_events),
+        metric_window=file.get("metric_window", settings.metric_window),
+        performance_min_drop=file.get("performance_min_drop", settings.performance_min_drop),
+        missing_rate_min_jump=file.get("missing_rate_min_jump", settings.missing_rate_min_jump),
+        max_features=settings.max_features_per_model,
+        task=file.get("task") or settings.task_overrides.get(model_id),
+        only_features=tuple(file["monitor_features"]) if "monitor_features" in file else None,
+        ignore_features=tuple(file.get("ignore_features", ())),
+        positive_class=file.get("positive_class"),
+        alert_cooldown_s=settings.alert_cooldown_s,
+        reference_events=file.get("reference_events", settings.reference_events),
+        concept_drift_detector=file.get("concept_drift_detector"),
+        window=file.get("drift_window", settings.drift_window),
+        budget_events=file.get("false_alarm_budget_events", settings.false_alarm_budget_events),
+    )
+
+
+def segment_monitors(
+    settings: Settings, model_id: str, config: MonitorConfig, file: ModelConfig | None = None,
+) -> SegmentMonitors:
+    """The model's segment monitors: its file's ``max_segments`` (if set) over the worker's settings."""
+    limit = file.max_segments if file is not None and file.max_segments is not None else settings.max_segments
+    return SegmentMonitors(
+        model_id, config, max_segments=limit, selection_events=settings.segment_selection_events,
+        min_events=settings.segment_min_events,
+    )
 
 
 def load_file(path: Path) -> list[ModelConfig]:

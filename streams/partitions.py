@@ -18,7 +18,7 @@ import orjson
 import redis.asyncio
 
 from streams import checkpoint
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 from streams.settings import Settings
 from streams.state import ModelState
 

@@ -15,48 +15,14 @@ import redis
 import redis.asyncio
 
 from detectors import Alert, rfc3339
+from streams.keys import RedisKeys
 from streams.state import ModelState
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class RedisKeys:
-    """Key names under a prefix. Braces make one model's keys share a cluster slot.
-
-    >>> RedisKeys("driftline:").model("churn")
-    'driftline:model:{churn}'
-    """
-
-    prefix: str = "driftline:"
-
-    @property
-    def models(self) -> str:
-        return f"{self.prefix}models"
-
-    @property
-    def alerts_stream(self) -> str:
-        return f"{self.prefix}alerts"
-
-    @property
-    def workers(self) -> str:
-        return f"{self.prefix}workers"
-
-    def model(self, model_id: str) -> str:
-        return f"{self.prefix}model:{{{model_id}}}"
-
-    def features(self, model_id: str) -> str:
-        return f"{self.model(model_id)}:features"
-
-    def open_alerts(self, model_id: str) -> str:
-        return f"{self.model(model_id)}:alerts"
-
-    def segments(self, model_id: str) -> str:
-        return f"{self.model(model_id)}:segments"
-
-
 class RedisStateWriter:
-    """Writes the state of changed models and new alerts in one pipeline per batch."""
+    """Writes the state of changed models and new alerts in one pipeline per write."""
 
     def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, stream_maxlen: int) -> None:
         self.client = client
@@ -71,20 +37,23 @@ class RedisStateWriter:
         for state in states:
             models.append(state.model_id)
             pipe.hset(keys.model(state.model_id), mapping=state.summary(now))
-            features = {
-                name: orjson.dumps({**f.summary(), "status": state.monitor.book.status(name)})
-                for name, f in state.monitor.features.items()
-            }
-            if features:
-                pipe.hset(keys.features(state.model_id), mapping=features)
-            if state.monitor.removed_features:
-                pipe.hdel(keys.features(state.model_id), *state.monitor.removed_features)
-            if state.segments is not None:
-                if state.segments.removed:  # before the new entries: a segment chosen again stays
-                    pipe.hdel(keys.segments(state.model_id), *state.segments.removed)
-                segments = {key: orjson.dumps(entry) for key, entry in state.segments.summary().items()}
-                if segments:
-                    pipe.hset(keys.segments(state.model_id), mapping=segments)
+            monitor = state.monitor
+            if monitor is not None:
+                features = {
+                    name: orjson.dumps({**f.summary(), "status": monitor.alert_book.status(name)})
+                    for name, f in monitor.features.items()
+                }
+                if features:
+                    pipe.hset(keys.features(state.model_id), mapping=features)
+                if monitor.removed_features:
+                    pipe.hdel(keys.features(state.model_id), *monitor.removed_features)
+            segments = state.segments
+            if segments is not None:
+                if segments.removed:  # before the new entries: a segment chosen again stays
+                    pipe.hdel(keys.segments(state.model_id), *segments.removed)
+                entries = {key: orjson.dumps(entry) for key, entry in segments.summary().items()}
+                if entries:
+                    pipe.hset(keys.segments(state.model_id), mapping=entries)
             state.dirty = False
         if models:
             pipe.sadd(keys.models, *models)
@@ -100,7 +69,8 @@ class RedisStateWriter:
         if commands:
             await pipe.execute()
         for state in states:
-            state.monitor.removed_features = []
+            if state.monitor is not None:
+                state.monitor.removed_features = []
             if state.segments is not None:
                 state.segments.removed = []
         return commands

@@ -16,7 +16,7 @@ import redis
 
 from detectors.reference import CategoricalProfile, NumericProfile, build_profile, profile_from_dict
 from streams.errors import ConfigurationError
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 
 Profile = NumericProfile | CategoricalProfile
 

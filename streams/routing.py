@@ -1,19 +1,27 @@
-"""Ingest: decode raw input messages, validate each event, route it to its model's partition."""
+"""Routing: which task owns a model, the forwarded-events format, and dead letters.
+
+A model belongs to partition ``partition_for(model_id, n)`` of the internal
+events topic: Kafka's default partitioner (murmur2) on the UTF-8 model id,
+whatever key or partitioner the producer used. An event read from the input
+partition of its own task is applied there; any other is forwarded, once, to
+the events partition of its task, tagged with its source (input topic and
+partition), offset and index in that message, so the owner skips what it has
+applied already after an ingest crash, however the events were split.
+"""
 
 from __future__ import annotations
 
 import base64
-from collections import defaultdict
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from dataclasses import dataclass
 
+import msgspec
 import orjson
 from kafka.partitioner.default import murmur2
 
 from detectors import rfc3339
-from streams.errors import InvalidEvent
-from streams.events import OutcomeEvent, PredictionEvent, decode_message
+from streams.events import Invalid, OutcomeEvent, PredictionEvent
 
+__all__ = ["DeadLetter", "Forwarded", "ForwardedBatch", "Partitioner", "RawRecord", "partition_for"]
 
 MAX_MESSAGE_BYTES = 256 * 1024  # well under Kafka's default 1 MB message limit
 
@@ -25,6 +33,67 @@ def partition_for(model_id: str, partitions: int) -> int:
     True
     """
     return (murmur2(model_id.encode()) & 0x7FFFFFFF) % partitions
+
+
+class Partitioner:
+    """:func:`partition_for` with a bounded cache (murmur2 in Python costs microseconds).
+
+    >>> Partitioner(8)("churn") == partition_for("churn", 8)
+    True
+    """
+
+    def __init__(self, partitions: int, size: int = 200_000) -> None:
+        self.partitions = partitions
+        self.size = size
+        self.cache: dict[str, int] = {}
+
+    def __call__(self, model_id: str) -> int:
+        found = self.cache.get(model_id)
+        if found is None:
+            if len(self.cache) >= self.size:
+                self.cache.clear()
+            found = self.cache[model_id] = partition_for(model_id, self.partitions)
+        return found
+
+
+class Forwarded(msgspec.Struct, array_like=True, gc=False):
+    """One event forwarded to its task: where it was read, and the event."""
+
+    offset: int
+    index: int
+    event: PredictionEvent | OutcomeEvent | Invalid
+
+
+class ForwardedBatch(msgspec.Struct, array_like=True, gc=False):
+    """An internal message: events of one source (``topic/partition``), in source order."""
+
+    source: str
+    events: list[Forwarded]
+
+
+FORWARD_ENCODER = msgspec.json.Encoder()
+FORWARD_DECODER = msgspec.json.Decoder(ForwardedBatch)
+
+
+def forwarded_messages(source: str, events: list[Forwarded], max_bytes: int = MAX_MESSAGE_BYTES) -> list[bytes]:
+    """Internal messages for ``events`` of one source, each under ``max_bytes``.
+
+    >>> e = Forwarded(3, 0, Invalid("churn"))
+    >>> FORWARD_DECODER.decode(forwarded_messages("in/0", [e])[0]).events[0].event.model_id
+    'churn'
+    """
+    encoded = [FORWARD_ENCODER.encode(e) for e in events]
+    out, chunk, size = [], [], 0
+    head = b"[" + FORWARD_ENCODER.encode(source) + b",["
+    for item in encoded:
+        if chunk and size + len(item) > max_bytes:
+            out.append(head + b",".join(chunk) + b"]]")
+            chunk, size = [], 0
+        chunk.append(item)
+        size += len(item) + 1
+    if chunk:
+        out.append(head + b",".join(chunk) + b"]]")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +121,7 @@ class DeadLetter:
     def to_json(self) -> bytes:
         payload = self.payload or b""
         try:
-            body: dict[str, Any] = {"payload": payload.decode("utf-8")}
+            body: dict[str, object] = {"payload": payload.decode("utf-8")}
         except UnicodeDecodeError:
             body = {"payload": base64.b64encode(payload).decode(), "payload_encoding": "base64"}
         record = self.record
@@ -64,63 +133,3 @@ class DeadLetter:
         if self.batch_index is not None:
             doc["batch_index"] = self.batch_index
         return orjson.dumps(doc)
-
-
-@dataclass
-class RoutedBatch:
-    """What one batch of raw records becomes: events per owning partition, and rejects.
-
-    Events are grouped by (owning partition, source topic, source partition), and
-    each carries its source offset ``o`` and its index ``i`` in that record: the
-    owner skips what it has applied already, so re-ingesting after a crash never
-    counts an event twice, however the events were split into messages.
-    """
-
-    events: dict[tuple[int, str, int], list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    dead_letters: list[DeadLetter] = field(default_factory=list)
-
-    def messages(self, max_bytes: int = MAX_MESSAGE_BYTES) -> Iterable[tuple[int, bytes]]:
-        """Internal messages per group, events in source order, each under ``max_bytes``."""
-        for (partition, topic, source_partition), events in self.events.items():
-            source = f"{topic}/{source_partition}"
-            chunk: list[bytes] = []
-            size = 0
-            for event in events:
-                encoded = orjson.dumps(event)
-                if chunk and size + len(encoded) > max_bytes:
-                    yield partition, _internal_message(source, chunk)
-                    chunk, size = [], 0
-                chunk.append(encoded)
-                size += len(encoded) + 1
-            if chunk:
-                yield partition, _internal_message(source, chunk)
-
-
-def _internal_message(source: str, events: list[bytes]) -> bytes:
-    return b'{"src":' + orjson.dumps(source) + b',"events":[' + b",".join(events) + b"]}"
-
-
-def route(records: Iterable[RawRecord], predictions_topic: str, partitions: int, now: float) -> RoutedBatch:
-    """Validate every event of every record and route it by ``model_id``."""
-    batch = RoutedBatch()
-    for record in records:
-        try:
-            items = decode_message(record.value)
-        except InvalidEvent as exc:
-            batch.dead_letters.append(DeadLetter(record, str(exc), None, record.value, now))
-            continue
-        is_batch = len(items) != 1 or (record.value or b"").lstrip()[:1] == b"["
-        parse = PredictionEvent.parse if record.topic == predictions_topic else OutcomeEvent.parse
-        for index, item in enumerate(items):
-            try:
-                wire = parse(item, record.timestamp).to_wire()
-            except InvalidEvent as exc:
-                payload = orjson.dumps(item) if is_batch else record.value
-                batch.dead_letters.append(DeadLetter(record, str(exc), index if is_batch else None, payload, now))
-                if exc.model_id is None:
-                    continue
-                wire = {"type": "invalid", "model_id": exc.model_id}
-            wire["o"] = record.offset
-            wire["i"] = index
-            batch.events[partition_for(wire["model_id"], partitions), record.topic, record.partition].append(wire)
-    return batch

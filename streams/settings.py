@@ -55,6 +55,23 @@ class Settings(BaseSettings):
         0.1, gt=0, le=1, description="most of the worker's time checkpoints may take: the interval stretches to keep to it"
     )
 
+    # Event time
+    max_disorder_s: float = Field(
+        10.0, ge=0, description="how far out of event-time order a model's events may arrive and still be decided on "
+        "in order: the watermark is the newest prediction time minus this; decisions wait this long in event time",
+    )
+    watermark_idle_s: float | None = Field(
+        None, gt=0, description="when no input arrives for this long (wall clock), every model's watermark moves to "
+        "its newest event (Flink's idleness); unset: max_disorder_s",
+    )
+    max_task_idle_ms: int = Field(
+        100, ge=0, description="how long to wait for a partition that has unread records but none fetched before "
+        "taking records with a later event time from the others (Kafka Streams' max.task.idle.ms)",
+    )
+    max_buffered_per_model: int = Field(
+        200_000, ge=100, description="events a model holds for event-time order at most; beyond, the oldest go first",
+    )
+
     # Join
     lateness_budget_s: float = Field(24 * 3600.0, gt=0)
     outcome_grace_s: float = Field(600.0, gt=0)
@@ -81,8 +98,14 @@ class Settings(BaseSettings):
     segment_min_events: int = Field(500, ge=1, description="of those, the least a segment needs to be chosen")
 
     # Caps: overflow is counted and reported, memory stays bounded
-    max_models_per_partition: int = Field(5_000, ge=1)
-    max_features_per_model: int = Field(500, ge=1)
+    max_models_per_partition: int = Field(
+        5_000, ge=1, description="models a partition keeps state for; events of others count in overflow_events",
+    )
+    max_features_per_model: int = Field(500, ge=1, description="features monitored per model")
+    model_probation_events: int = Field(
+        10, ge=1, description="predictions a model makes before it gets detectors: until then it costs only its "
+        "counts and those events (a flood of one-off model ids stays cheap); its detectors then see them all",
+    )
 
     @model_validator(mode="after")
     def _segment_sizes(self) -> Settings:

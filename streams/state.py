@@ -1,143 +1,183 @@
-"""The state of one model on its owning worker: counts, the label join and the detectors."""
+"""The state of one model on its owning worker: counts, event-time order, the label join, the detectors."""
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from detectors import Alert, ModelMonitor, MonitorConfig, rfc3339
+import numpy as np
+
+from detectors import Alert, ModelMonitor, PairColumns, PredictionColumns, rfc3339
 from detectors.alerts import segment_key
+from detectors.columns import FeatureValue
 from detectors.segments import SegmentMonitors
-from streams.events import OutcomeEvent, PredictionEvent
-from streams.join import LabelJoin
+from streams.event_time import Event, EventTimeBuffer
+from streams.events import OutcomeEvent, PredictionEvent  # noqa: F401 (OutcomeEvent: doctest)
+from streams.join import JoinedPair, LabelJoin
+from streams.model_config import monitor_config, segment_monitors
 from streams.settings import Settings
 
 if TYPE_CHECKING:
     from streams.model_config import ModelConfig
 
-
-def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None = None) -> MonitorConfig:
-    """The detectors' configuration: the model's file (if any) over the worker's settings."""
-    file: dict[str, Any] = config.model_dump(exclude_none=True) if config is not None else {}
-    return MonitorConfig(
-        baseline_events=file.get("baseline_events", settings.baseline_events),
-        metric_window=file.get("metric_window", settings.metric_window),
-        performance_min_drop=file.get("performance_min_drop", settings.performance_min_drop),
-        missing_rate_min_jump=file.get("missing_rate_min_jump", settings.missing_rate_min_jump),
-        max_features=settings.max_features_per_model,
-        task=file.get("task") or settings.task_overrides.get(model_id),
-        only_features=tuple(file["monitor_features"]) if "monitor_features" in file else None,
-        ignore_features=tuple(file.get("ignore_features", ())),
-        positive_class=file.get("positive_class"),
-        alert_cooldown_s=settings.alert_cooldown_s,
-        reference_events=file.get("reference_events", settings.reference_events),
-        concept_drift_detector=file.get("concept_drift_detector"),
-        window=file.get("drift_window", settings.drift_window),
-        budget_events=file.get("false_alarm_budget_events", settings.false_alarm_budget_events),
-    )
-
-
-def segment_monitors(
-    settings: Settings, model_id: str, config: MonitorConfig, file: ModelConfig | None = None,
-) -> SegmentMonitors:
-    """The model's segment monitors: its file's ``max_segments`` (if set) over the worker's settings."""
-    limit = file.max_segments if file is not None and file.max_segments is not None else settings.max_segments
-    return SegmentMonitors(
-        model_id, config, max_segments=limit, selection_events=settings.segment_selection_events,
-        min_events=settings.segment_min_events,
-    )
-
-
 _RANK = {"ok": 0, "warning": 1, "critical": 2}
+Released = tuple[int, float, PredictionEvent, str | None]  # position, event time for decisions, event, segment key
 
 
 @dataclass
 class ModelState:
-    """Everything driftline keeps about one model."""
+    """Everything driftline keeps about one model.
+
+    Events count as they arrive; they are decided on in event-time order once
+    the watermark passes them (:class:`~streams.event_time.EventTimeBuffer`).
+    Until a model has made ``model_probation_events`` predictions it has no
+    detectors: its released events wait in ``probation``, and feed its
+    detectors, in order, once it has them.
+
+    >>> settings = Settings(max_disorder_s=0.0, model_probation_events=1)
+    >>> state = ModelState.create("churn", settings)
+    >>> state.arrive(PredictionEvent("churn", "p1", {"x": 1.0}, 1, 0.9, "v1", 100.0, None))
+    >>> state.arrive(OutcomeEvent("churn", "p1", 1, 160.0))
+    >>> state.release(final=True, settings=settings), state.join.joined, state.summary(now=0)["accuracy"]
+    (2, 1, 1.0)
+    """
 
     model_id: str
     join: LabelJoin
-    monitor: ModelMonitor
+    buffer: EventTimeBuffer
+    monitor: ModelMonitor | None = None
+    segments: SegmentMonitors | None = None
+    probation_predictions: list[Released] = field(default_factory=list)  # released before the model had detectors
+    probation_pairs: list[tuple[int, JoinedPair]] = field(default_factory=list)
     predictions: int = 0
     outcomes: int = 0
     invalid: int = 0
+    released: int = 0  # events released in event-time order: their positions
+    released_predictions: int = 0
     last_event_at: float = 0.0
-    dirty: bool = True
-    segments: SegmentMonitors | None = None  # None only in checkpoints older than segments
+    model_version: str = ""
+
+    def __post_init__(self) -> None:
+        self.dirty = True  # changed since Redis last heard of it
+        self.changed = True  # changed since the last checkpoint
 
     @classmethod
-    def create(
-        cls, model_id: str, settings: Settings, config: MonitorConfig | None = None, file: ModelConfig | None = None,
-    ) -> ModelState:
+    def create(cls, model_id: str, settings: Settings, file: ModelConfig | None = None) -> ModelState:
         join = LabelJoin(
             settings.lateness_budget_s, settings.outcome_grace_s,
             settings.max_pending_predictions, settings.max_pending_outcomes,
         )
-        config = config or monitor_config(settings, model_id, file)
-        segments = segment_monitors(settings, model_id, config, file)
-        return cls(model_id, join, ModelMonitor(model_id, config), segments=segments)
+        return cls(model_id, join, EventTimeBuffer(settings.max_disorder_s, settings.max_buffered_per_model))
 
-    def configure(self, settings: Settings, file: ModelConfig | None, changed: bool = True) -> None:
-        """Apply the model's file (or the defaults without one) to its running detectors.
+    # -- arrival -----------------------------------------------------------------------------
 
-        With ``changed`` false (a restored model), only fill in what an older
-        checkpoint lacked and take a new segment cap from the settings.
-        """
-        if changed:
-            self.monitor.reconfigure(monitor_config(settings, self.model_id, file))
+    def arrive(self, event: Event) -> None:
+        """Count one valid event and hold it for event-time order."""
+        self.dirty = self.changed = True
+        if isinstance(event, PredictionEvent):
+            self.predictions += 1
+        else:
+            self.outcomes += 1
+        if event.timestamp > self.last_event_at:
+            self.last_event_at = event.timestamp
+        self.buffer.add(event)
+
+    def count_invalid(self, n: int = 1) -> None:
+        self.dirty = self.changed = True
+        self.invalid += n
+
+    @property
+    def late_events(self) -> int:
+        return self.buffer.late_events
+
+    # -- release: join and detectors, in event-time order ------------------------------------
+
+    def release(self, final: bool, settings: Settings, file: ModelConfig | None = None,
+                reference: dict[str, Any] | None = None) -> int:
+        """Decide on the events the watermark has passed (all of them if ``final``); return how many."""
+        ready = self.buffer.release(final)
+        if not ready:
+            return 0
+        self.dirty = self.changed = True
+        predictions, pairs = self._join(ready)
+        if self.monitor is not None:
+            self._observe(predictions, pairs)
+            return len(ready)
+        self.probation_predictions += predictions
+        self.probation_pairs += pairs
+        if self.released_predictions >= settings.model_probation_events:
+            self._promote(settings, file, reference or {})
+        return len(ready)
+
+    def _join(self, ready: list[tuple[Event, float]]) -> tuple[list[Released], list[tuple[int, JoinedPair]]]:
+        """Number the released events, join them; return the predictions and the pairs they made."""
+        predictions: list[Released] = []
+        pairs: list[tuple[int, JoinedPair]] = []
+        for event, at in ready:
+            seq = self.released
+            self.released += 1
+            if isinstance(event, PredictionEvent):
+                segment = _segment(event)
+                self.model_version = event.model_version
+                predictions.append((seq, at, event, segment))
+                pairs += [(seq, pair) for pair in self.join.add_prediction(event, at, segment)]
+            else:
+                pairs += [(seq, pair) for pair in self.join.add_outcome(event, at)]
+        self.released_predictions += len(predictions)
+        return predictions, pairs
+
+    def _promote(self, settings: Settings, file: ModelConfig | None, reference: dict[str, Any]) -> None:
+        """The model has shown it is real: give it detectors, and feed them every event so far, in order."""
+        config = monitor_config(settings, self.model_id, file)
+        self.monitor = ModelMonitor(self.model_id, config)
+        if reference:
+            self.monitor.set_reference(reference)
+        self.segments = segment_monitors(settings, self.model_id, config, file)
+        self._observe(self.probation_predictions, self.probation_pairs)
+        self.probation_predictions, self.probation_pairs = [], []
+
+    def _observe(self, predictions: list[Released], pairs: list[tuple[int, JoinedPair]]) -> None:
+        assert self.monitor is not None
+        if predictions:
+            batch = prediction_columns(predictions)
+            self.monitor.observe_predictions(batch)
+            if self.segments is not None:
+                self.segments.observe_predictions(batch)
+        if pairs:
+            paired = pair_columns(pairs)
+            self.monitor.observe_pairs(paired)
+            if self.segments is not None:
+                self.segments.observe_pairs(paired)
+
+    # -- alerts and configuration ------------------------------------------------------------
+
+    def alerts(self, now: float) -> list[Alert]:
+        """Alert transitions of the model and of its segments since the last call."""
+        if self.monitor is None:
+            return []
+        out = self.monitor.alerts(now)
+        if self.segments is not None:
+            out += self.segments.alerts(now, model=self.monitor)
+        return out
+
+    def configure(self, settings: Settings, file: ModelConfig | None) -> None:
+        """Apply the model's file (or the defaults without one) to its running detectors."""
+        self.dirty = self.changed = True
+        if self.monitor is None:
+            return
+        self.monitor.reconfigure(monitor_config(settings, self.model_id, file))
         fresh = segment_monitors(settings, self.model_id, self.monitor.config, file)
         if self.segments is None:
             self.segments = fresh
-        elif changed or fresh.max_segments != self.segments.max_segments:  # a new cap restarts the selection
-            self.segments.reconfigure(self.monitor.config, fresh.max_segments)
-
-    def apply(self, wire: dict[str, Any]) -> None:
-        """Apply one validated event as forwarded on the internal events topic."""
-        self.dirty = True
-        kind = wire["type"]
-        if kind == "prediction":
-            event = PredictionEvent(
-                self.model_id, wire["prediction_id"], wire["features"], wire["prediction"],
-                wire["score"], wire["model_version"], wire["timestamp"], wire["segment"],
-            )
-            self.predictions += 1
-            self._saw(event.timestamp)
-            self.monitor.observe_prediction(
-                event.features, event.score, event.timestamp, event.model_version, event.prediction
-            )
-            segment = segment_key(event.segment) if event.segment else None
-            if segment is not None and self.segments is not None:
-                self.segments.observe_prediction(
-                    segment, event.features, event.score, event.timestamp, event.model_version, event.prediction
-                )
-            pairs = self.join.add_prediction(event, segment)
-        elif kind == "outcome":
-            outcome = OutcomeEvent(self.model_id, wire["prediction_id"], wire["label"], wire["timestamp"])
-            self.outcomes += 1
-            self._saw(outcome.timestamp)
-            pairs = self.join.add_outcome(outcome)
         else:
-            self.invalid += 1
-            return
-        for pair in pairs:
-            self.monitor.observe_outcome(pair.prediction, pair.label, pair.timestamp, pair.score)
-            if pair.segment is not None and self.segments is not None:
-                self.segments.observe_outcome(pair.segment, pair.prediction, pair.label, pair.timestamp, pair.score)
-
-    def _saw(self, ts: float) -> None:
-        if ts > self.last_event_at:
-            self.last_event_at = ts
-
-    def alerts(self, now: float) -> list[Alert]:
-        """Alert transitions of the model and of its segments."""
-        if self.segments is None:
-            return self.monitor.alerts(now)
-        model = self.monitor.alerts(now)
-        return model + self.segments.alerts(now, suppress=set(self.monitor.book.open))
+            self.segments.reconfigure(self.monitor.config, fresh.max_segments)
 
     def calibrate_pending(self, limit: int) -> int:
         """Calibrate up to ``limit`` windowed tests, the model's first; returns how many."""
+        if self.monitor is None:
+            return 0
         done = self.monitor.calibrate_pending(limit)
         if self.segments is not None and done < limit:
             done += self.segments.calibrate_pending(limit - done)
@@ -145,18 +185,22 @@ class ModelState:
 
     def status(self) -> str:
         """The worst status of the model's and its segments' open alerts."""
+        if self.monitor is None:
+            return "ok"
         own = self.monitor.status()
         return own if self.segments is None else max(own, self.segments.status(), key=_RANK.__getitem__)
 
     def open_alerts(self) -> int:
-        return len(self.monitor.book.open) + (self.segments.open_alerts() if self.segments is not None else 0)
+        if self.monitor is None:
+            return 0
+        return len(self.monitor.alert_book.open) + (self.segments.open_alerts() if self.segments is not None else 0)
 
     def summary(self, now: float | None = None) -> dict[str, str | int | float]:
         """The fields of the model's Redis hash."""
         join, monitor = self.join, self.monitor
         fields: dict[str, str | int | float] = {
             "model_id": self.model_id,
-            "model_version": monitor.model_version,
+            "model_version": self.model_version,
             "predictions": self.predictions,
             "outcomes": self.outcomes,
             "joined": join.joined,
@@ -164,15 +208,64 @@ class ModelState:
             "duplicate_outcomes": join.duplicate_outcomes,
             "expired": join.expired,
             "invalid": self.invalid,
+            "late_events": self.late_events,
             "pending_predictions": len(join.pending),
             "pending_outcomes": len(join.early),
-            "features": len(monitor.features),
-            "overflow_feature_values": monitor.overflow_feature_values,
+            "held_events": len(self.buffer),
+            "features": len(monitor.features) if monitor is not None else 0,
+            "overflow_feature_values": monitor.overflow_feature_values if monitor is not None else 0,
             "status": self.status(),
             "open_alerts": self.open_alerts(),
             "last_event_at": rfc3339(self.last_event_at) if self.last_event_at else "",
             "updated_at": rfc3339(time.time() if now is None else now),
         }
-        if monitor.performance is not None and monitor.performance.n:
+        if monitor is not None and monitor.performance is not None and monitor.performance.n:
             fields |= monitor.performance.summary()
         return fields
+
+
+_SEGMENT_KEYS: dict[tuple[tuple[str, str], ...], str | None] = {}
+
+
+def _segment(event: PredictionEvent) -> str | None:
+    """The event's segment key (canonical JSON), cached: a model's segments repeat."""
+    if not event.segment:
+        return None
+    labels = tuple(event.segment.items())
+    found = _SEGMENT_KEYS.get(labels)
+    if found is None and labels not in _SEGMENT_KEYS:
+        if len(_SEGMENT_KEYS) > 100_000:
+            _SEGMENT_KEYS.clear()
+        found = _SEGMENT_KEYS[labels] = segment_key(dict(event.segment))
+    return found
+
+
+def prediction_columns(rows: list[Released]) -> PredictionColumns:
+    """Released predictions as the columns detectors take."""
+    n = len(rows)
+    features: dict[str, list[FeatureValue]] = {}
+    for i, (_, _, event, _) in enumerate(rows):
+        for name, value in event.features.items():
+            column = features.get(name)
+            if column is None:
+                column = features[name] = [None] * n
+            column[i] = value
+    return PredictionColumns(
+        np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
+        np.fromiter((r[1] for r in rows), dtype=np.float64, count=n),
+        features,
+        np.fromiter((math.nan if r[2].score is None else r[2].score for r in rows), dtype=np.float64, count=n),
+        [r[2].prediction for r in rows], [r[2].model_version for r in rows], [r[3] for r in rows],
+    )
+
+
+def pair_columns(pairs: list[tuple[int, JoinedPair]]) -> PairColumns:
+    """Joined pairs as the columns detectors take."""
+    n = len(pairs)
+    return PairColumns(
+        np.fromiter((s for s, _ in pairs), dtype=np.int64, count=n),
+        np.fromiter((p.timestamp for _, p in pairs), dtype=np.float64, count=n),
+        [p.prediction for _, p in pairs], [p.label for _, p in pairs],
+        np.fromiter((math.nan if p.score is None else p.score for _, p in pairs), dtype=np.float64, count=n),
+        [p.segment for _, p in pairs],
+    )

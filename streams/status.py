@@ -5,7 +5,7 @@ from __future__ import annotations
 import orjson
 import redis
 
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 
 COLUMNS = ("model", "predictions", "outcomes", "joined", "unmatched", "expired", "invalid", "metric", "status", "alerts")
 

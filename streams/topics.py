@@ -40,6 +40,16 @@ def ensure_topics(settings: Settings, timeout_s: float = 60.0) -> int:
             time.sleep(1.0)
 
 
+def partition_counts(settings: Settings) -> dict[str, int]:
+    """The partition count of each of driftline's topics (0 for a topic that does not exist)."""
+    admin = KafkaAdminClient(client_id="driftline-admin", **kafka_python_config(settings))
+    try:
+        described = admin.describe_topics(topic_names(settings))
+        return {d.get("topic", d.get("name")): len(d.get("partitions") or []) for d in described}
+    finally:
+        admin.close()
+
+
 def _ensure(settings: Settings) -> int:
     admin = KafkaAdminClient(client_id="driftline-admin", **kafka_python_config(settings))
     try:

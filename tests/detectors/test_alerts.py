@@ -75,31 +75,31 @@ def test_alert_id_is_deterministic_and_distinguishes_its_inputs() -> None:
 def test_one_firing_and_one_resolved_per_episode_with_the_same_id() -> None:
     book = AlertBook("churn")
     e = evidence()
-    fired = book.observe(e, True, "v1", now=21.0)
+    fired = book.change(e, True, 21.0, "v1", 21.0)
     assert [a.status for a in fired] == ["firing"]
-    assert book.observe(e, True, "v1", now=22.0) == []  # still the same episode
+    assert book.change(e, True, 22.0, "v1", 22.0) == []  # still the same episode
     assert book.status() == "warning"
-    resolved = book.observe(evidence(statistic=0.05), False, "v1", now=30.0)
+    resolved = book.change(evidence(statistic=0.05), False, 30.0, "v1", 30.0)
     assert [a.status for a in resolved] == ["resolved"]
     assert resolved[0].alert_id == fired[0].alert_id
     assert resolved[0].detected_at == 30.0
     assert resolved[0].evidence.statistic == 0.05  # the measurement that cleared it
-    assert book.observe(e, False, "v1", now=31.0) == []  # nothing open, nothing to resolve
+    assert book.change(e, False, 31.0, "v1", 31.0) == []  # nothing open, nothing to resolve
     assert book.status() == "ok"
 
 
 def test_resolved_keeps_the_severity_of_its_firing() -> None:
     book = AlertBook("churn")
-    book.observe(evidence(severity="critical"), True, "v1", now=1.0)
-    (resolved,) = book.observe(evidence(severity="warning"), False, "v1", now=2.0)
+    book.change(evidence(severity="critical"), True, 1.0, "v1", 1.0)
+    (resolved,) = book.change(evidence(severity="warning"), False, 2.0, "v1", 2.0)
     assert resolved.evidence.severity == "critical"
 
 
 def test_a_new_episode_gets_a_new_id() -> None:
     book = AlertBook("churn")
-    first = book.observe(evidence(), True, "v1", 1.0)[0]
-    book.observe(evidence(), False, "v1", 2.0)
-    second = book.observe(evidence(), True, "v1", 3.0)[0]
+    first = book.change(evidence(), True, 1.0, "v1", 1.0)[0]
+    book.change(evidence(), False, 2.0, "v1", 2.0)
+    second = book.change(evidence(), True, 3.0, "v1", 3.0)[0]
     assert second.status == "firing"
     assert second.alert_id != first.alert_id
     assert second.alert_id == alert_id_for("churn", "data_drift", "age", "adwin", 2)
@@ -110,26 +110,26 @@ def test_ids_are_stable_across_a_replay() -> None:
     steps = [(k, f, a) for a in (True, False, True, False) for k, f in (("data_drift", "age"), ("performance", None))]
     books = [AlertBook("churn"), AlertBook("churn")]
     runs = [[(a.alert_id, a.status) for i, (k, f, act) in enumerate(steps)
-             for a in book.observe(evidence(k, f), act, "v1", float(i))] for book in books]
+             for a in book.change(evidence(k, f), act, float(i), "v1", float(i))] for book in books]
     assert runs[0] == runs[1]
     assert len(runs[0]) == 8
 
 
 def test_keys_are_independent() -> None:
     book = AlertBook("churn")
-    a = book.observe(evidence("data_drift", "age"), True, "v1", 1.0)[0]
-    b = book.observe(evidence("data_drift", "income"), True, "v1", 1.0)[0]
-    c = book.observe(evidence("data_quality", "age", severity="critical"), True, "v1", 1.0)[0]
+    a = book.change(evidence("data_drift", "age"), True, 1.0, "v1", 1.0)[0]
+    b = book.change(evidence("data_drift", "income"), True, 1.0, "v1", 1.0)[0]
+    c = book.change(evidence("data_quality", "age", severity="critical"), True, 1.0, "v1", 1.0)[0]
     assert len({a.alert_id, b.alert_id, c.alert_id}) == 3
     assert len(book.open) == 3
     assert book.status() == "critical"
-    book.observe(evidence("data_quality", "age"), False, "v1", 2.0)
+    book.change(evidence("data_quality", "age"), False, 2.0, "v1", 2.0)
     assert book.status() == "warning"
 
 
 def test_alerts_carry_the_model_and_version() -> None:
     book = AlertBook("fraud")
-    (alert,) = book.observe(evidence(), True, "2024-06", 5.0)
+    (alert,) = book.change(evidence(), True, 5.0, "2024-06", 5.0)
     assert (alert.model_id, alert.model_version, alert.detected_at) == ("fraud", "2024-06", 5.0)
 
 
@@ -143,7 +143,7 @@ def test_alert_book_invariants(steps: list[tuple[tuple[str, str | None], bool, s
     open_ids: dict[tuple[str, str | None], str] = {}
     fired_ids: list[str] = []
     for i, ((kind, feature), active, severity) in enumerate(steps):
-        out = book.observe(evidence(kind, feature, severity), active, "v", float(i))
+        out = book.change(evidence(kind, feature, severity), active, float(i), "v", float(i))
         assert len(out) <= 1
         for alert in out:
             key = (alert.evidence.kind, alert.evidence.feature)
@@ -156,7 +156,44 @@ def test_alert_book_invariants(steps: list[tuple[tuple[str, str | None], bool, s
             else:
                 assert alert.status == "resolved"
                 assert open_ids.pop(key) == alert.alert_id  # matches the open firing of that key
-        assert {k[:2] for k in book.open} == set(open_ids)
-        assert {k[:2]: a.alert_id for k, a in book.open.items()} == open_ids
+        assert {(a.evidence.kind, a.evidence.feature) for a in book.open.values()} == set(open_ids)
+        assert {(a.evidence.kind, a.evidence.feature): a.alert_id for a in book.open.values()} == open_ids
         expected = {a.evidence.severity for a in book.open.values()}
         assert book.status() == ("critical" if "critical" in expected else "warning" if expected else "ok")
+
+
+def test_the_cooldown_is_counted_in_event_time_and_a_held_back_condition_fires_when_it_ends() -> None:
+    book = AlertBook("churn", cooldown_s=300.0)
+    e = evidence()
+    book.change(e, True, 1000.0, "v1", detected_at=5.0)
+    book.change(e, False, 1100.0, "v1", detected_at=6.0)  # resolved at event time 1100
+    assert book.change(e, True, 1200.0, "v1", detected_at=7.0) == []  # wall clock is irrelevant: 100 s of events
+    assert book.due(("data_drift", "age", "adwin")) == 1400.0
+    assert book.release(("data_drift", "age", "adwin"), 1399.0, "v1", 8.0) == []
+    (fired,) = book.release(("data_drift", "age", "adwin"), 1400.0, "v1", 9.0)
+    assert fired.status == "firing" and fired.evidence == e
+
+
+def test_a_shift_the_other_way_is_not_held_back_by_the_cooldown() -> None:
+    book = AlertBook("churn", cooldown_s=300.0)
+    up, down = evidence(direction=1), evidence(direction=-1)
+    book.change(up, True, 1000.0, "v1", 1.0)
+    book.change(up, False, 1100.0, "v1", 2.0)
+    assert book.change(up, True, 1150.0, "v1", 3.0) == []  # the same shift again: cooling down
+    assert [a.status for a in book.change(down, True, 1160.0, "v1", 4.0)] == ["firing"]  # the other way: at once
+
+
+def test_a_condition_that_clears_while_it_waits_never_fires() -> None:
+    book = AlertBook("churn", cooldown_s=300.0)
+    e = evidence()
+    book.change(e, True, 1000.0, "v1", 1.0)
+    book.change(e, False, 1100.0, "v1", 2.0)
+    book.change(e, True, 1200.0, "v1", 3.0)
+    book.change(e, False, 1250.0, "v1", 4.0)
+    assert book.waiting == {} and book.release(("data_drift", "age", "adwin"), 1500.0, "v1", 5.0) == []
+
+
+def test_a_held_condition_waits_for_its_release() -> None:
+    book = AlertBook("churn", segment={"region": "eu"})
+    assert book.change(evidence(), True, 10.0, "v1", 1.0, held=True) == []
+    assert [a.status for a in book.release(("data_drift", "age", "adwin"), 20.0, "v1", 2.0)] == ["firing"]

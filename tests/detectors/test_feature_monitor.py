@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from detectors.alerts import key_text
+
 import random
 
 import numpy as np
@@ -64,7 +66,7 @@ def test_a_feature_of_the_reference_that_never_arrives_is_reported_as_gone() -> 
     monitor.set_reference({"x": build_profile(rng.normal(0, 1, 5000)), "income": build_profile(rng.normal(5, 1, 5000))})
     fired = run(monitor, [{"x": float(v)} for v in rng.normal(0, 1, 600)])
     assert [(s, k, f, d) for _, s, k, f, d in fired] == [("firing", "data_quality", "income", "missing_rate")]
-    message = monitor.book.open[("data_quality", "income", "missing_rate")].evidence.message
+    message = monitor.book.open[key_text(("data_quality", "income", "missing_rate"))].evidence.message
     assert "every one" in message and "disappeared" in message
 
 
@@ -76,7 +78,7 @@ def test_the_predicted_class_mix_is_compared_with_its_reference() -> None:
     fired = run(monitor, events, prediction=lambda i: "fraud" if rng.random() < share(i) else "ok")
     firing = [(i, k, d) for i, s, k, f, d in fired if s == "firing"]
     assert len(firing) == 1 and firing[0][1:] == ("prediction_drift", "windowed_chi2") and 3000 <= firing[0][0] < 4500
-    evidence = monitor.book.open[("prediction_drift", None, "prediction")].evidence
+    evidence = monitor.book.open[key_text(("prediction_drift", None, "prediction"))].evidence
     assert evidence.feature is None and evidence.message.startswith("predicted class:")
 
 
@@ -87,7 +89,7 @@ def test_data_drift_alerts_name_the_top_drifting_features() -> None:
     run(monitor, rows(2000, 0.0))
     fired = run(monitor, rows(1500, 1.0), 2000)
     assert fired
-    alert = monitor.book.open[("data_drift", "a", "drift")]
+    alert = monitor.book.open[key_text(("data_drift", "a", "drift"))]
     doc = alert.to_dict()
     assert doc["top_features"][0]["feature"] == "a" and doc["top_features"][0]["score"] >= 1.0
     assert [t["feature"] for t in doc["top_features"]][:2] in (["a", "c"], ["c", "a"])

@@ -13,7 +13,7 @@ from kafka import KafkaProducer
 from streams.errors import ConfigurationError
 from streams.launch import WorkerProcess
 from streams.model_config import ModelConfigStore, load_file
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 from streams.settings import Settings
 
 

@@ -9,7 +9,7 @@ import redis.asyncio
 
 from streams.embedded import EmbeddedRedis
 from streams.partitions import CheckpointStore, PartitionOwner, PartitionState
-from streams.redis_state import RedisKeys
+from streams.keys import RedisKeys
 from streams.settings import Settings
 
 

@@ -11,7 +11,8 @@ import redis.asyncio
 
 from detectors import Alert, Evidence
 from streams.embedded import EmbeddedRedis
-from streams.redis_state import RedisKeys, RedisStateWriter
+from streams.keys import RedisKeys
+from streams.redis_state import RedisStateWriter
 from streams.settings import Settings
 from streams.state import ModelState
 from streams.status import render_status

@@ -18,7 +18,8 @@ from streams.events import OutcomeEvent, PredictionEvent
 from streams.join import LabelJoin
 from streams.model_config import ModelConfig
 from streams.partitions import PartitionOwner, PartitionState
-from streams.redis_state import RedisKeys, RedisStateWriter
+from streams.keys import RedisKeys
+from streams.redis_state import RedisStateWriter
 from streams.settings import Settings
 from streams.state import ModelState
 from streams.status import render_status

@@ -1,0 +1,42 @@
+"""The names of every Redis key driftline writes (contract v1), under one prefix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["RedisKeys"]
+
+
+@dataclass(frozen=True, slots=True)
+class RedisKeys:
+    """Key names under a prefix. Braces make one model's keys share a cluster slot.
+
+    >>> RedisKeys("driftline:").model("churn")
+    'driftline:model:{churn}'
+    """
+
+    prefix: str = "driftline:"
+
+    @property
+    def models(self) -> str:
+        return f"{self.prefix}models"
+
+    @property
+    def alerts_stream(self) -> str:
+        return f"{self.prefix}alerts"
+
+    @property
+    def workers(self) -> str:
+        return f"{self.prefix}workers"
+
+    def model(self, model_id: str) -> str:
+        return f"{self.prefix}model:{{{model_id}}}"
+
+    def features(self, model_id: str) -> str:
+        return f"{self.model(model_id)}:features"
+
+    def open_alerts(self, model_id: str) -> str:
+        return f"{self.model(model_id)}:alerts"
+
+    def segments(self, model_id: str) -> str:
+        return f"{self.model(model_id)}:segments"

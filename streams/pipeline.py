@@ -1,0 +1,369 @@
+"""One worker's processing: fetched records in; alerts, forwards, Redis state and checkpoints out.
+
+    fetched records --decode once--> per-partition queues --event-time order--> tasks
+        a task's own model:  arrive -> held for event-time order -> join, detectors, alerts
+        another task's model: forwarded, once, to its events partition
+        a rejected event:     the dead-letter topic
+
+Everything runs under one lock, so a rebalance or a timer never interleaves
+with a batch half applied. Offsets are committed only after the checkpoint
+that covers them is saved and every forward they caused is delivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import msgspec
+import redis
+
+from detectors import Alert
+from streams.alignment import Aligner, Queued
+from streams.errors import CheckpointError
+from streams.events import Invalid, decode_outcomes, decode_predictions
+from streams.redis_state import RedisStateWriter
+from streams.routing import FORWARD_DECODER, DeadLetter, Forwarded, Partitioner, RawRecord, forwarded_messages
+from streams.settings import Settings
+from streams.tasks import CheckpointStore, TaskState
+
+log = logging.getLogger("driftline")
+
+
+class TopicPartition(Protocol):
+    topic: str
+    partition: int
+
+
+class Record(Protocol):
+    """What the consumer fetched (aiokafka's ConsumerRecord)."""
+
+    offset: int
+    timestamp: int | None
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class Outputs:
+    """Where the pipeline sends: each returns an awaitable that resolves once the message is delivered."""
+
+    forward: Callable[[int, bytes], Awaitable[Awaitable[Any]]]
+    dead_letter: Callable[[bytes | None, bytes], Awaitable[Awaitable[Any]]]
+    alert: Callable[[bytes, bytes], Awaitable[Awaitable[Any]]]
+    commit: Callable[[dict[Any, int]], Awaitable[bool]]
+    seek: Callable[[Any, int], Awaitable[None]]
+    rewind: Callable[[], Awaitable[None]]  # every assigned partition back to its committed offset
+    unread: Callable[[Any], bool]  # whether a partition has records not fetched yet
+
+
+async def until_done(action: Callable[[], Awaitable[Any]], what: str) -> Any:
+    """Retry a Redis action until it succeeds: while Redis is away the worker pauses, loses nothing."""
+    delay = 0.1
+    while True:
+        try:
+            return await action()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            log.warning("cannot %s, retrying in %.1f s: %s", what, delay, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+@dataclass
+class Pipeline:
+    """The partitions this worker reads, their tasks, and the flush and checkpoint cycle."""
+
+    settings: Settings
+    partitions: int  # of the internal events topic
+    store: CheckpointStore
+    writer: RedisStateWriter
+    out: Outputs
+    tasks: dict[int, TaskState] = field(default_factory=dict)
+    configs: dict[str, Any] = field(default_factory=dict)
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)
+    config_version: int = -1
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.lock = asyncio.Lock()
+        self.route = Partitioner(self.partitions)
+        self.aligner: Aligner[Any] = Aligner(s.max_task_idle_ms / 1000.0, slack_s=max(s.max_disorder_s / 2, 0.5))
+        self.expected: dict[Any, int] = {}  # events partitions: next offset to apply, as checkpointed
+        self.done: dict[Any, int] = {}  # input partitions: next offset to commit once the tasks are saved
+        self.forwards: dict[tuple[int, str], list[Forwarded]] = {}
+        self.letters: list[DeadLetter] = []
+        self.deliveries: list[Awaitable[Any]] = []
+        self.applied_since_flush = 0
+        self.last_flush = self.last_checkpoint = self.last_write = time.monotonic()
+        self.last_input = time.monotonic()
+        self.idle_released = True
+        self.checkpoint_took = self.write_took = 0.0
+        self.overflow = 0
+
+    @property
+    def idle_s(self) -> float:
+        return self.settings.watermark_idle_s or max(self.settings.max_disorder_s, 0.5)
+
+    # -- assignment --------------------------------------------------------------------------
+
+    async def assign(self, assigned: set[Any]) -> None:
+        """Take the tasks of newly assigned events partitions."""
+        async with self.lock:
+            for tp in sorted((tp for tp in assigned if tp.topic == self.settings.topic_events), key=lambda t: t.partition):
+                if tp.partition not in self.tasks:
+                    await self._load(tp.partition)
+                self.expected[tp] = self.tasks[tp.partition].next_offset(tp.topic)
+
+    async def _load(self, partition: int, lease: int | None = None) -> None:
+        """Load a task from its checkpoint: taking its lease, or (``lease``) keeping the one it has."""
+        task = TaskState(partition, self.settings, configs=self.configs, references=self.references)
+        task.lease, meta, blobs = await until_done(lambda: self.store.acquire(partition, lease), "load a checkpoint")
+        try:
+            task.restore(meta, blobs)
+        except (CheckpointError, msgspec.DecodeError, ValueError) as exc:
+            log.error("partition %d: checkpoint unusable, starting empty: %s", partition, exc)
+            task = TaskState(partition, self.settings, configs=self.configs, references=self.references,
+                             lease=task.lease)
+        for model_id, state in task.models.items():
+            if model_id in self.configs:
+                state.configure(self.settings, self.configs[model_id])
+        log.info("partition %d: owned (lease %d), %d models, offsets %s", partition, task.lease, len(task.models),
+                 task.meta.offsets)
+        self.tasks[partition] = task
+
+    async def revoke(self, revoked: set[Any]) -> None:
+        """Before partitions go: a final checkpoint, so their next owner replays nothing."""
+        async with self.lock:
+            try:
+                await self._flush(final_checkpoint=True)
+            except Exception as exc:  # noqa: BLE001: the next owner replays from the last checkpoint
+                log.warning("final checkpoint before revocation failed: %s", exc)
+            for tp in revoked:
+                if tp.topic == self.settings.topic_events:
+                    self.tasks.pop(tp.partition, None)
+                self.expected.pop(tp, None)
+                self.done.pop(tp, None)
+            self.aligner.drop(revoked)
+
+    # -- records in --------------------------------------------------------------------------
+
+    def held_back(self) -> set[Any]:
+        """Partitions not to fetch now (their queue is full: they run ahead)."""
+        return self.aligner.full()
+
+    async def take(self, records: dict[Any, list[Record]], assigned: set[Any]) -> None:
+        """Decode fetched records once, queue them per partition, and apply what event-time order allows."""
+        now = time.monotonic()
+        if records:
+            self.last_input, self.idle_released = now, False
+        for tp, batch in records.items():
+            if tp in assigned:
+                self.aligner.add(tp, [self._decode(tp, record) for record in batch])
+        async with self.lock:
+            for tp, run in self.aligner.take(now, self.out.unread, assigned):
+                await self._apply(tp, run)
+            await self.tick(now)
+
+    def _decode(self, tp: Any, record: Record) -> Queued:
+        record_ts = record.timestamp / 1000.0 if record.timestamp is not None else time.time()
+        raw = RawRecord(tp.topic, tp.partition, record.offset, record.key, record.value, record_ts)
+        s = self.settings
+        if tp.topic == s.topic_events:
+            try:
+                batch = FORWARD_DECODER.decode(record.value or b"")
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                error = f"message: not a driftline internal message ({exc})"
+                return Queued(record.offset, record_ts, record_ts, (raw, None, error))
+            times = [f.event.timestamp for f in batch.events if not isinstance(f.event, Invalid)]
+            return Queued(record.offset, min(times, default=record_ts), record_ts, (raw, batch, None))
+        decoded = (decode_predictions if tp.topic == s.topic_predictions else decode_outcomes)(record.value, record_ts)
+        first = min((e.timestamp for e in decoded.events), default=record_ts)
+        return Queued(record.offset, first, record_ts, (raw, decoded, None))
+
+    async def _apply(self, tp: Any, run: list[Queued]) -> None:
+        expected = self.expected.get(tp)
+        for queued in run:
+            if expected is not None:
+                if queued.offset < expected:
+                    continue  # applied before the checkpoint this task was restored from
+                if queued.offset > expected > 0:  # another worker saved past us (we were a zombie): rewind
+                    log.warning("%s[%d]: at %d, past the checkpoint at %d: rewinding",
+                                tp.topic, tp.partition, queued.offset, expected)
+                    await self.out.seek(tp, expected)
+                    self.aligner.drop([tp])
+                    return
+            raw, payload, error = queued.payload
+            if tp.topic == self.settings.topic_events:
+                self._apply_forwarded(tp, payload, raw, error)
+            else:
+                self._apply_input(tp, payload, raw)
+            self.applied_since_flush += 1
+            if expected is not None:
+                expected = self.expected[tp] = queued.offset + 1
+                self.tasks[tp.partition].applied(tp.topic, queued.offset)
+            else:
+                self.done[tp] = queued.offset + 1
+
+    def _apply_forwarded(self, tp: Any, batch: Any, raw: RawRecord, error: str | None) -> None:
+        task = self.tasks.get(tp.partition)
+        if task is None:
+            return
+        if batch is None:
+            self.letters.append(DeadLetter(raw, error or "message: unreadable", None, raw.value, time.time()))
+            return
+        for item in batch.events:
+            if not task.seen(batch.source, item.offset, item.index):
+                task.arrive(item.event)
+
+    def _apply_input(self, tp: Any, decoded: Any, raw: RawRecord) -> None:
+        source = f"{tp.topic}/{tp.partition}"
+        now = time.time()
+        for index, event in zip(decoded.indices, decoded.events):
+            self._route(source, raw.offset, index, event)
+        for reject in decoded.rejects:
+            self.letters.append(DeadLetter(raw, reject.error, reject.index, reject.payload, now))
+            if reject.model_id is not None:
+                self._route(source, raw.offset, -1 if reject.index is None else reject.index, Invalid(reject.model_id))
+
+    def _route(self, source: str, offset: int, index: int, event: Any) -> None:
+        """Apply an event to its task here if this worker owns it (no hop at all), else forward it."""
+        owner = self.route(event.model_id)
+        task = self.tasks.get(owner)
+        if task is not None:
+            if not task.seen(source, offset, index):
+                task.arrive(event)
+        else:
+            self.forwards.setdefault((owner, source), []).append(Forwarded(offset, index, event))
+
+    # -- flush and checkpoint ----------------------------------------------------------------
+
+    async def tick(self, now: float | None = None) -> None:
+        """Flush when due, release on idleness, checkpoint when due. Call under the lock."""
+        now = time.monotonic() if now is None else now
+        idle = not self.idle_released and now - self.last_input >= self.idle_s and not len(self.aligner)
+        if idle or self.applied_since_flush >= 64 or (
+                self.applied_since_flush and now - self.last_flush >= self.settings.batch_window_s):
+            await self._flush(final_checkpoint=False, release_all=idle)
+            self.idle_released = self.idle_released or idle
+        elif self._checkpoint_due(now):
+            await self._flush(final_checkpoint=False)
+
+    async def checkpoint_now(self) -> None:
+        async with self.lock:
+            await self._flush(final_checkpoint=True)
+
+    async def _flush(self, final_checkpoint: bool, release_all: bool = False) -> None:
+        self.last_flush = time.monotonic()
+        self.applied_since_flush = 0
+        await self._send_forwards()
+        released = sum(task.release(release_all) for task in self.tasks.values())
+        changed = [state for task in self.tasks.values() for state in task.models.values() if state.dirty]
+        fired = await self._alerts(changed)
+        if changed or fired:
+            await self._write(changed, fired, force=final_checkpoint or bool(fired))
+        del released
+        if final_checkpoint or self._checkpoint_due(time.monotonic()):
+            await self._checkpoint()
+
+    async def _send_forwards(self) -> None:
+        for (owner, source), events in self.forwards.items():
+            for value in forwarded_messages(source, events):
+                self.deliveries.append(await self.out.forward(owner, value))
+        self.forwards = {}
+        for letter in self.letters:
+            self.deliveries.append(await self.out.dead_letter(letter.record.key, letter.to_json()))
+            log.warning("dead letter from %s[%d]@%d: %s", letter.record.topic, letter.record.partition,
+                        letter.record.offset, letter.error)
+        self.letters = []
+
+    async def _alerts(self, changed: list[Any]) -> list[Alert]:
+        now = time.time()
+        calibrations = 1  # at most one windowed-test calibration (tens of ms) per flush
+        for state in changed:
+            calibrations -= state.calibrate_pending(calibrations)
+            if calibrations <= 0:
+                break
+        fired = [alert for state in changed for alert in state.alerts(now)]
+        for alert in fired:
+            self.deliveries.append(await self.out.alert(alert.model_id.encode(), msgspec.json.encode(alert.to_dict())))
+            log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
+                     alert.evidence.feature or "", alert.evidence.message)
+        return fired
+
+    async def _write(self, changed: list[Any], fired: list[Alert], force: bool) -> None:
+        """Write the changed models to Redis, at most a share of the worker's time (alerts at once)."""
+        now = time.monotonic()
+        if not force and now - self.last_write < max(self.settings.batch_window_s, self.write_took / 0.2):
+            return
+        started = time.monotonic()
+        await until_done(lambda: self.writer.write(changed, fired, time.time()), "write state to Redis")
+        self.last_write = time.monotonic()
+        self.write_took = self.last_write - started
+
+    def _checkpoint_due(self, now: float) -> bool:
+        """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of the time."""
+        s = self.settings
+        return now - self.last_checkpoint >= max(s.checkpoint_interval_s, self.checkpoint_took / s.checkpoint_max_share)
+
+    async def _checkpoint(self) -> None:
+        started = time.monotonic()
+        if self.deliveries:
+            await asyncio.gather(*self.deliveries)  # forwards, dead letters and alerts delivered first
+            self.deliveries = []
+        tasks = list(self.tasks.values())
+        lost = await until_done(lambda: self.store.save(tasks), "checkpoint to Redis")
+        if lost:
+            await self._recover(lost)
+        else:
+            offsets = dict(self.done)
+            offsets |= {tp: self.tasks[tp.partition].next_offset(tp.topic) for tp in self.expected
+                        if tp.partition in self.tasks and self.tasks[tp.partition].next_offset(tp.topic) > 0}
+            if offsets:
+                await self.out.commit(offsets)
+        self.last_checkpoint = time.monotonic()
+        self.checkpoint_took = self.last_checkpoint - started
+
+    async def _recover(self, lost: set[int]) -> None:
+        """Another worker took some tasks (we were a zombie): drop them, reload the rest as last saved, re-read."""
+        log.warning("partitions %s: another worker holds their lease now; dropping them, and reloading %s "
+                    "from their last checkpoint", sorted(lost), sorted(set(self.tasks) - lost))
+        kept = {p: task.lease for p, task in self.tasks.items() if p not in lost}
+        self.tasks = {}
+        for partition, lease in kept.items():
+            await self._load(partition, lease)
+        self.expected = {tp: self.tasks[tp.partition].next_offset(tp.topic) for tp in self.expected
+                         if tp.partition in self.tasks}
+        self.done, self.forwards, self.letters = {}, {}, []
+        self.aligner.drop(list(self.aligner.queues))
+        await self.out.rewind()
+
+    async def apply_configs(
+        self, version: int, configs: dict[str, Any], references: dict[str, dict[str, Any]],
+    ) -> int:
+        """Take new per-model configurations and references; update the owned models they change."""
+        async with self.lock:
+            changed = {m for m in set(configs) | set(self.configs) if configs.get(m) != self.configs.get(m)}
+            self.configs.clear()
+            self.configs.update(configs)
+            self.references.clear()
+            self.references.update(references)
+            self.config_version = version
+            touched = 0
+            for task in self.tasks.values():
+                for model_id in (changed | set(references)) & set(task.models):
+                    state = task.models[model_id]
+                    if model_id in changed:
+                        state.configure(self.settings, configs.get(model_id))
+                    reference = references.get(model_id, {})
+                    if state.monitor is not None and reference != state.monitor.reference:
+                        state.monitor.set_reference(reference)
+                        touched += 1
+                    state.dirty = state.changed = True
+            return touched
+
+    def overflow_events(self) -> int:
+        return sum(task.meta.overflow_events for task in self.tasks.values())

@@ -1,0 +1,225 @@
+"""Tasks: each worker's share of models, one task per partition number, restored from and saved to checkpoints.
+
+Task ``k`` owns the models whose ``model_id`` hashes to partition ``k``
+(:func:`streams.routing.partition_for`). It reads partition ``k`` of the
+internal events topic (events other tasks forwarded to it) and, when the input
+topics have as many partitions and partition ``k`` of them is assigned to the
+same worker (Faust's co-partitioning assignor does that), partition ``k`` of
+the input topics too: well-keyed events take one hop, as in Kafka Streams.
+
+A task's checkpoint is its models, the next offset of its events partition,
+and per-source watermarks: for each input partition (``topic/partition``), the
+last (offset, index in the message) of an event applied to the task, whether
+it was read on this worker or forwarded by another. Every event is applied
+once: a re-read or re-forwarded one is recognised by its watermark.
+
+A worker saves all its tasks in one atomic step, fenced by a lease per task:
+whoever loaded a task last holds its lease, and a save with an older lease
+writes nothing. (Events one of the worker's tasks read for another of its
+tasks are applied there directly, so their checkpoints must land together.)
+Only the models that changed since the last save are written again. All of a
+consumer group's checkpoints share one Redis Cluster hash slot. Kafka offsets
+are committed only after the save, so after any crash the owner restores the
+checkpoint and skips what it had already applied: every count stays exact.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis.asyncio
+
+from streams import codec
+from streams.errors import CheckpointError
+from streams.events import Invalid, OutcomeEvent, PredictionEvent
+from streams.keys import RedisKeys
+from streams.settings import Settings
+from streams.state import ModelState
+
+if TYPE_CHECKING:
+    from streams.model_config import ModelConfig
+
+log = logging.getLogger(__name__)
+
+FORMAT = 3  # 3: per-model blobs (typed MessagePack), offsets per partition read, event-time buffers
+
+# KEYS: lease, meta, models of each task. ARGV per task: lease, meta, n changed, (id, blob) x n, n dropped, ids.
+# Every lease is checked first; then all tasks are written, or none. Returns the tasks whose lease is lost.
+_FENCED_SAVE = """
+local lost = {}
+local a = 1
+for t = 0, #KEYS / 3 - 1 do
+  if redis.call('GET', KEYS[3 * t + 1]) ~= ARGV[a] then lost[#lost + 1] = t end
+  local changed = tonumber(ARGV[a + 2])
+  a = a + 3 + 2 * changed
+  a = a + 1 + tonumber(ARGV[a])
+end
+if #lost > 0 then return lost end
+a = 1
+for t = 0, #KEYS / 3 - 1 do
+  redis.call('SET', KEYS[3 * t + 2], ARGV[a + 1])
+  local changed = tonumber(ARGV[a + 2])
+  for i = 0, changed - 1 do redis.call('HSET', KEYS[3 * t + 3], ARGV[a + 3 + 2 * i], ARGV[a + 4 + 2 * i]) end
+  a = a + 3 + 2 * changed
+  local dropped = tonumber(ARGV[a])
+  for i = 1, dropped do redis.call('HDEL', KEYS[3 * t + 3], ARGV[a + i]) end
+  a = a + 1 + dropped
+end
+return lost
+"""
+
+
+@dataclass
+class TaskMeta:
+    """What a checkpoint says besides the models: how far into each stream they reflect."""
+
+    format: int = FORMAT
+    offsets: dict[str, int] = field(default_factory=dict)  # topic -> next offset of partition k to apply
+    watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> last forwarded (offset, index)
+    overflow_events: int = 0
+    models: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TaskState:
+    """The models of one task and how far into its streams they reflect."""
+
+    partition: int
+    settings: Settings
+    models: dict[str, ModelState] = field(default_factory=dict)
+    meta: TaskMeta = field(default_factory=TaskMeta)
+    lease: int = 0
+    configs: dict[str, ModelConfig] = field(default_factory=dict)  # shared with the owner
+    references: dict[str, dict[str, Any]] = field(default_factory=dict)  # shared with the owner
+    saved_models: set[str] = field(default_factory=set)  # models whose blob is in Redis
+    rewind: dict[str, int] = field(default_factory=dict)  # topic -> offset to seek back to (a zombie's lead)
+
+    def model(self, model_id: str) -> ModelState | None:
+        """The model's state, created on its first event; None beyond the partition's cap."""
+        state = self.models.get(model_id)
+        if state is None:
+            if len(self.models) >= self.settings.max_models_per_partition:
+                return None
+            state = self.models[model_id] = ModelState.create(model_id, self.settings, self.configs.get(model_id))
+        return state
+
+    def next_offset(self, topic: str) -> int:
+        return self.meta.offsets.get(topic, 0)
+
+    def applied(self, topic: str, offset: int) -> None:
+        self.meta.offsets[topic] = offset + 1
+
+    def arrive(self, event: PredictionEvent | OutcomeEvent | Invalid) -> None:
+        """Apply one valid event (or count an invalid one) of a model this task owns."""
+        state = self.model(event.model_id)
+        if state is None:
+            self.meta.overflow_events += 1
+        elif isinstance(event, Invalid):
+            state.count_invalid()
+        else:
+            state.arrive(event)
+
+    def seen(self, source: str, offset: int, index: int) -> bool:
+        """Whether an event forwarded from ``source`` was applied already; record it if not."""
+        origin = (offset, index)
+        applied = self.meta.watermarks.get(source)
+        if applied is not None and origin <= tuple(applied):
+            return True
+        self.meta.watermarks[source] = origin
+        return False
+
+    def release(self, final: bool) -> int:
+        """Release every model's events the watermark passed; return how many."""
+        done = 0
+        for model_id, state in self.models.items():
+            if len(state.buffer):
+                done += state.release(final, self.settings, self.configs.get(model_id), self.references.get(model_id))
+        return done
+
+    def snapshot(self) -> tuple[bytes, dict[str, bytes], list[str]]:
+        """The checkpoint's meta, the blobs of the models that changed since the last save, and those dropped."""
+        self.meta.models = sorted(self.models)
+        changed = {}
+        for model_id, state in self.models.items():
+            if state.changed or model_id not in self.saved_models:
+                state.buffer.compact()
+                changed[model_id] = codec.encode(state)
+        dropped = sorted(self.saved_models - set(self.models))
+        return codec.encode(self.meta), changed, dropped
+
+    def saved(self, changed: dict[str, bytes], dropped: list[str]) -> None:
+        for model_id in changed:
+            self.models[model_id].changed = False
+        self.saved_models |= set(changed)
+        self.saved_models -= set(dropped)
+
+    def restore(self, meta_blob: bytes | None, blobs: dict[bytes, bytes]) -> None:
+        if meta_blob is None:
+            return
+        meta = codec.decode(meta_blob, TaskMeta)
+        if meta.format != FORMAT:
+            raise CheckpointError(f"checkpoint format {meta.format}, this worker reads {FORMAT}")
+        self.meta = meta
+        for raw_id, blob in blobs.items():
+            model_id = raw_id.decode()
+            if model_id not in meta.models:
+                continue  # written by a save whose meta did not land: not part of this checkpoint
+            state = codec.decode(blob, ModelState)
+            state.changed = False
+            self.models[model_id] = state
+            if state.monitor is not None:
+                state.monitor.reference = self.references.get(model_id, {})
+        self.saved_models = set(self.models)
+        missing = set(meta.models) - set(self.models)
+        if missing:
+            raise CheckpointError(f"checkpoint lacks {len(missing)} of its models")
+
+
+class CheckpointStore:
+    """Leases and checkpoints of one consumer group's tasks in Redis, all in one cluster hash slot."""
+
+    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, group: str, topic: str) -> None:
+        self.client = client
+        self.keys = keys
+        self.scope = f"{group}/{topic}"
+        self._save = client.register_script(_FENCED_SAVE)
+
+    def _key(self, partition: int, what: str) -> str:
+        return f"{self.keys.prefix}checkpoint:{{{self.scope}}}:{partition}:{what}"
+
+    async def acquire(self, partition: int, lease: int | None = None) -> tuple[int, bytes | None, dict[bytes, bytes]]:
+        """Take the task's lease (or keep ``lease``); return it with the latest checkpoint (meta, model blobs)."""
+        pipe = self.client.pipeline(transaction=True)
+        if lease is None:
+            pipe.incr(self._key(partition, "lease"))
+        pipe.get(self._key(partition, "meta"))
+        pipe.hgetall(self._key(partition, "models"))
+        found = await pipe.execute()
+        if lease is None:
+            lease = int(found.pop(0))
+        meta, models = found
+        return lease, meta, models
+
+    async def save(self, tasks: list[TaskState]) -> set[int]:
+        """Save the tasks' checkpoints at once if every lease is still ours; return the partitions lost."""
+        keys: list[str] = []
+        args: list[Any] = []
+        snapshots = []
+        for task in tasks:
+            meta, changed, dropped = task.snapshot()
+            snapshots.append((task, changed, dropped))
+            keys += [self._key(task.partition, "lease"), self._key(task.partition, "meta"),
+                     self._key(task.partition, "models")]
+            args += [task.lease, meta, len(changed)]
+            for model_id, blob in changed.items():
+                args += [model_id, blob]
+            args += [len(dropped), *dropped]
+        if not tasks:
+            return set()
+        lost = {tasks[int(t)].partition for t in await self._save(keys=keys, args=args)}
+        if not lost:
+            for task, changed, dropped in snapshots:
+                task.saved(changed, dropped)
+        return lost
