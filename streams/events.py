@@ -169,7 +169,7 @@ class _Kind(Generic[E]):
                 out.events = [self.build(w, record_ts) for w in self.many.decode(raw)]
                 out.indices = list(range(len(out.events)))
                 return out
-        except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent):
+        except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent, RecursionError):
             pass
         return self._careful(raw, record_ts, head == b"[")
 
@@ -181,19 +181,21 @@ class _Kind(Generic[E]):
         except InvalidEvent as exc:
             out.rejects.append(Reject(str(exc), None, raw, None))
             return out
-        except (msgspec.DecodeError, msgspec.ValidationError):
+        except (msgspec.DecodeError, msgspec.ValidationError, RecursionError):
             try:
                 v.decode_message(raw)
                 message = "message: not valid JSON"
             except InvalidEvent as exc:
                 message = str(exc)
+            except RecursionError:
+                message = "message: not valid JSON (nested too deeply)"
             out.rejects.append(Reject(message, None, raw, None))
             return out
         for index, item in enumerate(items):
             payload = bytes(item) if isinstance(item, msgspec.Raw) else raw
             try:
                 event = self.build(self.one.decode(payload), record_ts)
-            except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent):
+            except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent, RecursionError):
                 try:
                     event = self.parse(orjson.loads(payload) if is_batch else item, record_ts)
                 except InvalidEvent as exc:

@@ -63,8 +63,11 @@ class LabelJoin:
     unmatched_outcomes: int = 0
     duplicate_outcomes: int = 0
 
-    def add_prediction(self, event: PredictionEvent, at: float, segment: str | None = None) -> list[JoinedPair]:
-        """Store or join one prediction; ``segment`` (its segment key) comes back with its pair."""
+    def add_prediction(
+        self, event: PredictionEvent, at: float | None = None, segment: str | None = None,
+    ) -> list[JoinedPair]:
+        """Store or join one prediction at event time ``at`` (its own by default); ``segment`` comes back with its pair."""
+        at = event.timestamp if at is None else at
         self._advance(at)
         if event.prediction_id in self.recently_joined:
             return []  # a re-delivered prediction: it has its label already
@@ -77,7 +80,9 @@ class LabelJoin:
             self.expired += _drop_oldest(self.pending, len(self.pending) - self.max_pending_predictions)
         return []
 
-    def add_outcome(self, event: OutcomeEvent, at: float) -> list[JoinedPair]:
+    def add_outcome(self, event: OutcomeEvent, at: float | None = None) -> list[JoinedPair]:
+        """Join or keep one outcome at event time ``at`` (its own by default)."""
+        at = event.timestamp if at is None else at
         key = event.prediction_id
         found = self.pending.pop(key, None)
         if found is not None:

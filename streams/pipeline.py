@@ -27,7 +27,7 @@ from streams.alignment import Aligner, Queued
 from streams.errors import CheckpointError
 from streams.events import Invalid, decode_outcomes, decode_predictions
 from streams.redis_state import RedisStateWriter
-from streams.routing import FORWARD_DECODER, DeadLetter, Forwarded, Partitioner, RawRecord, forwarded_messages
+from streams.routing import FORWARD_DECODER, DeadLetter, Forwarded, Partitioner, RawRecord, Routed, forwarded_messages
 from streams.settings import Settings
 from streams.tasks import CheckpointStore, TaskState
 
@@ -185,59 +185,49 @@ class Pipeline:
         return Queued(record.offset, first, record_ts, (raw, decoded, None))
 
     async def _apply(self, tp: Any, run: list[Queued]) -> None:
-        expected = self.expected.get(tp)
+        if tp.topic == self.settings.topic_events:
+            await self._apply_forwarded(tp, run)
+            return
+        routed, now = Routed(), time.time()
         for queued in run:
-            if expected is not None:
-                if queued.offset < expected:
-                    continue  # applied before the checkpoint this task was restored from
-                if queued.offset > expected > 0:  # another worker saved past us (we were a zombie): rewind
-                    log.warning("%s[%d]: at %d, past the checkpoint at %d: rewinding",
-                                tp.topic, tp.partition, queued.offset, expected)
-                    await self.out.seek(tp, expected)
-                    self.aligner.drop([tp])
-                    return
-            raw, payload, error = queued.payload
-            if tp.topic == self.settings.topic_events:
-                self._apply_forwarded(tp, payload, raw, error)
-            else:
-                self._apply_input(tp, payload, raw)
-            self.applied_since_flush += 1
-            if expected is not None:
-                expected = self.expected[tp] = queued.offset + 1
-                self.tasks[tp.partition].applied(tp.topic, queued.offset)
-            else:
-                self.done[tp] = queued.offset + 1
+            raw, decoded, _ = queued.payload
+            routed.add(raw, decoded, self.route, now)
+        for (owner, source), events in routed.events.items():
+            task = self.tasks.get(owner)
+            if task is None:  # another worker's model: forwarded to it, once
+                self.forwards.setdefault((owner, source), []).extend(events)
+                continue
+            for item in events:  # this worker's: applied here, no hop
+                if not task.seen(source, item.offset, item.index):
+                    task.arrive(item.event)
+        self.letters += routed.dead_letters
+        self.applied_since_flush += len(run)
+        self.done[tp] = run[-1].offset + 1
 
-    def _apply_forwarded(self, tp: Any, batch: Any, raw: RawRecord, error: str | None) -> None:
+    async def _apply_forwarded(self, tp: Any, run: list[Queued]) -> None:
         task = self.tasks.get(tp.partition)
         if task is None:
             return
-        if batch is None:
-            self.letters.append(DeadLetter(raw, error or "message: unreadable", None, raw.value, time.time()))
-            return
-        for item in batch.events:
-            if not task.seen(batch.source, item.offset, item.index):
-                task.arrive(item.event)
-
-    def _apply_input(self, tp: Any, decoded: Any, raw: RawRecord) -> None:
-        source = f"{tp.topic}/{tp.partition}"
-        now = time.time()
-        for index, event in zip(decoded.indices, decoded.events):
-            self._route(source, raw.offset, index, event)
-        for reject in decoded.rejects:
-            self.letters.append(DeadLetter(raw, reject.error, reject.index, reject.payload, now))
-            if reject.model_id is not None:
-                self._route(source, raw.offset, -1 if reject.index is None else reject.index, Invalid(reject.model_id))
-
-    def _route(self, source: str, offset: int, index: int, event: Any) -> None:
-        """Apply an event to its task here if this worker owns it (no hop at all), else forward it."""
-        owner = self.route(event.model_id)
-        task = self.tasks.get(owner)
-        if task is not None:
-            if not task.seen(source, offset, index):
-                task.arrive(event)
-        else:
-            self.forwards.setdefault((owner, source), []).append(Forwarded(offset, index, event))
+        expected = self.expected.get(tp, 0)
+        for queued in run:
+            if queued.offset < expected:
+                continue  # applied before the checkpoint this task was restored from
+            if queued.offset > expected > 0:  # another worker saved past us (we were a zombie): rewind
+                log.warning("%s[%d]: at %d, past the checkpoint at %d: rewinding",
+                            tp.topic, tp.partition, queued.offset, expected)
+                await self.out.seek(tp, expected)
+                self.aligner.drop([tp])
+                return
+            raw, batch, error = queued.payload
+            if batch is None:
+                self.letters.append(DeadLetter(raw, error or "message: unreadable", None, raw.value, time.time()))
+            else:
+                for item in batch.events:
+                    if not task.seen(batch.source, item.offset, item.index):
+                        task.arrive(item.event)
+            expected = self.expected[tp] = queued.offset + 1
+            task.applied(tp.topic, queued.offset)
+        self.applied_since_flush += len(run)
 
     # -- flush and checkpoint ----------------------------------------------------------------
 

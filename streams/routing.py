@@ -12,16 +12,17 @@ applied already after an ingest crash, however the events were split.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 import msgspec
 import orjson
 from kafka.partitioner.default import murmur2
 
 from detectors import rfc3339
-from streams.events import Invalid, OutcomeEvent, PredictionEvent
+from streams.events import Decoded, Invalid, OutcomeEvent, PredictionEvent, decode_outcomes, decode_predictions
 
-__all__ = ["DeadLetter", "Forwarded", "ForwardedBatch", "Partitioner", "RawRecord", "partition_for"]
+__all__ = ["DeadLetter", "Forwarded", "ForwardedBatch", "Partitioner", "RawRecord", "Routed", "partition_for", "route"]
 
 MAX_MESSAGE_BYTES = 256 * 1024  # well under Kafka's default 1 MB message limit
 
@@ -133,3 +134,51 @@ class DeadLetter:
         if self.batch_index is not None:
             doc["batch_index"] = self.batch_index
         return orjson.dumps(doc)
+
+
+@dataclass
+class Routed:
+    """What input records become: events by owning partition and source, in source order, and dead letters.
+
+    Each event carries its source offset and its index in that record: the
+    owner skips what it has applied already, so re-reading or re-forwarding
+    after a crash never counts an event twice, however the events were split.
+    """
+
+    events: dict[tuple[int, str], list[Forwarded]] = field(default_factory=dict)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+    def add(self, record: RawRecord, decoded: Decoded, route: Partitioner, now: float) -> None:
+        """Route the valid events and the rejects of one decoded record."""
+        source = f"{record.topic}/{record.partition}"
+        items: list[tuple[int, PredictionEvent | OutcomeEvent | Invalid]] = list(zip(decoded.indices, decoded.events))
+        for reject in decoded.rejects:
+            self.dead_letters.append(DeadLetter(record, reject.error, reject.index, reject.payload, now))
+            if reject.model_id is not None:  # it counts in its model's ``invalid``
+                items.append((reject.index or 0, Invalid(reject.model_id)))
+        if decoded.rejects:
+            items.sort(key=lambda item: item[0])  # in the record's order
+        for index, event in items:
+            self.events.setdefault((route(event.model_id), source), []).append(Forwarded(record.offset, index, event))
+
+    def messages(self, max_bytes: int = MAX_MESSAGE_BYTES) -> Iterator[tuple[int, bytes]]:
+        """Internal messages per owning partition, events in source order, each under ``max_bytes``."""
+        for (partition, source), events in self.events.items():
+            for value in forwarded_messages(source, events, max_bytes):
+                yield partition, value
+
+
+def route(records: Iterable[RawRecord], predictions_topic: str, partitions: int | Partitioner, now: float) -> Routed:
+    """Decode and validate every event of every record, and route it by ``model_id``.
+
+    >>> r = route([RawRecord("driftline.predictions", 0, 7, None, b'{"model_id": "m", "prediction_id": "1", '
+    ...                      b'"features": {}, "prediction": 1}', 5.0)], "driftline.predictions", 8, now=6.0)
+    >>> [(owner, source, [f.offset for f in events]) for (owner, source), events in r.events.items()]
+    [(0, 'driftline.predictions/0', [7])]
+    """
+    partitioner = partitions if isinstance(partitions, Partitioner) else Partitioner(partitions)
+    routed = Routed()
+    for record in records:
+        decode = decode_predictions if record.topic == predictions_topic else decode_outcomes
+        routed.add(record, decode(record.value, record.timestamp), partitioner, now)
+    return routed

@@ -75,7 +75,8 @@ def test_counts_stay_exact_when_workers_are_killed_and_restarted(
 
 
 def test_sigterm_leaves_a_final_checkpoint(driftline_env: dict[str, str], tmp_path: Path) -> None:
-    from streams import checkpoint
+    from streams import codec
+    from streams.state import ModelState
 
     env = {**driftline_env, "DRIFTLINE_CHECKPOINT_INTERVAL_S": "3600"}  # no periodic checkpoint in this test
     client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"])
@@ -89,8 +90,8 @@ def test_sigterm_leaves_a_final_checkpoint(driftline_env: dict[str, str], tmp_pa
         deadline = time.monotonic() + 30
         while client.hget(f"{prefix}model:{{calm}}", "predictions") != b"50" and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not client.keys(f"{prefix}partition:*:checkpoint")
+        assert not client.keys(f"{prefix}checkpoint:*:models")
         assert worker.stop() == 0
-    blobs = [client.get(key) for key in client.keys(f"{prefix}partition:*:checkpoint")]
-    states = [checkpoint.loads(blob)["models"] for blob in blobs]
-    assert [models["calm"].predictions for models in states if "calm" in models] == [50]
+    blobs = [client.hget(key, "calm") for key in client.keys(f"{prefix}checkpoint:*:models")]
+    states = [codec.decode(blob, ModelState) for blob in blobs if blob is not None]
+    assert [state.predictions for state in states] == [50]

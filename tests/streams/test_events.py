@@ -1,12 +1,15 @@
 """Contract v1 validation: every rejection names its field in one line; valid events parse as documented."""
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.errors import InvalidEvent
-from streams.events import OutcomeEvent, PredictionEvent, decode_message
+from streams.events import OutcomeEvent, PredictionEvent, decode_message, decode_outcomes, decode_predictions
 
 RECORD_TS = 1_700_000_000.25
 MISSING = object()
@@ -243,10 +246,9 @@ def test_a_full_prediction() -> None:
     assert (event.prediction, event.score, event.model_version) == (1, 0.8, "v2")
     assert event.timestamp == 1767225600.0
     assert event.segment == {"region": "eu"}
-    assert event.to_wire() == {
-        "type": "prediction", "model_id": "churn-v2", "prediction_id": "p-1", "features": {"age": 42, "plan": "pro"},
-        "prediction": 1, "score": 0.8, "model_version": "v2", "timestamp": 1767225600.0, "segment": {"region": "eu"},
-    }
+    assert event == PredictionEvent("churn-v2", "p-1", {"age": 42, "plan": "pro"}, 1, 0.8, "v2", 1767225600.0,
+                                    {"region": "eu"})
+    assert decode_predictions(json.dumps(prediction()).encode(), RECORD_TS).events == [event]  # the fast path agrees
 
 
 def test_a_minimal_prediction_gets_the_defaults() -> None:
@@ -317,11 +319,10 @@ def test_epoch_second_timestamps(value: float) -> None:
     assert event.timestamp == float(value) and isinstance(event.timestamp, float)
 
 
-def test_outcome_parses_and_goes_to_the_wire() -> None:
+def test_an_outcome_parses() -> None:
     event = OutcomeEvent.parse(outcome(), RECORD_TS)
-    assert event.to_wire() == {
-        "type": "outcome", "model_id": "churn-v2", "prediction_id": "p-1", "label": 0, "timestamp": 1767225600.0,
-    }
+    assert event == OutcomeEvent("churn-v2", "p-1", 0, 1767225600.0)
+    assert decode_outcomes(json.dumps(outcome()).encode(), RECORD_TS).events == [event]
     assert OutcomeEvent.parse(outcome(timestamp=MISSING), RECORD_TS).timestamp == RECORD_TS
 
 
@@ -338,7 +339,9 @@ def test_prediction_id_limits(prediction_id: str) -> None:
 
 def test_unknown_fields_are_ignored() -> None:
     event = PredictionEvent.parse(prediction(extra={"anything": [1, 2]}, schema_version=3), RECORD_TS)
-    assert "extra" not in event.to_wire()
+    assert event == PredictionEvent.parse(prediction(), RECORD_TS)
+    fast = decode_predictions(json.dumps(prediction(extra={"anything": [1, 2]})).encode(), RECORD_TS)
+    assert fast.events == [event] and not fast.rejects
 
 
 def test_a_decoded_batch_parses_event_by_event() -> None:
@@ -347,3 +350,34 @@ def test_a_decoded_batch_parses_event_by_event() -> None:
     assert OutcomeEvent.parse(first, RECORD_TS).model_id == "a"
     exc = rejection(OutcomeEvent.parse, second)
     assert str(exc).startswith("label: ") and exc.model_id == "b"
+
+
+JSON_LEAVES = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False) \
+    | st.text(max_size=12) | st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01 00:00:00", "soon", "m", "p"])
+JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+FIELD_VALUES = {
+    "model_id": st.sampled_from(["m", "churn-v2", "x" * 129, "bad id", ""]) | JSON_VALUES,
+    "prediction_id": st.sampled_from(["p", "", "p" * 257]) | JSON_VALUES,
+    "features": st.dictionaries(st.text(max_size=130), JSON_LEAVES, max_size=4) | JSON_VALUES,
+    "prediction": JSON_VALUES, "label": JSON_VALUES, "score": st.floats(-1, 2) | JSON_VALUES,
+    "model_version": JSON_VALUES, "timestamp": st.floats(-1, 2e14) | JSON_VALUES, "segment": JSON_VALUES,
+}
+EVENTS = st.fixed_dictionaries({}, optional=FIELD_VALUES)
+
+
+@settings(max_examples=400, deadline=None)
+@given(EVENTS, st.booleans())
+def test_the_fast_decoder_agrees_with_the_field_by_field_validator(obj: dict[str, Any], as_batch: bool) -> None:
+    """What msgspec accepts, the validator accepts the same; what it refuses gets the validator's one-line error."""
+    raw = json.dumps([obj] if as_batch else obj).encode()
+    for decode, parse in ((decode_predictions, PredictionEvent.parse), (decode_outcomes, OutcomeEvent.parse)):
+        decoded = decode(raw, RECORD_TS)
+        try:
+            expected = parse(json.loads(raw)[0] if as_batch else obj, RECORD_TS)
+        except InvalidEvent as exc:
+            assert decoded.events == []
+            assert [(r.error, r.model_id) for r in decoded.rejects] == [(str(exc), exc.model_id)]
+            assert decoded.rejects[0].index == (0 if as_batch else None)
+        else:
+            assert decoded.events == [expected] and decoded.rejects == []

@@ -31,7 +31,7 @@ def counts(join: LabelJoin) -> dict[str, int]:
 def test_prediction_then_outcome() -> None:
     join = LabelJoin()
     assert join.add_prediction(pred("p1", 100.0, prediction="spam", score=0.7)) == []
-    assert join.add_outcome(out("p1", 160.0, label="ham")) == [JoinedPair("p1", "spam", 0.7, "ham", 100.0)]
+    assert join.add_outcome(out("p1", 160.0, label="ham")) == [JoinedPair("p1", "spam", 0.7, "ham", 160.0)]  # when it met
     assert counts(join) == dict(joined=1, expired=0, unmatched=0, duplicates=0, pending=0, early=0)
 
 
@@ -40,7 +40,7 @@ def test_outcome_before_prediction_joins() -> None:
     assert join.add_outcome(out("p1", 10.0, label=0)) == []
     assert counts(join)["early"] == 1
     (pair,) = join.add_prediction(pred("p1", 9.0))
-    assert (pair.prediction_id, pair.label, pair.timestamp) == ("p1", 0, 9.0)  # the prediction's event time
+    assert (pair.prediction_id, pair.label, pair.timestamp) == ("p1", 0, 9.0)  # the event time of the later half
     assert counts(join) == dict(joined=1, expired=0, unmatched=0, duplicates=0, pending=0, early=0)
 
 
@@ -231,3 +231,15 @@ def test_random_interleavings_join_every_prediction_that_has_an_outcome(data: st
     assert (join.expired, join.unmatched_outcomes) == (0, 0)
     assert set(join.pending) == {f"p{i}" for i in range(n) if copies[i] == 0}
     assert not join.early
+
+
+def test_an_outcome_waits_on_prediction_time_for_a_prediction_in_a_lagging_partition() -> None:
+    """The outcome came first (its prediction sat in a partition read late): prediction time, not arrivals, decides."""
+    join = LabelJoin(outcome_grace_s=600.0)
+    join.add_prediction(pred("other", 1000.0))
+    join.add_outcome(out("p1", 1010.0))  # its own time: 1010
+    for i in range(5000):  # a flood of outcomes of other models' clocks moves nothing
+        join.add_outcome(out(f"x{i}", 99_999.0))
+    join.add_prediction(pred("q", 1609.0))
+    assert join.unmatched_outcomes == 0
+    assert len(join.add_prediction(pred("p1", 1005.0), at=1609.0)) == 1  # released late, at the frontier

@@ -16,16 +16,17 @@ from streams.redis_state import RedisStateWriter
 from streams.settings import Settings
 from streams.state import ModelState
 from streams.status import render_status
+from tests.streams.feeding import feed, outcome, prediction
 
 
 def _state(model: str, n: int) -> ModelState:
-    state = ModelState.create(model, Settings())
+    settings = Settings(model_probation_events=1)
+    state = ModelState.create(model, settings)
     rng = random.Random(1)
-    for i in range(n):
-        state.apply({"type": "prediction", "model_id": model, "prediction_id": str(i), "features": {"x": rng.random()},
-                     "prediction": 1, "score": 0.5, "model_version": "v2", "timestamp": 100.0 + i, "segment": None})
-        state.apply({"type": "outcome", "model_id": model, "prediction_id": str(i), "label": i % 4 != 0,
-                     "timestamp": 100.0 + i})
+    events = [e for i in range(n) for e in (
+        prediction(str(i), 100.0 + i, features={"x": rng.random()}, model_id=model, version="v2", score=0.5),
+        outcome(str(i), 100.0 + i, label=i % 4 != 0, model_id=model))]
+    feed(state, events, settings)
     return state
 
 

@@ -13,7 +13,9 @@ from hypothesis import strategies as st
 from kafka.partitioner import DefaultPartitioner
 
 from detectors import rfc3339
-from streams.routing import DeadLetter, RawRecord, partition_for, route
+import msgspec
+
+from streams.routing import FORWARD_DECODER, DeadLetter, Forwarded, RawRecord, partition_for, route
 
 PREDICTIONS = "driftline.predictions"
 OUTCOMES = "driftline.outcomes"
@@ -32,13 +34,22 @@ def record(value: Any, key: bytes | None = None, topic: str = PREDICTIONS, offse
     return RawRecord(topic, 3, offset, key, raw, timestamp)
 
 
+KINDS = {"PredictionEvent": "prediction", "OutcomeEvent": "outcome", "Invalid": "invalid"}
+
+
+def flat(item: Forwarded) -> dict[str, Any]:
+    """A routed event as a plain dict: its kind, fields, source offset ``o`` and index ``i``."""
+    return {"type": KINDS[type(item.event).__name__], **msgspec.structs.asdict(item.event), "o": item.offset,
+            "i": item.index}
+
+
 def all_events(batch: Any) -> list[tuple[int, dict[str, Any]]]:
     """(owning partition, event) for every routed event."""
-    return [(key[0], e) for key, events in batch.events.items() for e in events]
+    return [(key[0], flat(e)) for key, events in batch.events.items() for e in events]
 
 
 def events_on(batch: Any, partition: int) -> list[dict[str, Any]]:
-    return [e for key, events in batch.events.items() if key[0] == partition for e in events]
+    return [flat(e) for key, events in batch.events.items() if key[0] == partition for e in events]
 
 
 def dead_letter_doc(letter: DeadLetter) -> dict[str, Any]:
@@ -122,7 +133,7 @@ def test_a_mixed_batch_rejects_only_its_bad_event() -> None:
     ]
     for partition, event in routed:
         assert partition == partition_for(event["model_id"], PARTITIONS)
-    assert {key[1:] for key in batch.events} == {(PREDICTIONS, 3)}  # grouped by source topic and partition
+    assert {key[1] for key in batch.events} == {f"{PREDICTIONS}/3"}  # grouped by source topic and partition
     assert all(e["o"] == 42 for _, e in routed)  # each event carries its source offset
     fraud = events_on(batch, partition_for("fraud", PARTITIONS))
     assert [e for e in fraud if e["model_id"] == "fraud"] == [
@@ -240,12 +251,12 @@ def test_messages_carry_each_partitions_events_in_order() -> None:
     batch = route(records, PREDICTIONS, PARTITIONS, NOW)
     seen = 0
     for partition, body in batch.messages():
-        message = orjson.loads(body)
-        events = message["events"]
-        assert message["src"] == f"{PREDICTIONS}/3"
-        assert events == batch.events[partition, PREDICTIONS, 3]
-        assert all(partition_for(e["model_id"], PARTITIONS) == partition for e in events)
-        ids = [int(e["prediction_id"]) for e in events]
+        message = FORWARD_DECODER.decode(body)
+        events = message.events
+        assert message.source == f"{PREDICTIONS}/3"
+        assert events == batch.events[partition, f"{PREDICTIONS}/3"]
+        assert all(partition_for(e.event.model_id, PARTITIONS) == partition for e in events)
+        ids = [int(e.event.prediction_id) for e in events]
         assert ids == sorted(ids)
         seen += len(events)
     assert seen == 20
@@ -266,25 +277,26 @@ def test_events_are_grouped_by_source_topic_and_partition() -> None:
         RawRecord(OUTCOMES, 0, 9, None, orjson.dumps({"model_id": "churn", "prediction_id": "a", "label": 1}), 1.0),
     ]
     batch = route(records, PREDICTIONS, PARTITIONS, NOW)
-    assert {key: [e["o"] for e in events] for key, events in batch.events.items()} == {
-        (owner, PREDICTIONS, 0): [5], (owner, PREDICTIONS, 1): [7], (owner, OUTCOMES, 0): [9],
+    assert {key: [e.offset for e in events] for key, events in batch.events.items()} == {
+        (owner, f"{PREDICTIONS}/0"): [5], (owner, f"{PREDICTIONS}/1"): [7], (owner, f"{OUTCOMES}/0"): [9],
     }
-    sources = sorted(orjson.loads(body)["src"] for partition, body in batch.messages() if partition == owner)
+    sources = sorted(FORWARD_DECODER.decode(body).source for partition, body in batch.messages() if partition == owner)
     assert sources == [f"{OUTCOMES}/0", f"{PREDICTIONS}/0", f"{PREDICTIONS}/1"]
 
 
 def test_big_batches_split_into_bounded_messages_that_still_dedupe() -> None:
-    from streams.partitions import PartitionState
     from streams.settings import Settings
+    from streams.tasks import TaskState
 
     events = [{"model_id": "m", "prediction_id": f"p{i}", "features": {"x": float(i), "pad": "z" * 200},
                "prediction": 1} for i in range(2000)]
     record = RawRecord(PREDICTIONS, 0, 7, b"m", json.dumps(events).encode(), 1.0)
     messages = list(route([record], PREDICTIONS, 1, now=0.0).messages(max_bytes=64 * 1024))
     assert len(messages) > 4 and all(len(value) <= 64 * 1024 + 1024 for _, value in messages)
-    part = PartitionState(0, Settings())
-    for offset, (_, value) in enumerate(messages):
-        part.apply_message(offset, value)
-    for offset, (_, value) in enumerate(messages, start=len(messages)):  # re-ingested after a crash
-        part.apply_message(offset, value)
-    assert part.models["m"].predictions == 2000
+    task = TaskState(0, Settings())
+    for _, value in messages + messages:  # the second time: forwarded again after a crash
+        batch = FORWARD_DECODER.decode(value)
+        for item in batch.events:
+            if not task.seen(batch.source, item.offset, item.index):
+                task.arrive(item.event)
+    assert task.models["m"].predictions == 2000

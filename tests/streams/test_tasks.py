@@ -1,0 +1,89 @@
+"""Tasks against the real Redis: every event applied once, leases fence stale owners, saves land together."""
+
+from __future__ import annotations
+
+import asyncio
+
+import redis.asyncio
+
+from streams.embedded import EmbeddedRedis
+from streams.events import Invalid, PredictionEvent
+from streams.keys import RedisKeys
+from streams.settings import Settings
+from streams.tasks import CheckpointStore, TaskState
+
+SOURCE = "driftline.predictions/0"
+
+
+def _apply(task: TaskState, origins: list[tuple[int, int]], model: str = "m") -> None:
+    for offset, index in origins:
+        if not task.seen(SOURCE, offset, index):
+            task.arrive(PredictionEvent(model, f"p{offset}-{index}", {"x": 1.0}, 1, None, "", 1.0 + offset, None))
+
+
+def test_re_read_and_re_forwarded_events_count_once() -> None:
+    task = TaskState(0, Settings())
+    _apply(task, [(10, 0), (10, 1), (11, 0)])
+    _apply(task, [(11, 0), (12, 0)])  # re-read after a crash: 11 again
+    _apply(task, [(10, 1), (12, 0), (13, 0)])  # forwarded again by a restarted worker
+    assert task.models["m"].predictions == 5
+    task.arrive(Invalid("m"))
+    assert task.models["m"].invalid == 1
+
+
+def test_the_model_cap_counts_overflow() -> None:
+    task = TaskState(0, Settings(max_models_per_partition=1))
+    _apply(task, [(1, 0)], model="a")
+    _apply(task, [(2, 0)], model="b")
+    assert list(task.models) == ["a"] and task.meta.overflow_events == 1
+
+
+def test_leases_fence_a_stale_owner_and_saves_land_together(redis_server: EmbeddedRedis, unique: str) -> None:
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        store = CheckpointStore(client, RedisKeys(f"t{unique}:"), "group", "events")
+
+        async def load(partition: int) -> TaskState:
+            task = TaskState(partition, Settings())
+            task.lease, meta, blobs = await store.acquire(partition)
+            task.restore(meta, blobs)
+            return task
+
+        old = [await load(3), await load(4)]
+        _apply(old[0], [(1, 0)])
+        _apply(old[1], [(1, 1)], model="n")
+        assert await store.save(old) == set()
+
+        new3 = await load(3)  # a rebalance: partition 3 moves; its state comes along
+        assert new3.models["m"].predictions == 1 and new3.meta.watermarks == {SOURCE: (1, 0)}
+        _apply(old[0], [(2, 0)])
+        _apply(old[1], [(2, 1)], model="n")
+        assert await store.save(old) == {3}  # one lease lost: nothing of this save lands, not even partition 4's
+        assert (await load(4)).models["n"].predictions == 1
+
+        _apply(new3, [(2, 0)])
+        assert await store.save([new3]) == set()
+        again = await load(3)
+        assert again.models["m"].predictions == 2
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_only_changed_models_are_written_again(redis_server: EmbeddedRedis, unique: str) -> None:
+    async def scenario() -> list[bytes]:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        store = CheckpointStore(client, RedisKeys(f"t{unique}:"), "group", "events")
+        task = TaskState(0, Settings())
+        task.lease, _, _ = await store.acquire(0)
+        _apply(task, [(1, 0)], model="a")
+        _apply(task, [(2, 0)], model="b")
+        assert len(task.snapshot()[1]) == 2
+        await store.save([task])
+        _apply(task, [(3, 0)], model="b")
+        changed = list(task.snapshot()[1])
+        await store.save([task])
+        await client.aclose()
+        return [m.encode() for m in changed]
+
+    assert asyncio.run(scenario()) == [b"b"]
