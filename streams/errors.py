@@ -3,6 +3,7 @@
     DriftlineError
     ├── InvalidEvent        an input event breaks contract v1 (goes to the dead-letter topic)
     ├── ConfigurationError  settings or environment cannot work
+    │   └── EmbeddedServerError  an embedded broker or Redis is missing or did not start
     └── CheckpointError     a checkpoint cannot be written or read back (corrupt, another format, a type not allowed)
 """
 
@@ -34,3 +35,7 @@ class CheckpointError(DriftlineError, ValueError):
 
     The owner then starts the partition empty and says so in its log.
     """
+
+
+class EmbeddedServerError(ConfigurationError, RuntimeError):
+    """An embedded server (Tansu, redis-server) or a worker is missing, or did not start."""

@@ -13,7 +13,8 @@ from typing import IO, Self
 import orjson
 import redis
 
-from streams.embedded import EmbeddedServerError, _die_with_parent
+from streams.embedded import die_with_parent
+from streams.errors import EmbeddedServerError
 from streams.keys import RedisKeys
 
 
@@ -34,7 +35,7 @@ class WorkerProcess:
         self._log = open(self.log_path, "ab") if self.log_path else None
         self.process = subprocess.Popen(
             [sys.executable, "-m", "streams", "worker"], env=self.env,
-            stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent,
+            stdout=self._log or subprocess.DEVNULL, stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
             start_new_session=True,  # stopped in order by the parent, not all at once by a Ctrl-C
         )
         return self
@@ -94,3 +95,6 @@ class WorkerProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+__all__ = ["WorkerProcess", "die_with_parent"]

@@ -13,6 +13,7 @@ that covers them is saved and every forward they caused is delivered.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -74,6 +75,25 @@ async def until_done(action: Callable[[], Awaitable[Any]], what: str) -> Any:
 
 
 @dataclass
+class PipelineStats:
+    """What a worker has done since it started: for its registry entry, metrics and benchmarks."""
+
+    records: int = 0
+    events: int = 0  # valid events applied or forwarded
+    forwarded: int = 0
+    dead_letters: int = 0
+    alerts: int = 0
+    flushes: int = 0
+    flush_seconds: float = 0.0
+    checkpoints: int = 0
+    checkpoint_seconds: float = 0.0
+    checkpoint_bytes: int = 0  # the last save's
+    checkpoint_models: int = 0  # models written by the last save
+    write_seconds: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
 class Pipeline:
     """The partitions this worker reads, their tasks, and the flush and checkpoint cycle."""
 
@@ -102,7 +122,7 @@ class Pipeline:
         self.last_input = time.monotonic()
         self.idle_released = True
         self.checkpoint_took = self.write_took = 0.0
-        self.overflow = 0
+        self.stats = PipelineStats()
 
     @property
     def idle_s(self) -> float:
@@ -163,6 +183,7 @@ class Pipeline:
         for tp, batch in records.items():
             if tp in assigned:
                 self.aligner.add(tp, [self._decode(tp, record) for record in batch])
+                self.stats.records += len(batch)
         async with self.lock:
             for tp, run in self.aligner.take(now, self.out.unread, assigned):
                 await self._apply(tp, run)
@@ -193,9 +214,11 @@ class Pipeline:
             raw, decoded, _ = queued.payload
             routed.add(raw, decoded, self.route, now)
         for (owner, source), events in routed.events.items():
+            self.stats.events += len(events)
             task = self.tasks.get(owner)
             if task is None:  # another worker's model: forwarded to it, once
                 self.forwards.setdefault((owner, source), []).extend(events)
+                self.stats.forwarded += len(events)
                 continue
             for item in events:  # this worker's: applied here, no hop
                 if not task.seen(source, item.offset, item.index):
@@ -247,8 +270,9 @@ class Pipeline:
             await self._flush(final_checkpoint=True)
 
     async def _flush(self, final_checkpoint: bool, release_all: bool = False) -> None:
-        self.last_flush = time.monotonic()
+        self.last_flush = started = time.monotonic()
         self.applied_since_flush = 0
+        self.stats.flushes += 1
         await self._send_forwards()
         released = sum(task.release(release_all) for task in self.tasks.values())
         changed = [state for task in self.tasks.values() for state in task.models.values() if state.dirty]
@@ -256,6 +280,7 @@ class Pipeline:
         if changed or fired:
             await self._write(changed, fired, force=final_checkpoint or bool(fired))
         del released
+        self.stats.flush_seconds += time.monotonic() - started
         if final_checkpoint or self._checkpoint_due(time.monotonic()):
             await self._checkpoint()
 
@@ -264,6 +289,7 @@ class Pipeline:
             for value in forwarded_messages(source, events):
                 self.deliveries.append(await self.out.forward(owner, value))
         self.forwards = {}
+        self.stats.dead_letters += len(self.letters)
         for letter in self.letters:
             self.deliveries.append(await self.out.dead_letter(letter.record.key, letter.to_json()))
             log.warning("dead letter from %s[%d]@%d: %s", letter.record.topic, letter.record.partition,
@@ -278,6 +304,7 @@ class Pipeline:
             if calibrations <= 0:
                 break
         fired = [alert for state in changed for alert in state.alerts(now)]
+        self.stats.alerts += len(fired)
         for alert in fired:
             self.deliveries.append(await self.out.alert(alert.model_id.encode(), msgspec.json.encode(alert.to_dict())))
             log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
@@ -293,6 +320,7 @@ class Pipeline:
         await until_done(lambda: self.writer.write(changed, fired, time.time()), "write state to Redis")
         self.last_write = time.monotonic()
         self.write_took = self.last_write - started
+        self.stats.write_seconds += self.write_took
 
     def _checkpoint_due(self, now: float) -> bool:
         """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of the time."""
@@ -316,6 +344,9 @@ class Pipeline:
                 await self.out.commit(offsets)
         self.last_checkpoint = time.monotonic()
         self.checkpoint_took = self.last_checkpoint - started
+        self.stats.checkpoints += 1
+        self.stats.checkpoint_seconds += self.checkpoint_took
+        self.stats.checkpoint_bytes, self.stats.checkpoint_models = self.store.last_bytes, self.store.last_models
 
     async def _recover(self, lost: set[int]) -> None:
         """Another worker took some tasks (we were a zombie): drop them, reload the rest as last saved, re-read."""
@@ -354,6 +385,13 @@ class Pipeline:
                         touched += 1
                     state.dirty = state.changed = True
             return touched
+
+    def stats_entry(self) -> dict[str, float]:
+        """The worker's counters, for its registry entry."""
+        stats = dataclasses.asdict(self.stats)
+        stats["uptime_seconds"] = round(time.monotonic() - stats.pop("started"), 3)
+        stats["models"] = sum(len(task.models) for task in self.tasks.values())
+        return stats
 
     def overflow_events(self) -> int:
         return sum(task.meta.overflow_events for task in self.tasks.values())

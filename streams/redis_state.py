@@ -86,7 +86,8 @@ class WorkerRegistry:
         self.started_at = time.time()
         self.partitions: list[int] = []
 
-    async def announce(self, partitions: list[int] | None, overflow_events: int = 0) -> None:
+    async def announce(self, partitions: list[int] | None, overflow_events: int = 0,
+                       stats: dict[str, float] | None = None) -> None:
         """Refresh this worker's entry; ``partitions`` is given after each rebalance."""
         if partitions is not None:
             self.partitions = partitions
@@ -94,6 +95,7 @@ class WorkerRegistry:
             "host": socket.gethostname(), "pid": os.getpid(), "partitions": self.partitions,
             "overflow_events": overflow_events,
             "started_at": rfc3339(self.started_at), "last_seen": rfc3339(time.time()),
+            **(stats or {}),
         }
         try:
             await self.client.hset(self.keys.workers, self.worker_id, orjson.dumps(entry))

@@ -185,6 +185,7 @@ class CheckpointStore:
         self.keys = keys
         self.scope = f"{group}/{topic}"
         self._save = client.register_script(_FENCED_SAVE)
+        self.last_bytes = self.last_models = 0  # of the last save
 
     def _key(self, partition: int, what: str) -> str:
         return f"{self.keys.prefix}checkpoint:{{{self.scope}}}:{partition}:{what}"
@@ -218,6 +219,8 @@ class CheckpointStore:
             args += [len(dropped), *dropped]
         if not tasks:
             return set()
+        self.last_bytes = sum(len(a) for a in args if isinstance(a, bytes))
+        self.last_models = sum(len(changed) for _, changed, _ in snapshots)
         lost = {tasks[int(t)].partition for t in await self._save(keys=keys, args=args)}
         if not lost:
             for task, changed, dropped in snapshots:
