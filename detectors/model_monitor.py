@@ -14,7 +14,7 @@ from detectors.columns import FeatureValue, Label, PairColumns, PredictionColumn
 from detectors.concept_drift import ConceptDriftMonitor
 from detectors.feature_monitor import FeatureMonitor, KeyedChange, _shift, _update_many
 from detectors.missing_rate import MissingRateMonitor, TypeChangeMonitor
-from detectors.monitor_config import MonitorConfig
+from detectors.monitor_config import FeatureBudget, MonitorConfig
 from detectors.new_feature import NewFeature
 from detectors.performance import infer_task
 from detectors.performance_suite import PerformanceSuite
@@ -68,6 +68,7 @@ class ModelMonitor:
         if self.book is None:
             self.book = AlertBook(self.model_id, cooldown_s=self.config.alert_cooldown_s, segment=self.segment)
         self.reference: dict[str, Any] = {}  # uploaded profiles by feature: restored by the owner, not checkpointed
+        self.budget: FeatureBudget | None = None  # the partition's, set by the owner: a bound on memory
         self._changes: list[tuple[int, float, str, AlertKey, Change]] = []  # until alerts()
         self._rows: list[tuple[np.ndarray, np.ndarray]] = []  # positions and event times fed since alerts()
         self.transitions: list[tuple[int, str, bool, float]] = []  # (position, key text, open, at): last alerts()
@@ -143,11 +144,11 @@ class ModelMonitor:
                 firsts.append((first, name))
         starts: dict[str, int] = {}
         for first, name in sorted(firsts):
-            if len(self.features) >= cfg.max_features:
-                self.overflow_feature_values += sum(v is not None for v in batch.features[name])
-                continue
-            self._add_feature(name, batch.features[name][first], self.predictions + first, float(batch.ts[first]))
-            starts[name] = first
+            values = batch.features[name]
+            if self._add_feature(name, values[first], self.predictions + first, float(batch.ts[first])):
+                starts[name] = first
+            else:  # over a cap: its values in this batch are counted, not monitored
+                self.overflow_feature_values += sum(v is not None for v in values[first + 1:])
         return starts
 
     def _prediction_drift(self, batch: PredictionColumns) -> list[KeyedChange]:
@@ -336,11 +337,15 @@ class ModelMonitor:
             reference_size=self.config.reference_events or 1000, dtype=None if numeric else "categorical",
         )
 
-    def _add_feature(self, name: str, value: FeatureValue, first_event: int | None, ts: float | None) -> None:
-        """Start monitoring a feature: at its first value (``ts``), or expected by the reference (``None``)."""
-        if len(self.features) >= self.config.max_features:
+    def _add_feature(self, name: str, value: FeatureValue, first_event: int | None, ts: float | None) -> bool:
+        """Start monitoring a feature: at its first value (``ts``), or expected by the reference (``None``).
+
+        False (and the value counted in ``overflow_feature_values``) beyond the
+        model's ``max_features`` or the partition's budget.
+        """
+        if len(self.features) >= self.config.max_features or (self.budget is not None and not self.budget.take()):
             self.overflow_feature_values += 1
-            return
+            return False
         numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
         cfg = self.config
         missing = MissingRateMonitor(name, cfg.baseline_events, cfg.baseline_events, cfg.missing_rate_min_jump)
@@ -355,6 +360,7 @@ class ModelMonitor:
         self.features[name] = FeatureMonitor(
             name, numeric, missing, self._windowed(name, numeric), type_changes=types, new=new, window=cfg.window,
         )
+        return True
 
     def status(self) -> str:
         return self.alert_book.status()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MonitorConfig"]
+__all__ = ["FeatureBudget", "MonitorConfig"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,3 +39,24 @@ class MonitorConfig:
         if feature in self.ignore_features:
             return False
         return self.only_features is None or feature in self.only_features
+
+
+@dataclass
+class FeatureBudget:
+    """Features that may still start being monitored, shared by the models of one partition: a memory bound.
+
+    >>> budget = FeatureBudget(2)
+    >>> budget.take(), budget.take(), budget.take(), budget.refused
+    (True, True, False, 1)
+    """
+
+    remaining: int
+    refused: int = 0
+
+    def take(self) -> bool:
+        """Claim one feature; False (and counted) when the budget is spent."""
+        if self.remaining <= 0:
+            self.refused += 1
+            return False
+        self.remaining -= 1
+        return True

@@ -39,7 +39,7 @@ import numpy as np
 from detectors.alerts import Alert, AlertKey, key_from_text, key_text, segment_key
 from detectors.columns import FeatureValue, PairColumns, PredictionColumns
 from detectors.model_monitor import ModelMonitor
-from detectors.monitor_config import MonitorConfig
+from detectors.monitor_config import FeatureBudget, MonitorConfig
 
 POOLED: dict[str, str] = {"_pooled": "other"}  # the segment of the pooled monitor (in alerts and Redis)
 POOLED_KEY: str = segment_key(POOLED)  # type: ignore[assignment]
@@ -104,6 +104,14 @@ class SegmentMonitors:
     retiring: list[ModelMonitor] = field(default_factory=list)  # dropped: their open alerts resolve next
     removed: list[str] = field(default_factory=list)  # keys dropped, until the owner has reported them
     rows: int = 0  # events fed one at a time (their positions)
+
+    def __post_init__(self) -> None:
+        self.budget: FeatureBudget | None = None  # the partition's, set by the owner: a bound on memory
+
+    def set_budget(self, budget: FeatureBudget | None) -> None:
+        self.budget = budget
+        for monitor in self.monitors.values():
+            monitor.budget = budget
 
     @property
     def enabled(self) -> bool:
@@ -287,6 +295,7 @@ class SegmentMonitors:
         if monitor is None:
             labels = dict(POOLED) if key == POOLED_KEY else json.loads(key)
             monitor = self.monitors[key] = ModelMonitor(self.model_id, self._config(), segment=labels)
+            monitor.budget = self.budget
         return monitor
 
 

@@ -88,12 +88,15 @@ class EventTimeBuffer:
         else:
             heapq.heappush(self.strays, (*key, event))
 
-    def release(self, final: bool = False) -> list[tuple[Event, float]]:
-        """The events now safe to decide on, in event-time order, each with the event time decisions use."""
+    def release(self, final: bool = False, keep: int | None = None) -> list[tuple[Event, float]]:
+        """The events now safe to decide on, in event-time order, each with the event time decisions use.
+
+        ``keep`` (at most ``max_held``) is how many may stay held: the oldest beyond it go now.
+        """
         out = [(event, self.frontier) for event in sorted(self.late, key=_order)]
         self.late = []
         bound = math.inf if final else self.watermark
-        excess = len(self) - self.max_held
+        excess = len(self) - min(self.max_held, self.max_held if keep is None else keep)
         while True:
             event = self._next(bound, force=excess > 0)
             if event is None:

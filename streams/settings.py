@@ -102,6 +102,18 @@ class Settings(BaseSettings):
         5_000, ge=1, description="models a partition keeps state for; events of others count in overflow_events",
     )
     max_features_per_model: int = Field(500, ge=1, description="features monitored per model")
+    max_features_per_partition: int = Field(
+        20_000, ge=1, description="features monitored across a partition's models (segments included); beyond, "
+        "new features are counted in overflow_feature_values, not monitored",
+    )
+    max_pending_per_partition: int = Field(
+        1_000_000, ge=1, description="predictions waiting for their label across a partition's models; beyond, "
+        "the models holding the most give up their oldest, counted as expired",
+    )
+    max_held_per_partition: int = Field(
+        500_000, ge=1, description="events held for event-time order across a partition's models; beyond, the "
+        "models holding the most release their oldest early",
+    )
     model_probation_events: int = Field(
         10, ge=1, description="predictions a model makes before it gets detectors: until then it costs only its "
         "counts and those events (a flood of one-off model ids stays cheap); its detectors then see them all",

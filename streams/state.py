@@ -12,6 +12,7 @@ import numpy as np
 from detectors import Alert, ModelMonitor, PairColumns, PredictionColumns, rfc3339
 from detectors.alerts import segment_key
 from detectors.columns import FeatureValue
+from detectors.monitor_config import FeatureBudget
 from detectors.segments import SegmentMonitors
 from streams.event_time import Event, EventTimeBuffer
 from streams.events import OutcomeEvent, PredictionEvent  # noqa: F401 (OutcomeEvent: doctest)
@@ -95,9 +96,14 @@ class ModelState:
     # -- release: join and detectors, in event-time order ------------------------------------
 
     def release(self, final: bool, settings: Settings, file: ModelConfig | None = None,
-                reference: dict[str, Any] | None = None) -> int:
-        """Decide on the events the watermark has passed (all of them if ``final``); return how many."""
-        ready = self.buffer.release(final)
+                reference: dict[str, Any] | None = None, budget: FeatureBudget | None = None,
+                keep: int | None = None) -> int:
+        """Decide on the events the watermark has passed (all of them if ``final``); return how many.
+
+        ``budget`` bounds the features its detectors may start monitoring; ``keep``
+        how many events may stay held (a partition's bound).
+        """
+        ready = self.buffer.release(final, keep)
         if not ready:
             return 0
         self.dirty = self.changed = True
@@ -108,7 +114,7 @@ class ModelState:
         self.probation_predictions += predictions
         self.probation_pairs += pairs
         if self.released_predictions >= settings.model_probation_events:
-            self._promote(settings, file, reference or {})
+            self._promote(settings, file, reference or {}, budget)
         return len(ready)
 
     def _join(self, ready: list[tuple[Event, float]]) -> tuple[list[Released], list[tuple[int, JoinedPair]]]:
@@ -128,13 +134,15 @@ class ModelState:
         self.released_predictions += len(predictions)
         return predictions, pairs
 
-    def _promote(self, settings: Settings, file: ModelConfig | None, reference: dict[str, Any]) -> None:
+    def _promote(self, settings: Settings, file: ModelConfig | None, reference: dict[str, Any],
+                 budget: FeatureBudget | None) -> None:
         """The model has shown it is real: give it detectors, and feed them every event so far, in order."""
         config = monitor_config(settings, self.model_id, file)
         self.monitor = ModelMonitor(self.model_id, config)
+        self.segments = segment_monitors(settings, self.model_id, config, file)
+        self.set_budget(budget)
         if reference:
             self.monitor.set_reference(reference)
-        self.segments = segment_monitors(settings, self.model_id, config, file)
         self._observe(self.probation_predictions, self.probation_pairs)
         self.probation_predictions, self.probation_pairs = [], []
 
@@ -150,6 +158,20 @@ class ModelState:
             self.monitor.observe_pairs(paired)
             if self.segments is not None:
                 self.segments.observe_pairs(paired)
+
+    def set_budget(self, budget: FeatureBudget | None) -> None:
+        """Share the partition's feature budget with the model's detectors and its segments'."""
+        if self.monitor is not None:
+            self.monitor.budget = budget
+        if self.segments is not None:
+            self.segments.set_budget(budget)
+
+    def monitored_features(self) -> int:
+        """Features monitored by the model and its segments: what it takes of the partition's budget."""
+        if self.monitor is None:
+            return 0
+        own = len(self.monitor.features)
+        return own + (sum(len(m.features) for m in self.segments.monitors.values()) if self.segments else 0)
 
     # -- alerts and configuration ------------------------------------------------------------
 

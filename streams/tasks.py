@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 
+from detectors.monitor_config import FeatureBudget
 from streams import codec
 from streams.errors import CheckpointError
 from streams.events import Invalid, OutcomeEvent, PredictionEvent
@@ -94,7 +95,9 @@ class TaskState:
     configs: dict[str, ModelConfig] = field(default_factory=dict)  # shared with the owner
     references: dict[str, dict[str, Any]] = field(default_factory=dict)  # shared with the owner
     saved_models: set[str] = field(default_factory=set)  # models whose blob is in Redis
-    rewind: dict[str, int] = field(default_factory=dict)  # topic -> offset to seek back to (a zombie's lead)
+
+    def __post_init__(self) -> None:
+        self.budget = FeatureBudget(self.settings.max_features_per_partition)
 
     def model(self, model_id: str) -> ModelState | None:
         """The model's state, created on its first event; None beyond the partition's cap."""
@@ -131,12 +134,34 @@ class TaskState:
         return False
 
     def release(self, final: bool) -> int:
-        """Release every model's events the watermark passed; return how many."""
+        """Release every model's events the watermark passed; return how many. Keeps the partition's bounds."""
+        keep = self._held_shares()
         done = 0
         for model_id, state in self.models.items():
             if len(state.buffer):
-                done += state.release(final, self.settings, self.configs.get(model_id), self.references.get(model_id))
+                done += state.release(final, self.settings, self.configs.get(model_id),
+                                      self.references.get(model_id), self.budget, keep.get(model_id))
+        self._bound_pending()
         return done
+
+    def _held_shares(self) -> dict[str, int]:
+        """Over the partition's bound on held events, each model may keep only its share (the largest give most)."""
+        held = {m: len(s.buffer) for m, s in self.models.items() if len(s.buffer)}
+        total, cap = sum(held.values()), self.settings.max_held_per_partition
+        if total <= cap:
+            return {}
+        return {m: int(n * cap / total) for m, n in held.items()}
+
+    def _bound_pending(self) -> None:
+        """Over the partition's bound on waiting predictions, the models holding the most give up their oldest."""
+        waiting = {m: len(s.join.pending) for m, s in self.models.items()}
+        excess = sum(waiting.values()) - self.settings.max_pending_per_partition
+        for model_id in sorted(waiting, key=waiting.__getitem__, reverse=True):
+            if excess <= 0:
+                break
+            state = self.models[model_id]
+            excess -= state.join.evict_oldest(min(excess, waiting[model_id] // 2 + 1))
+            state.dirty = state.changed = True
 
     def snapshot(self) -> tuple[bytes, dict[str, bytes], list[str]]:
         """The checkpoint's meta, the blobs of the models that changed since the last save, and those dropped."""
@@ -172,6 +197,9 @@ class TaskState:
             if state.monitor is not None:
                 state.monitor.reference = self.references.get(model_id, {})
         self.saved_models = set(self.models)
+        self.budget.remaining -= sum(state.monitored_features() for state in self.models.values())
+        for state in self.models.values():
+            state.set_budget(self.budget)
         missing = set(meta.models) - set(self.models)
         if missing:
             raise CheckpointError(f"checkpoint lacks {len(missing)} of its models")

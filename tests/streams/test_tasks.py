@@ -87,3 +87,19 @@ def test_only_changed_models_are_written_again(redis_server: EmbeddedRedis, uniq
         return [m.encode() for m in changed]
 
     assert asyncio.run(scenario()) == [b"b"]
+
+
+def test_a_partitions_bounds_cap_features_waiting_predictions_and_held_events() -> None:
+    settings = Settings(max_features_per_partition=5, max_pending_per_partition=100, max_held_per_partition=50,
+                        model_probation_events=1, max_disorder_s=1e9)
+    task = TaskState(0, settings)
+    for m in range(3):  # three models of three features: the partition monitors five of the nine
+        for i in range(60):
+            task.arrive(PredictionEvent(f"m{m}", f"p{i}", {"a": 1.0, "b": 2.0, "c": "x"}, 1, None, "", float(i), None))
+    assert sum(len(s.buffer) for s in task.models.values()) == 180
+    task.release(False)  # the watermark passed nothing, but 180 held is over the bound of 50
+    assert sum(len(s.buffer) for s in task.models.values()) <= 50
+    assert sum(s.monitored_features() for s in task.models.values()) == 5
+    assert sum(s.monitor.overflow_feature_values for s in task.models.values() if s.monitor) > 0
+    assert sum(len(s.join.pending) for s in task.models.values()) <= 100
+    assert all(s.join.expired == 0 or s.join.expired + len(s.join.pending) <= 60 for s in task.models.values())
