@@ -18,41 +18,48 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", frozen=True, extra="ignore")
 
     # Connections
-    kafka_bootstrap: str = "127.0.0.1:9092"
-    redis_url: str = "redis://127.0.0.1:6379/0"
-    redis_prefix: str = "driftline:"
-    # Kafka security. Redis takes its password, ACL user and TLS in the URL:
-    # rediss://user:password@host:6380/0?ssl_ca_certs=/etc/ssl/ca.pem
-    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
-    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
-    kafka_sasl_username: str | None = None
-    kafka_sasl_password: SecretStr | None = None
-    kafka_ssl_cafile: str | None = None
-    kafka_ssl_certfile: str | None = None
-    kafka_ssl_keyfile: str | None = None
+    kafka_bootstrap: str = Field("127.0.0.1:9092", description="Kafka host:port (comma-separated for several)")
+    redis_url: str = Field(
+        "redis://127.0.0.1:6379/0",
+        description="Redis URL; rediss://user:password@host:6380/0?ssl_ca_certs=/ca.pem for ACL and TLS",
+    )
+    redis_prefix: str = Field("driftline:", description="prefix of every Redis key")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        "PLAINTEXT", description="how workers and tools talk to Kafka")
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
+        "PLAIN", description="SASL mechanism, with a SASL protocol")
+    kafka_sasl_username: str | None = Field(None, description="SASL user name")
+    kafka_sasl_password: SecretStr | None = Field(None, description="SASL password (never written to logs)")
+    kafka_ssl_cafile: str | None = Field(None, description="CA certificates that Kafka's TLS certificate must chain to")
+    kafka_ssl_certfile: str | None = Field(None, description="client certificate, for mutual TLS")
+    kafka_ssl_keyfile: str | None = Field(None, description="the client certificate's key")
 
     # Topics (contract v1 defaults)
-    topic_predictions: str = "driftline.predictions"
-    topic_outcomes: str = "driftline.outcomes"
-    topic_alerts: str = "driftline.alerts"
-    topic_deadletter: str = "driftline.deadletter"
-    topic_events: str = "driftline.events"  # internal: validated events, partitioned by model_id
-    partitions: int = Field(8, ge=1, description="partitions of topics driftline creates")
-    replication_factor: int = Field(1, ge=1)
+    topic_predictions: str = Field("driftline.predictions", description="where prediction events come in")
+    topic_outcomes: str = Field("driftline.outcomes", description="where outcome events (true labels) come in")
+    topic_alerts: str = Field("driftline.alerts", description="where alerts go out")
+    topic_deadletter: str = Field("driftline.deadletter", description="where rejected events go, with the reason")
+    topic_events: str = Field(
+        "driftline.events", description="internal: events forwarded to the worker that owns their model")
+    partitions: int = Field(8, ge=1, description="partitions of the topics driftline creates: the most workers "
+                            "that share the work")
+    replication_factor: int = Field(1, ge=1, description="replication of the topics driftline creates")
 
     # Worker
-    app_id: str = "driftline"  # the Kafka consumer group
-    web_port: int | None = None  # None: Faust's web server is off
-    fetch_max_wait_ms: int = Field(20, ge=1, le=5000)
-    batch_max_events: int = Field(2000, ge=1)
-    batch_window_s: float = Field(0.02, gt=0)
-    session_timeout_s: float = 30.0
-    heartbeat_interval_s: float = 3.0
-    rebalance_timeout_s: float = 60.0
-    log_level: str = "info"
-    checkpoint_interval_s: float = Field(1.0, gt=0, description="how often owned partitions are checkpointed")
+    app_id: str = Field("driftline", description="the Kafka consumer group of the workers")
+    web_port: int | None = Field(None, description="the worker's web port (metrics, health, API); unset: off")
+    fetch_max_wait_ms: int = Field(20, ge=1, le=5000, description="how long a fetch waits for data "
+                                   "(Faust's own is 1,500): an event reaches Redis in tens of milliseconds")
+    batch_window_s: float = Field(0.02, gt=0, description="how long applied events wait before their state is "
+                                  "decided on and written (at most; 64 messages flush sooner)")
+    session_timeout_s: float = Field(30.0, gt=0, description="consumer-group session timeout")
+    heartbeat_interval_s: float = Field(3.0, gt=0, description="consumer-group heartbeat interval")
+    rebalance_timeout_s: float = Field(60.0, gt=0, description="consumer-group rebalance timeout")
+    log_level: str = Field("info", description="worker log level")
+    checkpoint_interval_s: float = Field(1.0, gt=0, description="how often a worker checkpoints its partitions")
     checkpoint_max_share: float = Field(
-        0.1, gt=0, le=1, description="most of the worker's time checkpoints may take: the interval stretches to keep to it"
+        0.1, gt=0, le=1, description="the most of the worker's time checkpoints may take: a large state stretches "
+        "the interval (a longer replay after a crash, never a lost count)",
     )
 
     # Event time
@@ -73,29 +80,41 @@ class Settings(BaseSettings):
     )
 
     # Join
-    lateness_budget_s: float = Field(24 * 3600.0, gt=0)
-    outcome_grace_s: float = Field(600.0, gt=0)
-    max_pending_predictions: int = Field(100_000, ge=1)
-    max_pending_outcomes: int = Field(20_000, ge=1)
+    lateness_budget_s: float = Field(24 * 3600.0, gt=0, description="how long a prediction waits for its outcome, "
+                                     "in event time")
+    outcome_grace_s: float = Field(600.0, gt=0, description="how long an outcome that came first waits for its "
+                                   "prediction, in the predictions' event time")
+    max_pending_predictions: int = Field(100_000, ge=1, description="predictions one model keeps waiting for "
+                                         "labels; beyond, the oldest expire")
+    max_pending_outcomes: int = Field(20_000, ge=1, description="early outcomes one model keeps waiting for their "
+                                      "prediction; beyond, the oldest are unmatched")
 
     # Monitoring
-    baseline_events: int = Field(500, ge=50)
+    baseline_events: int = Field(500, ge=50, description="values that form each missing-rate and error baseline, "
+                                 "and after which a feature counts as new")
     false_alarm_budget_events: float = Field(
-        1e6, ge=1e3, description="expected events between false alarms per model, across its detectors"
+        1e6, ge=1e3, description="expected events between false alarms per model, spread over its features and "
+        "detectors (a model file may set false_alarm_budget_events)",
     )
-    drift_window: int = Field(500, ge=50, le=100_000, description="values per windowed drift test")
-    reference_events: int = Field(1000, ge=0, description="values per feature that form the windowed tests' reference (0: off)")
-    metric_window: int = Field(1000, ge=10)
-    performance_min_drop: float = Field(0.10, gt=0, lt=1)
-    missing_rate_min_jump: float = Field(0.10, gt=0, lt=1)
-    task_overrides: dict[str, str] = Field(default_factory=dict, description="model_id -> classification|regression")
-    alerts_stream_maxlen: int = Field(10_000, ge=1)
-    alert_cooldown_s: float = Field(300.0, ge=0, description="after a resolve, the same alert waits this long to fire again")
+    drift_window: int = Field(500, ge=50, le=100_000, description="values per windowed drift test (a model file "
+                              "may set drift_window)")
+    reference_events: int = Field(1000, ge=0, description="values that form a feature's reference when none was "
+                                  "uploaded (0: windowed tests off)")
+    metric_window: int = Field(1000, ge=10, description="rolling window of the performance metric")
+    performance_min_drop: float = Field(0.10, gt=0, lt=1, description="smallest accuracy drop that alerts")
+    missing_rate_min_jump: float = Field(0.10, gt=0, lt=1, description="smallest missing-rate rise that alerts")
+    task_overrides: dict[str, str] = Field(default_factory=dict, description="JSON: model id -> classification "
+                                           "or regression")
+    alerts_stream_maxlen: int = Field(10_000, ge=1, description="length of the alerts stream in Redis")
+    alert_cooldown_s: float = Field(300.0, ge=0, description="after a resolve, how long (in event time) the same "
+                                    "alert in the same direction waits before it can fire again")
 
     # Segments: the top segments of each model get detectors of their own, the others one pooled set
-    max_segments: int = Field(5, ge=0, description="segments monitored on their own per model (0: segments off)")
-    segment_selection_events: int = Field(10_000, ge=1, description="segment-carrying events counted to choose them")
-    segment_min_events: int = Field(500, ge=1, description="of those, the least a segment needs to be chosen")
+    max_segments: int = Field(5, ge=0, description="segments per model watched on their own, the others pooled "
+                              "(0: segments off)")
+    segment_selection_events: int = Field(10_000, ge=1, description="segment-carrying events counted to choose a "
+                                          "model's segments")
+    segment_min_events: int = Field(500, ge=1, description="the least of those events a segment needs to be chosen")
 
     # Caps: overflow is counted and reported, memory stays bounded
     max_models_per_partition: int = Field(
