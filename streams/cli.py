@@ -100,7 +100,7 @@ def run_models(settings: Settings, action: str, files: list[Path]) -> int:
 def run_reference(settings: Settings, model_id: str, path: Path) -> int:
     import redis
 
-    from streams.events import MODEL_ID
+    from streams.validation import MODEL_ID
     from streams.model_config import ModelConfigStore
     from streams.keys import RedisKeys
     from streams.reference import ReferenceStore, build_reference, read_rows

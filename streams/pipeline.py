@@ -126,7 +126,7 @@ class Pipeline:
 
     @property
     def idle_s(self) -> float:
-        return self.settings.watermark_idle_s or max(self.settings.max_disorder_s, 0.5)
+        return self.settings.watermark_idle_s
 
     # -- assignment --------------------------------------------------------------------------
 

@@ -67,9 +67,9 @@ class Settings(BaseSettings):
         10.0, ge=0, description="how far out of event-time order a model's events may arrive and still be decided on "
         "in order: the watermark is the newest prediction time minus this; decisions wait this long in event time",
     )
-    watermark_idle_s: float | None = Field(
-        None, gt=0, description="when no input arrives for this long (wall clock), every model's watermark moves to "
-        "its newest event (Flink's idleness); unset: max_disorder_s",
+    watermark_idle_s: float = Field(
+        1.0, gt=0, description="when no input at all arrives for this long (wall clock), every model's watermark "
+        "moves to its newest event and everything held is decided on (Flink's idleness)",
     )
     max_task_idle_ms: int = Field(
         100, ge=0, description="how long to wait for a partition that has unread records but none fetched before "
