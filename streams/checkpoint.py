@@ -22,6 +22,7 @@ from river.stats import Mean, Var
 
 import detectors
 from detectors.base import Hysteresis, RingSum
+from detectors.windows import Ring
 from detectors.missing_rate import TypeChangeMonitor
 from detectors.cbpe import ConfidenceBasedEstimator
 from detectors.cusum import MeanShiftCusum
@@ -42,7 +43,7 @@ def _allowlist() -> dict[str, type]:
         detectors.Alert, detectors.AlertBook, detectors.ConceptDriftMonitor, detectors.Evidence,
         detectors.FeatureMonitor, detectors.MissingRateMonitor,
         detectors.ModelMonitor, detectors.MonitorConfig, detectors.PerformanceMonitor,
-        detectors.RollingMean, detectors.RunningMoments, detectors.WindowClock,
+        detectors.RollingMean, detectors.RunningMoments, detectors.WindowClock, Ring,
         detectors.ReplayableADWIN, join.LabelJoin, state.ModelState, DDM, Mean,
         ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
         WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile,
@@ -114,7 +115,7 @@ def decode(data: Any) -> Any:
         return OrderedDict((decode(k), decode(v)) for k, v in data["__o"])
     if "__n" in data:
         dtype, raw = data["__n"]
-        if dtype not in ("float32", "float64", "int64"):
+        if dtype not in ("float32", "float64", "int64", "int32", "int8", "bool"):
             raise CheckpointError(f"array dtype {dtype!r} not allowed")
         return np.frombuffer(base64.b64decode(raw), dtype=dtype).copy()
     return _rebuild(data)
