@@ -6,7 +6,7 @@ from detectors.concept_drift import ConceptDriftMonitor
 from detectors.missing_rate import MissingRateMonitor
 from detectors.model_monitor import FeatureMonitor, ModelMonitor, MonitorConfig
 from detectors.performance import CLASSIFICATION, REGRESSION, PerformanceMonitor, infer_task, same_class
-from detectors.windows import RollingMean, RunningMoments, WindowClock
+from detectors.windows import RunningMoments, WindowClock
 
 __all__ = [
     "CLASSIFICATION",
@@ -22,7 +22,6 @@ __all__ = [
     "MonitorConfig",
     "PerformanceMonitor",
     "ReplayableADWIN",
-    "RollingMean",
     "RunningMoments",
     "WindowClock",
     "alert_id_for",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["Ring", "RollingMean", "RunningMoments", "WindowClock", "add_in_order", "all_finite"]
+__all__ = ["Ring", "RunningMoments", "WindowClock", "add_in_order", "all_finite"]
 
 
 def _no_values() -> np.ndarray:
@@ -53,44 +53,6 @@ class RunningMoments:
     def std(self) -> float:
         """Sample standard deviation (0 until two values are seen)."""
         return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
-
-
-@dataclass
-class RollingMean:
-    """Exact mean of the last ``size`` values, in O(1) per update (to be replaced by ``RingSum``).
-
-    >>> r = RollingMean(size=3)
-    >>> for x in [1, 0, 1, 1]:
-    ...     r.update(x)
-    >>> r.n, round(r.mean, 3)
-    (3, 0.667)
-    """
-
-    size: int
-    values: list[float] = field(default_factory=list)
-    head: int = 0
-    total: float = 0.0
-
-    def update(self, x: float) -> None:
-        if len(self.values) < self.size:
-            self.values.append(x)
-        else:
-            self.total -= self.values[self.head]
-            self.values[self.head] = x
-            self.head = (self.head + 1) % self.size
-        self.total += x
-        if self.head == 0 and len(self.values) == self.size:
-            self.total = math.fsum(self.values)  # once per lap, so float error never builds up
-
-    @property
-    def n(self) -> int:
-        return len(self.values)
-
-    @property
-    def mean(self) -> float:
-        if not self.values:
-            return 0.0
-        return self.total / len(self.values)
 
 
 @dataclass

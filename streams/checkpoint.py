@@ -43,7 +43,7 @@ def _allowlist() -> dict[str, type]:
         detectors.Alert, detectors.AlertBook, detectors.ConceptDriftMonitor, detectors.Evidence,
         detectors.FeatureMonitor, detectors.MissingRateMonitor,
         detectors.ModelMonitor, detectors.MonitorConfig, detectors.PerformanceMonitor,
-        detectors.RollingMean, detectors.RunningMoments, detectors.WindowClock, Ring,
+        detectors.RunningMoments, detectors.WindowClock, Ring,
         detectors.ReplayableADWIN, join.LabelJoin, state.ModelState, DDM, Mean,
         ClassificationMetrics, RegressionMetrics, ConfidenceBasedEstimator, PerformanceSuite,
         WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile,

@@ -19,7 +19,7 @@ def test_detectors_exports() -> None:
     assert sorted(detectors.__all__) == sorted([
         "CLASSIFICATION", "KINDS", "REGRESSION", "Alert", "AlertBook", "ConceptDriftMonitor", "Evidence",
         "FeatureMonitor", "MissingRateMonitor", "ModelMonitor", "MonitorConfig",
-        "PerformanceMonitor", "ReplayableADWIN", "RollingMean", "RunningMoments", "WindowClock",
+        "PerformanceMonitor", "ReplayableADWIN", "RunningMoments", "WindowClock",
         "alert_id_for", "infer_task", "rfc3339", "same_class",
     ])
     assert all(hasattr(detectors, name) for name in detectors.__all__)

@@ -69,7 +69,7 @@ def _blob(body: object) -> bytes:
     ({"__c": "os.system", "v": {}}, "not allowed"),
     ({"__c": "subprocess.Popen", "v": {"args": "rm -rf /"}}, "not allowed"),
     ({"__c": "streams.state.ModelState", "v": {"__class__": 1}}, "not part of"),
-    ({"__c": "detectors.windows.RollingMean", "v": {"evil": 1}}, "not part of"),
+    ({"__c": "detectors.windows.RunningMoments", "v": {"evil": 1}}, "not part of"),
     ({"__n": ["object", ""]}, "dtype"),
 ])
 def test_refuses_anything_off_the_allowlist(body: object, reason: str) -> None:
