@@ -10,7 +10,7 @@ from detectors.missing_rate import MissingRateMonitor, TypeChangeMonitor
 from detectors.model_monitor import ModelMonitor
 from detectors.monitor_config import MonitorConfig
 from detectors.performance import CLASSIFICATION, REGRESSION, PerformanceMonitor, infer_task, same_class
-from detectors.windows import RollingMean, RunningMoments, WindowClock
+from detectors.windows import RunningMoments, WindowClock
 
 __all__ = [
     "CLASSIFICATION",
@@ -32,7 +32,6 @@ __all__ = [
     "PredictionColumns",
     "ReplayableADWIN",
     "RingSum",
-    "RollingMean",
     "RunningMoments",
     "TypeChangeMonitor",
     "WindowClock",

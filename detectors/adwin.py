@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 import numpy as np
 from river.drift import ADWIN
+
+
+def _no_inputs() -> np.ndarray:
+    return np.zeros(0, dtype=np.float32)
 
 
 @dataclass
@@ -18,40 +21,61 @@ class ReplayableADWIN:
     ``min(width, replay)`` of them to a fresh ADWIN: the same window when it is
     short (right after a change), a shorter one when it is long. Inputs are kept
     as float32 offsets from the first input, which keeps them exact enough for
-    features with a large mean and a small spread, at half the size.
+    features with a large mean and a small spread, at half the size. The live
+    ADWIN is not a field: ``__post_init__`` rebuilds it from the buffer.
 
     Examples
     --------
     >>> import random
     >>> rng = random.Random(2)
     >>> detector = ReplayableADWIN()
-    >>> for i in range(2000):
-    ...     detector.update(rng.gauss(0 if i < 1000 else 1, 1))
-    ...     if detector.drift_detected:
-    ...         break
-    >>> i
+    >>> found = detector.update_many(np.array([rng.gauss(0 if i < 1000 else 1, 1) for i in range(2000)]))
+    >>> int(np.flatnonzero(found)[0])
     1023
     """
 
     delta: float = 0.002
     replay: int = 512
-    recent: np.ndarray = field(init=False)
+    recent: np.ndarray = field(default_factory=_no_inputs)  # input - origin, value i in slot i % replay
     origin: float | None = None
     count: int = 0
-    adwin: ADWIN = field(init=False)
-
-    _checkpoint_exclude: ClassVar[tuple[str, ...]] = ("adwin",)
 
     def __post_init__(self) -> None:
-        self.recent = np.zeros(self.replay, dtype=np.float32)
         self.adwin = ADWIN(delta=self.delta)
+        n = min(self.count, self.replay)
+        if n:
+            order = np.roll(self.recent, -(self.count % self.replay))[self.replay - n:]
+            for x in order.tolist():
+                self.adwin.update(x + (self.origin or 0.0))
+
+    def _after_restore(self) -> None:
+        """Rebuild ADWIN after the old codec (``streams/checkpoint.py``), which does not call ``__post_init__``."""
+        self.__post_init__()
 
     def update(self, x: float) -> None:
+        self.update_many(np.array([x], dtype=np.float64))
+
+    def update_many(self, xs: np.ndarray) -> np.ndarray:
+        """Feed values in order; return whether ADWIN detected a change at each."""
+        xs = np.asarray(xs, dtype=np.float64)
+        k = len(xs)
+        found = np.zeros(k, dtype=bool)
+        if not k:
+            return found
         if self.origin is None:
-            self.origin = x
-        self.recent[self.count % self.replay] = x - self.origin
-        self.count += 1
-        self.adwin.update(x)
+            self.origin = float(xs[0])
+        if len(self.recent) != self.replay:
+            self.recent = np.zeros(self.replay, dtype=np.float32)
+        kept = xs[-self.replay:]
+        slots = (self.count + k - len(kept) + np.arange(len(kept))) % self.replay
+        self.recent[slots] = (kept - self.origin).astype(np.float32)
+        self.count += k
+        adwin = self.adwin
+        for i, x in enumerate(xs.tolist()):
+            adwin.update(x)
+            if adwin.drift_detected:
+                found[i] = True
+        return found
 
     @property
     def drift_detected(self) -> bool:
@@ -64,11 +88,3 @@ class ReplayableADWIN:
     @property
     def width(self) -> float:
         return self.adwin.width
-
-    def _after_restore(self) -> None:
-        """Rebuild ADWIN from the replay buffer (called by the checkpoint codec)."""
-        self.adwin = ADWIN(delta=self.delta)
-        n = min(self.count, self.replay)
-        order = np.roll(self.recent, -(self.count % self.replay))[self.replay - n:] if n else []
-        for x in order:
-            self.adwin.update(float(x) + (self.origin or 0.0))

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from detectors.alerts import AlertKey
+from detectors.base import Change, as_times
 from detectors.cbpe import ConfidenceBasedEstimator
 from detectors.concept_drift import ConceptDriftMonitor
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
-from detectors.performance import CLASSIFICATION, PerformanceMonitor, same_class
+from detectors.performance import CLASSIFICATION, Label, PerformanceMonitor, canonical_classes, numeric_labels
 
 if TYPE_CHECKING:
     from detectors.model_monitor import MonitorConfig
+
+__all__ = ["CBPE_KEY", "PerformanceSuite"]
+
+CBPE_KEY: AlertKey = ("performance", None, "cbpe")
 
 
 @dataclass
@@ -23,6 +32,9 @@ class PerformanceSuite:
     model's configuration names a ``positive_class``: then it is the
     probability of that class (binary models), and log loss and Brier are kept.
     CBPE estimates accuracy before labels arrive from the score alone.
+    :meth:`observe_predictions` and :meth:`observe_outcomes` take a batch as
+    columns and return the changes of every detector, keyed as
+    :meth:`detectors` keys them, in the order of the batch.
 
     Examples
     --------
@@ -30,10 +42,16 @@ class PerformanceSuite:
     >>> from detectors.model_monitor import MonitorConfig
     >>> rng = random.Random(4)
     >>> suite = PerformanceSuite.create("classification", MonitorConfig())
-    >>> for i in range(3000):
-    ...     p = rng.uniform(0.6, 1.0)
-    ...     suite.observe_prediction("yes", p, float(i))
-    ...     suite.observe_outcome("yes", "yes" if rng.random() < p else "no", p, float(i))
+    >>> p = np.array([rng.uniform(0.6, 1.0) if i < 3000 else rng.uniform(0.5, 0.7) for i in range(5000)])
+    >>> labels = ["yes" if rng.random() < q else "no" for q in p]
+    >>> ts, found = np.arange(5000.0), []
+    >>> for a in range(0, 5000, 250):  # predictions, then the labels that joined them
+    ...     part = slice(a, a + 250)
+    ...     changes = suite.observe_predictions(["yes"] * 250, p[part], ts[part])
+    ...     changes += suite.observe_outcomes(["yes"] * 250, labels[part], p[part], ts[part])
+    ...     found += [(a + c.index, key[2]) for key, c in changes if c.active]
+    >>> found
+    [(3247, 'cbpe'), (3333, 'ddm'), (3615, 'rolling_accuracy')]
     >>> sorted(k for k in suite.summary() if "total" not in k)[:4]
     ['accuracy', 'accuracy_baseline', 'estimated_accuracy', 'f1']
     """
@@ -42,7 +60,8 @@ class PerformanceSuite:
     positive_class: str | int | bool | None
     realized: PerformanceMonitor
     concept: ConceptDriftMonitor
-    metrics: ClassificationMetrics | RegressionMetrics
+    classification: ClassificationMetrics | None  # the metric set: one of these two, by task
+    regression: RegressionMetrics | None
     cbpe: ConfidenceBasedEstimator | None
 
     @classmethod
@@ -54,7 +73,8 @@ class PerformanceSuite:
             PerformanceMonitor(task, config.baseline_events, config.metric_window, config.performance_min_drop),
             ConceptDriftMonitor(classification, config.baseline_events, method=config.concept_drift_detector),
             ClassificationMetrics(positive=1 if positive is None else positive, window=config.metric_window)
-            if classification else RegressionMetrics(window=config.metric_window),
+            if classification else None,
+            None if classification else RegressionMetrics(window=config.metric_window),
             ConfidenceBasedEstimator(positive=True, reference_size=config.baseline_events * 2,
                                      window=config.metric_window) if classification else None,
         )
@@ -63,29 +83,87 @@ class PerformanceSuite:
     def n(self) -> int:
         return self.realized.n
 
-    def _right_probability(self, prediction: Any, score: float) -> float:
-        """The probability that the prediction is right, from the score."""
-        if self.positive_class is None or same_class(prediction, self.positive_class):
-            return score
-        return 1.0 - score
+    @property
+    def metrics(self) -> ClassificationMetrics | RegressionMetrics:
+        """The full metric set of the task."""
+        found = self.classification if self.classification is not None else self.regression
+        assert found is not None
+        return found
 
-    def observe_prediction(self, prediction: Any, score: float | None, ts: float) -> None:
-        if self.cbpe is not None and score is not None:
-            self.cbpe.observe_prediction(True, self._right_probability(prediction, score), ts)
+    def _right_probability(self, predictions: Sequence[Label], scores: np.ndarray) -> np.ndarray:
+        """The probability that each prediction is right, from its score (NaN: none)."""
+        if self.positive_class is None or not len(scores):
+            return scores
+        positive = canonical_classes([self.positive_class])[0]
+        said = np.array([name == positive for name in canonical_classes(predictions)], dtype=bool)
+        return np.where(said, scores, 1.0 - scores)
 
-    def observe_outcome(self, prediction: Any, label: Any, score: float | None, ts: float) -> None:
-        try:
-            loss = self.realized.loss(prediction, label)
-        except (TypeError, ValueError):
-            return  # a regression label that is not a finite number: joined, not scored
-        self.realized.update(prediction, label, ts)
-        self.concept.update(loss, ts)
-        if isinstance(self.metrics, ClassificationMetrics):
-            self.metrics.update(prediction, label, score if self.positive_class is not None else None)
+    # -- batches ---------------------------------------------------------------------------
+
+    def observe_predictions(
+        self, predictions: Sequence[Label], scores: np.ndarray, ts: np.ndarray,
+    ) -> list[tuple[AlertKey, Change]]:
+        """Feed predictions in order, with their scores (NaN where an event had none); return CBPE's changes."""
+        if self.cbpe is None:
+            return []
+        scores = np.asarray(scores, dtype=np.float64)
+        right = self._right_probability(predictions, scores)
+        return [(CBPE_KEY, c) for c in self.cbpe.observe_scores(right, True, ts)]
+
+    def observe_outcomes(
+        self, predictions: Sequence[Label], labels: Sequence[Label], scores: np.ndarray, ts: np.ndarray,
+    ) -> list[tuple[AlertKey, Change]]:
+        """Feed joined pairs in event-time order (``ts``: each pair's event time); return every detector's changes.
+
+        A regression pair whose prediction or label is not a finite number is
+        joined but not scored. Changes are in the order of the batch.
+        """
+        scores = np.asarray(scores, dtype=np.float64)
+        times = as_times(ts, len(scores))
+        rows: np.ndarray | None = None
+        if self.task == CLASSIFICATION:
+            guesses, truths = canonical_classes(predictions), canonical_classes(labels)
+            losses = np.array([g != t for g, t in zip(guesses, truths)], dtype=np.float64)
+            right = losses == 0.0
         else:
-            self.metrics.update(float(prediction), float(label))
-        if self.cbpe is not None and score is not None:
-            self.cbpe.observe_outcome(True, loss == 0.0, self._right_probability(prediction, score))
+            guessed, real = numeric_labels(predictions), numeric_labels(labels)
+            losses = np.abs(guessed - real)
+            valid = ~np.isnan(losses)
+            if np.count_nonzero(valid) < len(valid):
+                rows = np.flatnonzero(valid)
+                guessed, real, losses, times = guessed[rows], real[rows], losses[rows], times[rows]
+        if not len(losses):
+            return []
+        found = [((("performance", None, f"rolling_{self.realized.metric_name}")), c)
+                 for c in self.realized.update_many(losses, times)]
+        found += [(("concept_drift", None, self.concept.detector_name), c)
+                  for c in self.concept.update_many(losses, times)]
+        if self.classification is not None:
+            self.classification.update_many(guesses, truths, scores if self.positive_class is not None else None)
+        if self.regression is not None:
+            self.regression.update_many(guessed, real)
+        if self.cbpe is not None:  # scored pairs only: CBPE's realized accuracy is that of the pairs it estimates
+            missing = np.isnan(scores)
+            if np.count_nonzero(missing):
+                keep = np.flatnonzero(~missing)
+                predictions, scores, right = [predictions[i] for i in keep.tolist()], scores[keep], right[keep]
+            if len(scores):
+                self.cbpe.observe_labelled(self._right_probability(predictions, scores), True, right)
+        if len(found) > 1:
+            found.sort(key=lambda keyed: keyed[1].index)  # stable: detectors in the order of ``detectors()`` at a tie
+        if rows is not None:
+            found = [(key, Change(int(rows[c.index]), c.active, c.evidence)) for key, c in found]
+        return found
+
+    # -- one event at a time ---------------------------------------------------------------
+
+    def observe_prediction(self, prediction: Label, score: float | None, ts: float) -> None:
+        self.observe_predictions([prediction], np.array([math.nan if score is None else score]), np.array([ts]))
+
+    def observe_outcome(self, prediction: Label, label: Label, score: float | None, ts: float) -> None:
+        self.observe_outcomes([prediction], [label], np.array([math.nan if score is None else score]), np.array([ts]))
+
+    # -- reading -------------------------------------------------------------------------
 
     def detectors(self) -> list[tuple[AlertKey, Any]]:
         found: list[tuple[AlertKey, Any]] = [
@@ -93,7 +171,7 @@ class PerformanceSuite:
             (("concept_drift", None, self.concept.detector_name), self.concept),
         ]
         if self.cbpe is not None:
-            found.append((("performance", None, "cbpe"), self.cbpe))
+            found.append((CBPE_KEY, self.cbpe))
         return found
 
     def summary(self) -> dict[str, str | float]:

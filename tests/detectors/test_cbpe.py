@@ -11,7 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.base import Change
 from detectors.cbpe import ConfidenceBasedEstimator, isotonic
+from streams.codec import decode, encode
+from tests.detectors.batching import assert_split_invariant, cuts, times
 
 
 def model(rng: random.Random, sigma: float, mu: float = 0.5, sharpness: float = 1.0) -> tuple[float, int]:
@@ -154,7 +157,7 @@ def test_the_calibration_map_corrects_an_overconfident_model() -> None:
     cbpe = ConfidenceBasedEstimator(reference_size=40_000)
     for _ in run(cbpe, rng, 3.0, 40_000, 0, sharpness=2.0):
         pass
-    table = cbpe.calibration
+    table = cbpe.calibration.tolist()
     assert all(0.0 < p < 1.0 for p in table) and table == sorted(table)
     for score in (0.1, 0.25, 0.75, 0.9):
         lo, hi = math.floor(score * 20) / 20, math.floor(score * 20 + 1) / 20
@@ -181,16 +184,13 @@ def test_explicit_classes_and_incomplete_events() -> None:
     assert cbpe.n == 1
 
 
-def test_a_checkpoint_round_trip_continues_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams import checkpoint
+def test_a_checkpoint_round_trip_continues_exactly() -> None:
+    from streams import codec
 
-    name = f"{ConfidenceBasedEstimator.__module__}.{ConfidenceBasedEstimator.__qualname__}"
-    monkeypatch.setitem(checkpoint.ALLOWED, name, ConfidenceBasedEstimator)  # not yet on the allowlist
-    monkeypatch.setitem(checkpoint._NAMES, ConfidenceBasedEstimator, name)
     rng = random.Random(7)
     cbpe = ConfidenceBasedEstimator()
     flags(cbpe, rng, 3.0, 2500, 0)
-    restored = checkpoint.loads(checkpoint.dumps(cbpe))
+    restored = codec.decode(codec.encode(cbpe), ConfidenceBasedEstimator)
     events = [model(rng, 1.0) for _ in range(2000)]
     seen: list[list[Any]] = []
     for monitor in (cbpe, restored):
@@ -212,3 +212,116 @@ def test_isotonic_is_monotone_and_keeps_the_weighted_mean(points: list[tuple[flo
     assert np.average(fitted, weights=weights) == pytest.approx(np.average(values, weights=weights), abs=1e-9)
     if np.all(np.diff(values) >= 0):
         assert fitted == pytest.approx(values)
+
+
+def score_stream(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Scores of a binary model whose confidence moves in 1 to 4 segments, NaN for some events (no score)."""
+    edges = np.sort(rng.integers(0, n + 1, size=rng.integers(0, 4)))
+    sigma = rng.uniform(0.5, 4.0, size=len(edges) + 1)[np.searchsorted(edges, np.arange(n), side="right")]
+    scores = 1.0 / (1.0 + np.exp(-rng.normal(0.5, sigma)))
+    scores[rng.random(n) < rng.uniform(0.0, 0.3)] = np.nan
+    return scores
+
+
+def calibrated(window: int, check_every: int, reference: int = 200) -> ConfidenceBasedEstimator:
+    rng = np.random.default_rng(99)
+    cbpe = ConfidenceBasedEstimator(reference_size=reference, window=window, check_every=check_every, min_z=2.0)
+    p = 1.0 / (1.0 + np.exp(-rng.normal(0.5, 3.0, reference)))
+    cbpe.observe_labelled(p, p >= 0.5, rng.random(reference) < p)
+    assert cbpe.calibrated
+    return cbpe
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 2500), window=st.sampled_from([64, 300]),
+       check_every=st.sampled_from([1, 3, 16]), calibrate=st.booleans())
+def test_any_split_of_predictions_gives_the_changes_and_state_of_one_value_at_a_time(
+    data: st.DataObject, seed: int, n: int, window: int, check_every: int, calibrate: bool,
+) -> None:
+    rng = np.random.default_rng(seed)
+    scores, ts = score_stream(rng, n), times(n, rng)
+    said = (scores >= 0.5) ^ (rng.random(n) < 0.05)  # mostly the class the score gives
+
+    def make() -> ConfidenceBasedEstimator:
+        if calibrate:
+            return calibrated(window, check_every)
+        return ConfidenceBasedEstimator(window=window, check_every=check_every, min_z=2.0)
+
+    assert_split_invariant(make, lambda c, part: c.observe_scores(scores[part], said[part], ts[part]), n,
+                           data.draw(cuts(n)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), reference=st.sampled_from([1, 50, 400]))
+def test_any_split_of_outcomes_gives_the_state_of_one_value_at_a_time(
+    data: st.DataObject, seed: int, n: int, reference: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    scores = score_stream(rng, n)
+    said, positive = rng.random(n) < 0.5, rng.random(n) < 0.6
+
+    def feed(cbpe: ConfidenceBasedEstimator, part: slice) -> list[Any]:
+        cbpe.observe_labelled(scores[part], said[part], positive[part])
+        return []
+
+    assert_split_invariant(lambda: ConfidenceBasedEstimator(reference_size=reference, window=100), feed, n,
+                           data.draw(cuts(n)))
+
+
+def test_conditions_flip_both_ways_in_the_split_streams() -> None:
+    seen = set()
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        scores, ts = score_stream(rng, 2500), times(2500, rng)
+        cbpe = calibrated(64, 1)
+        said = (scores >= 0.5) ^ (rng.random(2500) < 0.05)
+        seen |= {c.active for c in cbpe.observe_scores(scores, said, ts)}
+    assert seen == {True, False}
+
+
+def test_batches_match_one_prediction_at_a_time_and_skip_missing_scores() -> None:
+    rng = random.Random(4)
+    events = [model(rng, 3.0 if i < 3000 else 1.0) for i in range(5000)]
+    one, batch = ConfidenceBasedEstimator(), ConfidenceBasedEstimator()
+    flips = []
+    for i, (score, label) in enumerate(events):
+        was = one.active
+        one.observe_prediction(None, score if i % 7 else None, float(i))
+        if i < 1500:
+            one.observe_outcome(None, label, score)
+        if one.active != was:
+            flips.append((i, one.active, one.evidence()))
+    scores = np.array([s if i % 7 else np.nan for i, (s, _) in enumerate(events)])
+    changes = batch.observe_predictions(None, scores[:1500], np.arange(1500.0))
+    batch.observe_outcomes(None, [y for _, y in events[:1500]], np.array([s for s, _ in events[:1500]]))
+    changes += [Change(c.index + 1500, c.active, c.evidence)
+                for c in batch.observe_predictions([None] * 3500, scores[1500:], np.arange(1500.0, 5000.0))]
+    assert [(c.index, c.active, c.evidence) for c in changes] == flips and flips
+    assert all(c.index % 7 for c in changes)  # an event without a score changes nothing
+    assert batch.predictions == one.predictions == sum(1 for i in range(5000) if i % 7)
+
+
+def test_the_window_is_one_byte_per_prediction_and_the_estimate_is_counted_from_it() -> None:
+    cbpe = calibrated(1000, 16)
+    rng = np.random.default_rng(1)
+    p = rng.random(3000)
+    cbpe.observe_scores(p, p >= 0.5, np.arange(3000.0))
+    assert cbpe.codes.values.dtype == np.int8 and cbpe.codes.values.nbytes == 1000
+    table = np.array(cbpe.calibration)
+    bins = np.minimum((p[-1000:] * 20).astype(int), 19)
+    right = np.where(p[-1000:] >= 0.5, table[bins], 1.0 - table[bins])
+    assert cbpe.estimated_accuracy == pytest.approx(float(np.mean(right)), rel=1e-12)
+    assert len(cbpe.bin_n) == 0  # the reference counts are dropped once calibrated
+
+
+def test_a_codec_round_trip_mid_stream_continues_exactly() -> None:
+    rng = random.Random(7)
+    cbpe = ConfidenceBasedEstimator()
+    flags(cbpe, rng, 3.0, 2500, 0)
+    blob = encode(cbpe)
+    restored = decode(blob, ConfidenceBasedEstimator)
+    assert encode(restored) == blob
+    scores = np.array([model(rng, 1.0)[0] for _ in range(2000)])
+    ts = np.arange(2500.0, 4500.0)
+    assert restored.observe_scores(scores, scores >= 0.5, ts) == cbpe.observe_scores(scores, scores >= 0.5, ts)
+    assert cbpe.active and encode(restored) == encode(cbpe)

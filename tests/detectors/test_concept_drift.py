@@ -4,11 +4,15 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.base import Change
 from detectors.concept_drift import ConceptDriftMonitor
+from streams.codec import decode, encode
+from tests.detectors.batching import assert_split_invariant, cuts, times
 
 
 def spread_errors(percent: float, k: int) -> float:
@@ -208,3 +212,95 @@ def test_a_regression_model_always_uses_adwin_and_unknown_methods_are_refused() 
     assert ConceptDriftMonitor(binary=False, method="eddm").detector_name == "adwin"
     with pytest.raises(ValueError, match="choose one of"):
         ConceptDriftMonitor(binary=True, method="page_hinkley")
+
+
+SETUPS = [(True, "ddm"), (True, "eddm"), (True, "hddm_a"), (True, "adwin"), (False, None)]  # binary, method
+
+
+def error_stream(binary: bool, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Losses whose level moves in 1 to 4 segments (0/1 errors, or absolute errors)."""
+    edges = np.sort(rng.integers(0, n + 1, size=rng.integers(0, 4)))
+    levels = rng.uniform(0.0, 0.6, size=len(edges) + 1) if binary else rng.uniform(0.2, 3.0, size=len(edges) + 1)
+    level = levels[np.searchsorted(edges, np.arange(n), side="right")]
+    return (rng.random(n) < level).astype(np.float64) if binary else np.abs(rng.normal(0.0, level))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 2500),
+       setup=st.sampled_from(SETUPS),
+       baseline=st.sampled_from([30, 300]), window=st.sampled_from([50, 400]))
+def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
+    data: st.DataObject, seed: int, n: int, setup: tuple[bool, str | None], baseline: int, window: int,
+) -> None:
+    binary, method = setup
+    rng = np.random.default_rng(seed)
+    losses, ts = error_stream(binary, n, rng), times(n, rng)
+
+    def make() -> ConceptDriftMonitor:
+        return ConceptDriftMonitor(binary, baseline, min_z=2.0, min_n=20, window=window, method=method)
+
+    assert_split_invariant(make, lambda m, part: m.update_many(losses[part], ts[part]), n, data.draw(cuts(n)))
+
+
+@pytest.mark.parametrize("binary,method", SETUPS)
+def test_conditions_flip_both_ways_in_the_split_streams(binary: bool, method: str | None) -> None:
+    """The streams of the split test raise and clear the condition, and end detections (real changes to compare)."""
+    seen: set[object] = set()
+    for seed in range(60):
+        rng = np.random.default_rng(seed)
+        losses, ts = error_stream(binary, 2500, rng), times(2500, rng)
+        monitor = ConceptDriftMonitor(binary, 30, min_z=2.0, min_n=20, window=50, method=method)
+        for k in range(0, 2500, 100):
+            seen |= {c.active for c in monitor.update_many(losses[k:k + 100], ts[k:k + 100])}
+            seen |= {"detected"} if monitor.detected else {"undetected after a detection"} if monitor.since.n else set()
+    assert seen == {True, False, "detected", "undetected after a detection"}
+
+
+def test_a_batch_gives_the_onsets_of_one_value_at_a_time() -> None:
+    rng = random.Random(5)
+    losses = [float(rng.random() < (0.1 if i < 3000 else 0.3 if i < 6000 else 0.1)) for i in range(9000)]
+    one = ConceptDriftMonitor(binary=True)
+    flips = []
+    for i, loss in enumerate(losses):
+        was = one.active
+        one.update(loss, float(i))
+        if one.active != was:
+            flips.append((i, one.active, one.evidence()))
+    batch = ConceptDriftMonitor(binary=True)
+    changes = batch.update_many(np.array(losses), np.arange(9000.0))
+    assert [(c.index, c.active, c.evidence) for c in changes] == flips
+    assert [active for _, active, _ in flips] == [True, False]
+    e = changes[0].evidence
+    assert 3000 <= e.window_start <= e.window_end == changes[0].index
+
+
+@pytest.mark.parametrize("binary,method", SETUPS)
+def test_a_checkpoint_round_trip_mid_episode_continues_exactly(binary: bool, method: str | None) -> None:
+    rng = np.random.default_rng(11)
+    n = 6000
+    level = np.where(np.arange(n) < 2000, 0.05, 0.35) if binary else np.where(np.arange(n) < 2000, 1.0, 3.0)
+    losses = (rng.random(n) < level).astype(np.float64) if binary else np.abs(rng.normal(0.0, level))
+    ts = times(n, rng)
+    straight = ConceptDriftMonitor(binary, method=method)
+    want = straight.update_many(losses, ts)
+    cut = want[0].index + 50 if want else 3000  # mid-episode
+    interrupted = ConceptDriftMonitor(binary, method=method)
+    got = interrupted.update_many(losses[:cut], ts[:cut])
+    assert interrupted.active and interrupted.detected
+    blob = encode(interrupted)
+    restored = decode(blob, ConceptDriftMonitor)
+    assert encode(restored) == blob and restored.detector_name == interrupted.detector_name
+    got += [Change(c.index + cut, c.active, c.evidence) for c in restored.update_many(losses[cut:], ts[cut:])]
+    # river's binary detectors restore exactly; ADWIN replays its last 512 inputs (a shorter window here,
+    # which makes the same decisions on this stream)
+    assert got == want
+    assert encode(restored) == encode(straight)
+
+
+def test_only_the_running_detector_is_kept_and_it_is_a_field() -> None:
+    import dataclasses
+
+    names = {f.name for f in dataclasses.fields(ConceptDriftMonitor)}
+    assert {"ddm", "eddm", "hddm_a", "adwin"} <= names and "detector" not in names
+    monitor = ConceptDriftMonitor(binary=True, method="eddm")
+    assert (monitor.ddm, monitor.hddm_a, monitor.adwin) == (None, None, None) and monitor.eddm is monitor.detector

@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
 from detectors.performance import _canonical
+from streams.codec import decode, encode
+from tests.detectors.batching import assert_split_invariant, cuts
 
 Pair = tuple[Any, Any, "float | None"]
 MAX_LOG_LOSS = -math.log(1 - (1 - 1e-15))  # a certain mistake, clipped: 1 - 1e-15 rounds up in binary
@@ -224,19 +226,16 @@ def test_regression_rejects_non_finite_errors(prediction: Any, label: Any) -> No
     assert metrics.n_total == 0
 
 
-def test_a_checkpoint_round_trip_continues_exactly(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams import checkpoint
+def test_a_checkpoint_round_trip_continues_exactly() -> None:
+    from streams import codec
 
-    for cls in (ClassificationMetrics, RegressionMetrics):  # not yet on the codec's allowlist
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        monkeypatch.setitem(checkpoint.ALLOWED, name, cls)
-        monkeypatch.setitem(checkpoint._NAMES, cls, name)
     pairs = calibrated_binary(4, 3000)
     metrics, regression = ClassificationMetrics(window=500), RegressionMetrics(window=500)
     for prediction, label, score in pairs[:1700]:
         metrics.update(prediction, label, score if prediction else None)
         regression.update(score, label)
-    metrics2, regression2 = (checkpoint.loads(checkpoint.dumps(m)) for m in (metrics, regression))
+    metrics2 = codec.decode(codec.encode(metrics), ClassificationMetrics)
+    regression2 = codec.decode(codec.encode(regression), RegressionMetrics)
     for prediction, label, score in pairs[1700:]:
         for m in (metrics, metrics2):
             m.update(prediction, label, score if prediction else None)
@@ -283,3 +282,76 @@ def test_regression_rolling_equals_a_recomputation(pairs: list[tuple[float, floa
     assert snap["rmse"] == pytest.approx(float(np.sqrt(np.mean(err[-window:] ** 2))), rel=1e-7, abs=1e-7 * scale)
     assert snap["mae_total"] == pytest.approx(float(np.mean(np.abs(err))), rel=1e-9, abs=1e-9 * scale)
     assert 0.0 <= snap["mae"] <= snap["rmse"] * (1 + 1e-9) + 1e-9 * scale
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), window=st.sampled_from([1, 7, 100]),
+       max_classes=st.sampled_from([2, 3, 50]), scored=st.sampled_from([0.0, 0.5, 1.0]))
+def test_any_split_gives_the_state_of_one_pair_at_a_time(
+    data: st.DataObject, seed: int, n: int, window: int, max_classes: int, scored: float,
+) -> None:
+    rng = np.random.default_rng(seed)
+    names: list[Any] = [0, 1, "1", True, False, "a", "b", 2.0, "true"]
+    predictions = [names[i] for i in rng.integers(0, len(names), n)]
+    labels = [names[i] for i in rng.integers(0, len(names), n)]
+    scores = np.where(rng.random(n) < scored, rng.random(n), np.nan)
+    scores[rng.random(n) < 0.05] = 1.0
+
+    def feed(metrics: ClassificationMetrics, part: slice) -> list[Any]:
+        metrics.update_many(predictions[part], labels[part], scores[part] if scored else None)
+        return []
+
+    assert_split_invariant(lambda: ClassificationMetrics(window=window, max_classes=max_classes), feed, n,
+                           data.draw(cuts(n)))
+    metrics = ClassificationMetrics(window=window, max_classes=max_classes)
+    feed(metrics, slice(0, n))
+    pairs = [(p, y, None if math.isnan(s) or not scored else s) for p, y, s in zip(predictions, labels, scores)]
+    if max_classes == 50:
+        assert_matches(metrics.snapshot(), expected_snapshot(pairs, window))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), window=st.sampled_from([1, 7, 100]))
+def test_regression_any_split_gives_the_state_of_one_pair_at_a_time(
+    data: st.DataObject, seed: int, n: int, window: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.normal(0.0, 10.0 ** rng.uniform(-3, 6), n)
+    predictions = labels + rng.normal(0.0, rng.uniform(0.1, 5.0), n)
+
+    def feed(metrics: RegressionMetrics, part: slice) -> list[Any]:
+        metrics.update_many(predictions[part], labels[part])
+        return []
+
+    assert_split_invariant(lambda: RegressionMetrics(window=window), feed, n, data.draw(cuts(n)))
+
+
+def test_rings_are_small_and_the_score_ring_waits_for_a_score() -> None:
+    metrics = ClassificationMetrics()
+    metrics.update_many([1, 0] * 600, [1, 1] * 600)
+    assert metrics.predicted.values.dtype == np.int8 and metrics.correct.values.dtype == np.bool_
+    assert len(metrics.scores.values) == 0  # no pair carried a score
+    metrics.update_many([1, 0], [0, 0], np.array([0.9, np.nan]))
+    assert metrics.scores.count == metrics.predicted.count and metrics.scores.n == 1000
+    assert metrics.snapshot()["log_loss"] == pytest.approx(-math.log(0.1))  # one scored pair in the window
+    assert len(metrics.tp_total) == len(metrics.classes) == 2
+
+
+@pytest.mark.parametrize("with_scores", [True, False])
+def test_a_codec_round_trip_mid_stream_continues_exactly(with_scores: bool) -> None:
+    pairs = calibrated_binary(5, 3000)
+    predictions, labels = [p for p, _, _ in pairs], [y for _, y, _ in pairs]
+    scores = np.array([s for _, _, s in pairs]) if with_scores else None
+    straight, interrupted = ClassificationMetrics(window=500), ClassificationMetrics(window=500)
+    regression, regression_cut = RegressionMetrics(window=500), RegressionMetrics(window=500)
+    straight.update_many(predictions, labels, scores)
+    regression.update_many([s for _, _, s in pairs], labels)
+    interrupted.update_many(predictions[:1234], labels[:1234], None if scores is None else scores[:1234])
+    regression_cut.update_many([s for _, _, s in pairs[:1234]], labels[:1234])
+    restored = decode(encode(interrupted), ClassificationMetrics)
+    restored_regression = decode(encode(regression_cut), RegressionMetrics)
+    restored.update_many(predictions[1234:], labels[1234:], None if scores is None else scores[1234:])
+    restored_regression.update_many([s for _, _, s in pairs[1234:]], labels[1234:])
+    assert encode(restored) == encode(straight) and restored.snapshot() == straight.snapshot()
+    assert encode(restored_regression) == encode(regression)
+    assert restored_regression.snapshot() == regression.snapshot()

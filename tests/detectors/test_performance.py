@@ -4,11 +4,15 @@ from __future__ import annotations
 import math
 import random
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from detectors.base import Change
 from detectors.performance import CLASSIFICATION, REGRESSION, PerformanceMonitor, infer_task, same_class
+from streams.codec import decode, encode
+from tests.detectors.batching import assert_split_invariant, cuts, times
 
 
 @pytest.mark.parametrize("prediction,task", [
@@ -205,3 +209,100 @@ def test_a_constant_stream_is_never_active(pair: tuple[object, object], n: int) 
     for i in range(n):
         monitor.update(prediction, label, float(i))
         assert not monitor.active
+
+
+def piecewise(rng: np.random.Generator, n: int, low: float, high: float) -> np.ndarray:
+    """A level per value: 1 to 4 segments, each at a level drawn in [low, high)."""
+    edges = np.sort(rng.integers(0, n + 1, size=rng.integers(0, 4)))
+    levels = rng.uniform(low, high, size=len(edges) + 1)
+    return levels[np.searchsorted(edges, np.arange(n), side="right")]
+
+
+def loss_stream(task: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    if task == CLASSIFICATION:
+        return (rng.random(n) < piecewise(rng, n, 0.0, 0.6)).astype(np.float64)
+    return np.abs(rng.normal(0.0, piecewise(rng, n, 0.2, 3.0)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 2500),
+       task=st.sampled_from([CLASSIFICATION, REGRESSION]), check_every=st.sampled_from([1, 3, 16]), baseline=st.sampled_from([30, 200]), window=st.sampled_from([64, 300]))
+def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
+    data: st.DataObject, seed: int, n: int, task: str, check_every: int, baseline: int, window: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    losses, ts = loss_stream(task, n, rng), times(n, rng)
+
+    def make() -> PerformanceMonitor:
+        return PerformanceMonitor(task, baseline_size=baseline, window=window, min_z=2.0, check_every=check_every)
+
+    assert_split_invariant(make, lambda m, part: m.update_many(losses[part], ts[part]), n, data.draw(cuts(n)))
+
+
+def test_conditions_flip_both_ways_in_the_split_streams() -> None:
+    """The streams of the split test raise and clear the condition (so the test compares real changes)."""
+    flips = {CLASSIFICATION: set(), REGRESSION: set()}
+    for seed in range(40):
+        for task in flips:
+            rng = np.random.default_rng(seed)
+            losses, ts = loss_stream(task, 2500, rng), times(2500, rng)
+            monitor = PerformanceMonitor(task, baseline_size=30, window=64, min_z=2.0, check_every=1)
+            flips[task] |= {c.active for c in monitor.update_many(losses, ts)}
+    assert flips == {CLASSIFICATION: {True, False}, REGRESSION: {True, False}}
+
+
+def test_a_batch_judges_each_block_as_values_one_at_a_time_do() -> None:
+    rng = random.Random(1)
+    losses = [float(rng.random() >= (0.9 if i < 3000 else 0.6)) for i in range(6000)]
+    one = PerformanceMonitor(CLASSIFICATION)
+    onsets = []
+    for i, loss in enumerate(losses):
+        was = one.active
+        one.update(0 if loss else 1, 1, float(i))
+        if one.active != was:
+            onsets.append(i)
+    batch = PerformanceMonitor(CLASSIFICATION)
+    changes = batch.update_many(np.array(losses), np.arange(6000.0))
+    assert [c.index for c in changes] == onsets and onsets
+    assert all((c.index + 1) % batch.check_every == 0 for c in changes)  # decisions at whole blocks
+    assert changes[0].evidence.window_start <= changes[0].evidence.window_end == float(changes[0].index)
+
+
+def test_losses_compare_classes_across_json_types_and_skip_non_numbers() -> None:
+    classification = PerformanceMonitor(CLASSIFICATION)
+    assert classification.losses([1, True, "true", "a", 2.0], ["1", 1.0, 1, "b", 2]).tolist() == [0, 0, 0, 1, 0]
+    regression = PerformanceMonitor(REGRESSION)
+    got = regression.losses([1.5, "2", None, 3.0], [1.0, 4.0, 1.0, math.inf]).tolist()
+    assert got[:2] == [0.5, 2.0] and all(math.isnan(x) for x in got[2:])
+    with pytest.raises(ValueError):
+        regression.update_many(np.array([1.0, math.nan]), np.array([0.0, 1.0]))
+    assert regression.n == 0
+
+
+@pytest.mark.parametrize("task", [CLASSIFICATION, REGRESSION])
+def test_a_checkpoint_round_trip_mid_stream_continues_exactly(task: str) -> None:
+    rng = np.random.default_rng(3)
+    losses, ts = loss_stream(task, 4000, rng), times(4000, rng)
+    straight, interrupted = PerformanceMonitor(task, min_z=2.0), PerformanceMonitor(task, min_z=2.0)
+    want = straight.update_many(losses, ts)
+    got = interrupted.update_many(losses[:1700], ts[:1700])
+    restored = decode(encode(interrupted), PerformanceMonitor)
+    assert encode(restored) == encode(interrupted)
+    got += [Change(c.index + 1700, c.active, c.evidence) for c in restored.update_many(losses[1700:], ts[1700:])]
+    assert got == want
+    assert encode(restored) == encode(straight)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=700), st.integers(1, 60), st.sampled_from([1, 5, 16]))
+def test_rolling_is_the_metric_of_the_last_window_pairs_between_decisions(
+    wrong: list[bool], window: int, check_every: int,
+) -> None:
+    """The ring takes whole blocks; the open block's pairs count in ``rolling`` all the same."""
+    monitor = PerformanceMonitor(CLASSIFICATION, baseline_size=20, window=window, check_every=check_every)
+    for i, w in enumerate(wrong):
+        monitor.update_many(np.array([float(w)]), np.array([float(i)]))
+        last = wrong[max(0, i + 1 - window): i + 1]
+        assert monitor.rolling == 1.0 - sum(last) / len(last)
+        assert monitor.recent_n == monitor.evidence().n == len(last)
+        assert len(monitor.block) == monitor.n % check_every
