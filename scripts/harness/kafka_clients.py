@@ -166,6 +166,7 @@ class _ConfluentProducer(Producer):
 
     def close(self, timeout_s: float = 10.0) -> None:
         self._producer.flush(timeout_s)
+        del self._producer  # librdkafka closes its connections when the client is freed
 
 
 def kafka_producer(bootstrap: str, client: Client = "kafka-python", *, linger_ms: int = 5, **config: Any) -> Producer:
