@@ -51,6 +51,7 @@ def first_after(onsets: list[int], change: int) -> int | None:
 
 
 def delay_cell(delays: list[int | None]) -> str:
+    """Median / max delay over seeds, and how many seeds detected."""
     if not delays:
         return "not run"
     n = len(delays)
@@ -63,12 +64,14 @@ def delay_cell(delays: list[int | None]) -> str:
 
 
 def pre_cell(counts: list[int], events: int) -> str:
+    """Alarms before the change: total, (seeds with any / seeds), in how many events."""
     if not counts:
         return "not run"
     return f"{sum(counts)} ({sum(1 for c in counts if c)}/{len(counts)}) in {events:,}"
 
 
 def rate_cell(alarms: int, events: int) -> str:
+    """False alarms per million events, with the 95% upper bound when there is none."""
     if not events:
         return "n/a"
     if not alarms:  # rule of three: the 95% upper bound of a rate with no event in n trials is 3/n
@@ -111,6 +114,7 @@ def chance_cell(alarms: int, events: int) -> str:
 
 
 def table(headers: list[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)

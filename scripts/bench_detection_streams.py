@@ -92,10 +92,12 @@ SALT = 20_240_611
 
 
 def rng_for(*key: int) -> np.random.Generator:
+    """A numpy generator for one key (drift kind, seed, ...): the same key, the same draws."""
     return np.random.default_rng([SALT, *key])
 
 
 def int_seed(*key: int) -> int:
+    """An integer seed for one key, for the libraries that take one."""
     return int(rng_for(*key).integers(0, 2**31 - 1))
 
 
@@ -105,6 +107,7 @@ def int_seed(*key: int) -> int:
 
 
 def monitor_onsets(update: Callable[[Any, float], None], monitor: Any, values: Iterable[Any]) -> list[int]:
+    """Indices at which a driftline monitor's ``active`` turns on, fed ``values`` one by one."""
     onsets, prev = [], False
     for i, x in enumerate(values):
         update(x, float(i))
@@ -179,6 +182,7 @@ def driftline_onsets(values: list[Any], profile: Any, n_features: int) -> dict[s
 
 
 def draw_numeric(kind: str, rng: np.random.Generator, n: int, after: bool) -> np.ndarray:
+    """``n`` values of a numeric drift kind, before or ``after`` its change."""
     if kind.startswith("mean_"):
         return rng.normal(float(kind.split("_")[1]) if after else 0.0, 1.0, n)
     if kind == "var_x2":
@@ -192,11 +196,13 @@ def draw_numeric(kind: str, rng: np.random.Generator, n: int, after: bool) -> np
 
 
 def draw_categories(rng: np.random.Generator, n: int, shares: tuple[float, ...]) -> list[str]:
+    """``n`` categories drawn with ``shares``."""
     idx = rng.choice(len(CATEGORIES), size=n, p=np.asarray(shares) / sum(shares))
     return [CATEGORIES[i] for i in idx]
 
 
 def draw_stationary(dist: str, rng: np.random.Generator, n: int) -> Any:
+    """``n`` values of a stationary distribution."""
     if dist == "normal":
         return rng.normal(0.0, 1.0, n)
     if dist == "lognormal":
@@ -236,6 +242,7 @@ class ConceptDriftStream(synth.ConceptDriftStream):
 
 
 def concept_stream(kind: str, seed: int, position: int) -> tuple[Any, Any]:
+    """river's concept-drift stream of ``kind`` changing at ``position``, and the model to monitor."""
     ci = list(CONCEPT_KINDS).index(kind)
     s = [int_seed(7, ci, seed, k) for k in range(3)]
     if kind == "agrawal":

@@ -47,6 +47,7 @@ from scripts.bench_detection_streams import (
 
 
 def delay_task(args: tuple[str, int, int, bool, int]) -> tuple[str, int, int, dict[str, list[int]]]:
+    """Alarms of every detector on one data-drift stream: (kind, seed, change, onsets per detector)."""
     kind, ki, seed, with_kswin, n_features = args
     rng = rng_for(1, ki, seed)
     change = CHANGE + int(rng.integers(0, PHASE))
@@ -82,6 +83,7 @@ def delay_task(args: tuple[str, int, int, bool, int]) -> tuple[str, int, int, di
 
 
 def concept_task(args: tuple[str, int]) -> tuple[str, int, int, dict[str, list[int]], tuple[float, float]]:
+    """Alarms on the 0/1 errors of a frozen model over one concept-drift stream, and its error rates."""
     kind, seed = args
     change = CHANGE + int(rng_for(3, list(CONCEPT_KINDS).index(kind), seed).integers(0, PHASE))
     # Sample i of the error stream is sample TRAIN_SIZE + i of the generator; river's sigmoid
@@ -136,6 +138,7 @@ def stationary_task(args: tuple[str, int, int, int, int, int]) -> tuple[str, dic
 
 
 def run_task(task: tuple[str, Any]) -> tuple[str, Any, float]:
+    """Run one task; return its kind, its result and the CPU seconds it took."""
     t0 = time.process_time()
     what, args = task
     fn = {"delay": delay_task, "concept": concept_task, "stationary": stationary_task}[what]

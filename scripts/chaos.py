@@ -43,7 +43,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.chaos_checks import leftovers
+from scripts.chaos_checks import converge, leftovers
 from scripts.chaos_driver import Chaos
 from scripts.chaos_report import report
 
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run.start()
         run.produce_and_break()
-        run.converge()
+        converge(run)
     except KeyboardInterrupt:
         interrupted = True
         print("\ninterrupted: stopping everything", flush=True)

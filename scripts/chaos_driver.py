@@ -1,11 +1,11 @@
-"""The chaos driver: the servers and two workers it starts, the crashes and Redis outages it causes, convergence.
+"""The chaos driver: the servers and two workers it starts, and the crashes and Redis outages it causes.
 
 On a schedule drawn from the seed it SIGKILLs a worker (alternating between
 the two, restarting it at once), restarts Redis once (stop, start on the same
 port and append-only data folder) and makes Redis unreachable once. Between
 actions it watches that restarted workers get ready, that none dies on its own
-and that writes resume after Redis returns. Then it waits for the counts in
-Redis to converge on the ledger of :mod:`scripts.chaos_traffic`.
+and that writes resume after Redis returns. Convergence on the ledger of :mod:`scripts.chaos_traffic` is
+:func:`scripts.chaos_checks.converge`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from pathlib import Path
 
 import redis
 
-from scripts.chaos_checks import dead_letters
 from scripts.chaos_traffic import DUPLICATE_SHARE, OUTCOME_SHARE, TrafficProducer
-from scripts.harness import WorkerProcess, run_env, wait_for, worker_registry
+from scripts.harness import WorkerProcess, run_env, worker_registry
 from streams.embedded import EmbeddedBroker, EmbeddedRedis
 from streams.keys import RedisKeys
 
@@ -77,17 +76,21 @@ class Chaos:
     # -- helpers
 
     def now(self) -> float:
+        """Seconds since the run began."""
         return time.monotonic() - self.t0
 
     def note(self, event: str, detail: str = "") -> None:
+        """Add an event to the timeline, and print it."""
         self.timeline.append((self.now(), event, detail))
         print(f"  [{self.now():6.1f} s] {event}{': ' + detail if detail else ''}", flush=True)
 
     def problem(self, text: str) -> None:
+        """Record a problem (the run fails) and note it."""
         self.problems.append(text)
         self.note("PROBLEM", text)
 
     def client(self) -> redis.Redis:
+        """A Redis client with short timeouts, made again after Redis restarts."""
         assert self.redis is not None
         if self._client is None:
             self._client = redis.Redis.from_url(
@@ -112,6 +115,7 @@ class Chaos:
         }
 
     def progress(self) -> int | None:
+        """Predictions plus outcomes counted in Redis; None while Redis is unreachable."""
         counts = self.counts()
         if counts is None:
             return None
@@ -125,11 +129,13 @@ class Chaos:
             return None
 
     def alive(self) -> int:
+        """How many of the two workers are running."""
         return sum(slot.worker.alive for slot in self.slots)
 
     # -- set-up
 
     def start(self) -> None:
+        """Start Tansu, an append-only Redis and two workers; wait until both workers are ready."""
         args, work = self.args, self.workdir
         self.broker = EmbeddedBroker(log_path=work / "tansu.log").start()
         self.redis = EmbeddedRedis(data_dir=work / "redis-data", appendonly=True, log_path=work / "redis.log").start()
@@ -168,6 +174,7 @@ class Chaos:
         return [(begin + i * width + rng.uniform(0.05, 0.75) * width, a) for i, a in enumerate(actions)]
 
     def kill(self) -> None:
+        """SIGKILL the next worker in turn and start it again at once."""
         slot = self.slots[self.kills % 2]
         self.kills += 1
         old = slot.worker
@@ -189,6 +196,7 @@ class Chaos:
         slot.waiting_since = time.monotonic()
 
     def redis_down(self) -> None:
+        """Stop Redis: it stays unreachable until ``redis_up``."""
         assert self.redis is not None
         before = self.progress()
         self.redis.stop()
@@ -197,6 +205,7 @@ class Chaos:
         self.note("Redis stopped", f"unreachable for {self.args.outage:.0f} s (counts before: {before})")
 
     def redis_up(self, what: str, before: int | None) -> None:
+        """Start Redis again on its port and data folder; check that nothing was lost; watch writes resume."""
         assert self.redis is not None
         started = time.monotonic()
         self.redis.start()
@@ -212,6 +221,7 @@ class Chaos:
         self.watches.append(Watch(what, time.monotonic(), after))
 
     def redis_restart(self) -> None:
+        """Stop Redis and start it again at once."""
         assert self.redis is not None
         before = self.progress()
         self.redis.stop()
@@ -269,12 +279,14 @@ class Chaos:
                 self.watches.remove(watch)
 
     def wait(self, seconds: float) -> None:
+        """Sleep ``seconds``, ticking all along."""
         end = time.monotonic() + seconds
         while (left := end - time.monotonic()) > 0:
             self.tick()
             time.sleep(min(0.2, left))
 
     def produce_and_break(self) -> None:
+        """Start the producer, carry out the schedule while it runs, and wait until it is done."""
         args = self.args
         planned = args.models * args.events_per_model * (1 + OUTCOME_SHARE * (1 + DUPLICATE_SHARE)) / args.rate
         self.producer = TrafficProducer(
@@ -324,72 +336,10 @@ class Chaos:
             f"{took:.1f} s, {p.ledger.events / max(took, 1e-9):.0f} events/s",
         )
 
-    # -- convergence
-
-    def converge(self) -> None:
-        """Wait until the counts match the ledger and still do 5 s later, or settle wrong, or time out."""
-        assert self.producer is not None
-        ledger = self.producer.ledger
-        want = {m: ledger.expected(m) for m in self.models}
-        start = time.monotonic()
-        counts: dict[str, dict[str, int | None]] | None = None
-        matched_since: float | None = None
-
-        def matched_for_5_s() -> float | None:
-            nonlocal counts, matched_since
-            self.tick()
-            counts = self.counts()
-            if counts is None:  # Redis unreachable: nothing learnt
-                return None
-            if not all(
-                counts[m]["predictions"] == want[m]["predictions"] and counts[m]["joined"] == want[m]["joined"]
-                for m in self.models
-            ):
-                matched_since = None
-                return None
-            # Tansu's ListOffsets answers a wrong high watermark, so consumer lag cannot tell when
-            # the workers are done: counts that match and stay so for 5 s (no late over-count) are.
-            matched_since = matched_since or time.monotonic()
-            return matched_since if time.monotonic() - matched_since >= 5 else None
-
-        def settling() -> object:
-            """The counts, while wrong counts that stop moving mean they settled: both workers up, Redis back."""
-            return counts if counts is not None and self.alive() == 2 and not self.watches else time.monotonic()
-
-        try:
-            since = wait_for(
-                matched_for_5_s,
-                self.args.converge_timeout,
-                "exact counts",
-                every_s=0.5,
-                progress=settling,
-                stall_s=self.args.settle,
-            )
-            self.converged_after = since - start
-            self.note(
-                "converged",
-                f"counts match {self.converged_after:.1f} s after the producer finished, and still do 5 s later",
-            )
-        except TimeoutError:
-            if time.monotonic() - start < self.args.converge_timeout:
-                self.note(
-                    "settled",
-                    f"counts unchanged for {self.args.settle:.0f} s with both workers alive, and they do not match",
-                )
-            else:
-                self.note("gave up", f"counts did not converge in {self.args.converge_timeout:.0f} s")
-        self.final_counts = self.counts() or {}
-        self.alive_at_end = self.alive()
-        try:
-            self.dead_letter_counts = dead_letters(self.env)
-        except Exception as exc:  # noqa: BLE001 - informative only
-            self.note("dead letters unreadable", repr(exc))
-        if self.alive_at_end < 2:
-            self.problem(f"only {self.alive_at_end}/2 workers alive at the end")
-
     # -- tear-down
 
     def shutdown(self) -> None:
+        """Stop the workers (SIGTERM), the producer and the servers."""
         self.stop.set()
         codes = []
         for slot in self.slots:

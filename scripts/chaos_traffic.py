@@ -57,6 +57,7 @@ class Ledger:
     first_send_error: str = ""
 
     def apply(self, effects: list[Effect]) -> None:
+        """Count what a message handed to Kafka must do: (kind, model, prediction id) per event."""
         for kind, model, pid in effects:
             if kind == "prediction":
                 self.predictions[model] += 1
@@ -71,6 +72,7 @@ class Ledger:
                 self.rejected += 1
 
     def expected(self, model: str) -> dict[str, int]:
+        """What a correct worker has in Redis for ``model``."""
         return {
             "predictions": self.predictions[model],
             "joined": len(self.predicted[model] & self.labelled[model]),
@@ -246,6 +248,7 @@ class TrafficProducer(threading.Thread):
     # -- the stream
 
     def run(self) -> None:
+        """Stream everything, then flush; an error is kept in ``error`` for the driver."""
         try:
             self._producer = kafka_producer(self.bootstrap)
             self.started_at = time.monotonic()

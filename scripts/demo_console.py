@@ -151,6 +151,7 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08]")  # Faust's terminal cod
 
 
 def local_time(rfc3339: str | None) -> str:
+    """An RFC 3339 time as local HH:MM:SS (now when absent)."""
     if not rfc3339:
         return datetime.now().strftime("%H:%M:%S")
     try:

@@ -138,6 +138,7 @@ def play(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Replay one scenario from the command line; 0 when every message was delivered."""
     parser = argparse.ArgumentParser(description="Replay a simulated model's events against a Kafka broker.")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka HOST:PORT (default %(default)s)")
     parser.add_argument("--model-id", default="credit-risk", help="the model_id of every event (default %(default)s)")
