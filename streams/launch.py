@@ -71,7 +71,7 @@ def wait_for(
         current = progress() if progress is not None else None
         if current != last:
             last, moved = current, now
-        elif stall_s is not None and now - moved > stall_s:
+        elif progress is not None and stall_s is not None and now - moved > stall_s:
             raise TimeoutError(f"{what}: no progress for {stall_s:g} s (at {current})")
         if now - started > timeout_s:
             at = f" (at {current})" if progress is not None else ""

@@ -43,7 +43,7 @@ class Producer:
         partition: int | None = None,
         on_error: ErrorCallback | None = None,
     ) -> None:
-        """Queue one message; ``on_error`` is also called if it is not delivered."""
+        """Queue one message; if it is refused or not delivered, it counts in ``failed`` and ``on_error`` is called."""
         raise NotImplementedError
 
     def flush(self, timeout_s: float = 60.0) -> int:
@@ -95,9 +95,15 @@ class _KafkaPythonProducer(Producer):
         partition: int | None = None,
         on_error: ErrorCallback | None = None,
     ) -> None:
-        future = self._producer.send(topic, value=value, key=key, partition=partition)
+        from kafka.errors import KafkaError
+
         with self._lock:
             self.sent += 1
+        try:
+            future = self._producer.send(topic, value=value, key=key, partition=partition)
+        except KafkaError as error:  # refused before it was queued (too large, no metadata in time)
+            self._failed(error, on_error)
+            return
         future.add_callback(lambda _: self._delivered())
         future.add_errback(lambda error: self._failed(error, on_error))
 
@@ -150,14 +156,17 @@ class _ConfluentProducer(Producer):
         options: dict[str, Any] = {"value": value, "key": key, "on_delivery": report}
         if partition is not None:
             options["partition"] = partition
+        with self._lock:
+            self.sent += 1
         while True:
             try:
                 self._producer.produce(topic, **options)
                 break
             except BufferError:  # its queue is full: let it deliver some
                 self._producer.poll(0.1)
-        with self._lock:
-            self.sent += 1
+            except KafkaException as error:  # refused before it was queued (an unknown partition, too large)
+                self._failed(error, on_error)
+                return
         self._producer.poll(0)
 
     def flush(self, timeout_s: float = 60.0) -> int:

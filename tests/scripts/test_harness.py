@@ -35,6 +35,11 @@ def test_wait_for_fails_early_when_progress_stalls() -> None:
         wait_for(lambda: None, 60.0, "stuck", every_s=0.01, progress=lambda: 3, stall_s=0.1)
 
 
+def test_wait_for_without_progress_has_only_its_deadline() -> None:
+    with pytest.raises(TimeoutError, match=r"plain: not done after 0.3 s$"):
+        wait_for(lambda: None, 0.3, "plain", every_s=0.01, stall_s=0.05)
+
+
 def test_wait_for_lets_an_error_of_check_through() -> None:
     def check() -> None:
         raise ProcessLookupError("gone")
@@ -100,12 +105,18 @@ def test_a_failed_delivery_is_counted_and_reported(broker: EmbeddedBroker, drift
     from scripts.harness import settings_of
 
     ensure_topics(settings_of(driftline_env))  # 4 partitions
+    topic = driftline_env["DRIFTLINE_TOPIC_OUTCOMES"]
     errors: list[BaseException] = []
-    with kafka_producer(broker.bootstrap, "confluent", **{"message.timeout.ms": 3000}) as producer:
-        producer.send(driftline_env["DRIFTLINE_TOPIC_OUTCOMES"], b"nowhere", partition=9, on_error=errors.append)
-        assert producer.flush(20) == 0
-    assert (producer.sent, producer.delivered, producer.failed) == (1, 0, 1) and len(errors) == 1
-    assert "PARTITION" in producer.first_error
+    with kafka_producer(broker.bootstrap, "confluent", **{"message.timeout.ms": 3000}) as confluent:
+        confluent.send(topic, b"nowhere", partition=9, on_error=errors.append)  # refused at once or undelivered
+        assert confluent.flush(20) == 0
+    assert (confluent.sent, confluent.delivered, confluent.failed) == (1, 0, 1) and len(errors) == 1
+    assert "PARTITION" in confluent.first_error
+    with kafka_producer(broker.bootstrap, max_request_size=1 << 10) as python:
+        python.send(topic, b"x" * 4096, on_error=errors.append)  # refused before it is queued: too large
+        assert python.flush(20) == 0
+    assert (python.sent, python.delivered, python.failed) == (1, 0, 1) and len(errors) == 2
+    assert "MessageSizeTooLarge" in python.first_error
 
 
 def test_wait_for_counts_returns_the_whole_hashes_once_counts_are_exact(redis_client: redis.Redis, unique: str) -> None:
