@@ -32,7 +32,6 @@ import argparse
 import asyncio
 import json
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -44,11 +43,22 @@ import orjson
 import redis
 
 from scripts import bench_state
-from scripts.harness import LoadMeter, Stalled, cpu_seconds, model_counts, peak_rss_mb, produce, run_env, settings_of
-from scripts.harness import wait_for
+from scripts.harness import (
+    ChildProcess,
+    LoadMeter,
+    WorkerProcess,
+    aio_producer,
+    cpu_seconds,
+    model_counts,
+    peak_rss_mb,
+    produce,
+    run_env,
+    settings_of,
+    wait_for,
+    worker_registry,
+)
 from streams.embedded import EmbeddedStack
 from streams.keys import RedisKeys
-from streams.launch import WorkerProcess
 from streams.topics import ensure_topics
 
 PREFIX = "driftline:"  # Redis is flushed before every run
@@ -85,14 +95,26 @@ def workload(shape: Shape, seed: int = 7) -> tuple[list[str], list[dict[str, Any
         score = rng.random()
         features: dict[str, Any] = {name: round(rng.gauss(0.0, 1.0), 5) for name in numeric}
         features |= {name: rng.choice("abcd") for name in categorical}
-        event = {"model_id": model_id, "prediction_id": f"p{i}", "features": features,
-                 "prediction": int(score > 0.5), "score": round(score, 5), "timestamp": start + i * 1e-3}
+        event = {
+            "model_id": model_id,
+            "prediction_id": f"p{i}",
+            "features": features,
+            "prediction": int(score > 0.5),
+            "score": round(score, 5),
+            "timestamp": start + i * 1e-3,
+        }
         if shape.segments:
             event["segment"] = {"region": f"r{rng.randrange(shape.segments)}"}
         predictions.append(event)
         if i % 2 == 0:
-            outcomes.append({"model_id": model_id, "prediction_id": f"p{i}", "label": int(rng.random() < 0.85),
-                             "timestamp": start + i * 1e-3 + 0.5})
+            outcomes.append(
+                {
+                    "model_id": model_id,
+                    "prediction_id": f"p{i}",
+                    "label": int(rng.random() < 0.85),
+                    "timestamp": start + i * 1e-3 + 0.5,
+                }
+            )
     return models, predictions, outcomes
 
 
@@ -102,7 +124,7 @@ def messages(shape: Shape, topic: str, events: list[dict[str, Any]]) -> list[tup
     by_model: dict[str, list[dict[str, Any]]] = {}
     for event in events:
         by_model.setdefault(event["model_id"], []).append(event)
-    chunks = [(m, evs[i:i + shape.batch]) for m, evs in by_model.items() for i in range(0, len(evs), shape.batch)]
+    chunks = [(m, evs[i : i + shape.batch]) for m, evs in by_model.items() for i in range(0, len(evs), shape.batch)]
     chunks.sort(key=lambda c: c[1][0]["timestamp"])  # models interleaved, as live traffic is
     return [(topic, m.encode(), orjson.dumps(chunk)) for m, chunk in chunks]
 
@@ -138,8 +160,9 @@ class Bench:
         settings = settings_of(env)
         ensure_topics(settings)
         models, predictions, outcomes = workload(shape)
-        batch = messages(shape, settings.topic_predictions, predictions) + messages(shape, settings.topic_outcomes,
-                                                                                    outcomes)
+        batch = messages(shape, settings.topic_predictions, predictions) + messages(
+            shape, settings.topic_outcomes, outcomes
+        )
         asyncio.run(produce(settings.kafka_bootstrap, batch))
         return models, len(predictions) + len(outcomes)
 
@@ -151,9 +174,11 @@ class Bench:
         log = self.workdir / f"{role}-{shape.models}x{shape.features}-{shape.batch}-{shape.segments}.log"
         load0 = LOAD.sample()
         if role == "floor":
-            out = subprocess.run([sys.executable, "-m", "scripts.bench_roles", "floor"], capture_output=True, text=True,
-                                 env={**_environ(), **env, "BENCH_EVENTS": str(events)}, timeout=600)
-            report = json.loads(out.stdout.strip().splitlines()[-1])
+            floor = _role("floor", {**env, "BENCH_EVENTS": str(events)}, log, capture_stdout=True).start()
+            try:
+                report = json.loads(floor.communicate(timeout_s=600).strip().splitlines()[-1])
+            finally:
+                floor.stop()
             result.seconds, result.rss_mb = report["seconds"], report["rss_mb"]
             result.cpu = report["cpu_s"] / max(report["seconds"], 1e-9)
         else:
@@ -162,14 +187,20 @@ class Bench:
                 t0 = wait_for(lambda: time.perf_counter() if self._ready(role, child) else None, 120, f"{role} ready")
                 cpu0 = cpu_seconds(child.pid)
                 counted = lambda: sum(sum(c) for c in model_counts(self.redis, self.keys, models).values())  # noqa: E731
-                wait_for(lambda: True if _done(model_counts(self.redis, self.keys, models), expected) else None,
-                         900, f"{role} counting", every_s=0.02, progress=counted, stall_s=30)
+                wait_for(
+                    lambda: True if _done(model_counts(self.redis, self.keys, models), expected) else None,
+                    900,
+                    f"{role} counting",
+                    every_s=0.02,
+                    progress=counted,
+                    stall_s=30,
+                )
                 result.seconds = time.perf_counter() - t0
                 result.cpu = (cpu_seconds(child.pid) - cpu0) / result.seconds
                 result.rss_mb = peak_rss_mb(child.pid)
                 if role == "driftline":
                     result.extra = self._worker_extra(shape)
-            except Stalled as exc:
+            except TimeoutError as exc:
                 result.error = str(exc)
             finally:
                 child.stop()
@@ -179,13 +210,13 @@ class Bench:
     def _start(self, role: str, env: dict[str, str], log: Path) -> Any:
         if role == "driftline":
             return WorkerProcess(env, log_path=log).start()
-        return _Child(role, {**env, "BENCH_READY_KEY": "bench:ready"}, log)
+        return _role(role, {**env, "BENCH_READY_KEY": "bench:ready"}, log).start()
 
     def _ready(self, role: str, child: Any) -> bool:
         if not child.alive:
-            raise Stalled(f"{role} exited before it was ready")
+            raise TimeoutError(f"{role} exited before it was ready")
         if role == "driftline":
-            return any(orjson.loads(raw)["pid"] == child.pid for raw in self.redis.hvals(self.keys.workers))
+            return child.pid in worker_registry(self.redis, self.keys)
         return self.redis.get("bench:ready") is not None
 
     def _worker_extra(self, shape: Shape) -> str:
@@ -195,8 +226,10 @@ class Bench:
         blobs = self.redis.keys(f"{PREFIX}checkpoint:*:models")
         size = sum(self.redis.hstrlen(key, m) for key in blobs for m in self.redis.hkeys(key))
         per_model = size / max(shape.models, 1)
-        return (f"checkpoints {100 * share:.1f}% of the worker's time, {per_model / 1024:.1f} KiB per model "
-                f"({per_model / shape.features / 1024:.2f} KiB per feature) in Redis")
+        return (
+            f"checkpoints {100 * share:.1f}% of the worker's time, {per_model / 1024:.1f} KiB per model "
+            f"({per_model / shape.features / 1024:.2f} KiB per feature) in Redis"
+        )
 
     def latency(self, shape: Shape, rate: float, seconds: float = 15.0) -> Result:
         """A fresh worker under ``rate`` events/s in one-event messages, plus a probe model at 50 events/s."""
@@ -209,27 +242,44 @@ class Bench:
         probes = int(50 * seconds)
         try:
             wait_for(lambda: True if self._ready("driftline", worker) else None, 120, "latency worker ready")
-            poller = _Child("probe", {**env, "BENCH_REDIS_URL": self.stack.redis.url,
-                                      "BENCH_KEY": self.keys.model("probe"), "BENCH_PROBES": str(probes),
-                                      "BENCH_TIMEOUT_S": str(seconds + 45)}, self.workdir / "probe.log", stdout=True)
+            poller = _role(
+                "probe",
+                {
+                    **env,
+                    "BENCH_REDIS_URL": self.stack.redis.url,
+                    "BENCH_KEY": self.keys.model("probe"),
+                    "BENCH_PROBES": str(probes),
+                    "BENCH_TIMEOUT_S": str(seconds + 45),
+                },
+                self.workdir / "probe.log",
+                capture_stdout=True,
+            ).start()
             load0, cpu0 = LOAD.sample(), cpu_seconds(worker.pid)
             sent, produced, elapsed = asyncio.run(_steady(settings, shape, rate, seconds, probes))
             result.cpu = (cpu_seconds(worker.pid) - cpu0) / elapsed
             result.other_cpus = LOAD.foreign(load0, LOAD.sample())
-            out, _ = poller.proc.communicate(timeout=seconds + 120)
+            out = poller.communicate(timeout_s=seconds + 120)
             reached: list[float] = []
             for t, count in json.loads(out.strip().splitlines()[-1]):
                 reached += [t] * (min(count, probes) - len(reached))
             lat = sorted((reached[k] - sent[k]) * 1000 for k in range(len(reached)) if sent[k] - sent[0] >= 2.0)
             pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")  # noqa: E731
-            counted = sum(sum(c) for c in model_counts(self.redis, self.keys, [f"model-{m}" for m in
-                                                                                range(shape.models)] + ["probe"],
-                                                       ("predictions", "outcomes")).values())
+            counted = sum(
+                sum(c)
+                for c in model_counts(
+                    self.redis,
+                    self.keys,
+                    [f"model-{m}" for m in range(shape.models)] + ["probe"],
+                    ("predictions", "outcomes"),
+                ).values()
+            )
             result.events, result.seconds, result.rss_mb = produced, elapsed, peak_rss_mb(worker.pid)
-            result.extra = (f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {pick(1.0):.1f} ms over "
-                            f"{len(lat)} probes; backlog when traffic stopped {produced - counted:,} events"
-                            + (f"; {probes - len(reached)} probes never reached Redis" if len(reached) < probes else ""))
-        except Stalled as exc:
+            result.extra = (
+                f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {pick(1.0):.1f} ms over "
+                f"{len(lat)} probes; backlog when traffic stopped {produced - counted:,} events"
+                + (f"; {probes - len(reached)} probes never reached Redis" if len(reached) < probes else "")
+            )
+        except TimeoutError as exc:
             result.error = str(exc)
         finally:
             worker.stop()
@@ -247,26 +297,30 @@ def workload_counts(shape: Shape) -> dict[str, tuple[int, int, int]]:
 
 
 def _done(seen: dict[str, tuple[int, ...]], expected: dict[str, tuple[int, int, int]]) -> bool:
-    return all(all(s >= e for s, e in zip(seen[m], want)) for m, want in expected.items())
+    return all(all(s >= e for s, e in zip(seen[m], want, strict=True)) for m, want in expected.items())
 
 
-async def _steady(settings: Any, shape: Shape, rate: float, seconds: float, probes: int) -> tuple[list[float], int, float]:
-    from aiokafka import AIOKafkaProducer
-
+async def _steady(
+    settings: Any, shape: Shape, rate: float, seconds: float, probes: int
+) -> tuple[list[float], int, float]:
     rng = random.Random(11)
     names = [f"f{j}" for j in range(shape.features)]
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=1, acks=1)
-    await producer.start()
     sent: list[float] = []
     produced = i = 0
-    try:
+    async with aio_producer(settings.kafka_bootstrap, linger_ms=1, acks=1) as producer:
         start = time.perf_counter()
         while (now := time.perf_counter() - start) < seconds:
             while produced < rate * now:
                 model_id = f"model-{i % shape.models}"
                 ts = time.time()
-                event = {"model_id": model_id, "prediction_id": f"l{i}", "score": rng.random(), "prediction": 1,
-                         "features": {n: rng.gauss(0.0, 1.0) for n in names}, "timestamp": ts}
+                event = {
+                    "model_id": model_id,
+                    "prediction_id": f"l{i}",
+                    "score": rng.random(),
+                    "prediction": 1,
+                    "features": {n: rng.gauss(0.0, 1.0) for n in names},
+                    "timestamp": ts,
+                }
                 await producer.send(settings.topic_predictions, orjson.dumps(event), key=model_id.encode())
                 if i % 2 == 0:
                     outcome = {"model_id": model_id, "prediction_id": f"l{i}", "label": 1, "timestamp": ts}
@@ -276,64 +330,49 @@ async def _steady(settings: Any, shape: Shape, rate: float, seconds: float, prob
                 i += 1
             while len(sent) < min(probes, 50 * now):
                 ts = time.time()
-                event = {"model_id": "probe", "prediction_id": f"probe{len(sent)}", "prediction": 1,
-                         "features": {n: rng.gauss(0.0, 1.0) for n in names}, "timestamp": ts}
+                event = {
+                    "model_id": "probe",
+                    "prediction_id": f"probe{len(sent)}",
+                    "prediction": 1,
+                    "features": {n: rng.gauss(0.0, 1.0) for n in names},
+                    "timestamp": ts,
+                }
                 await producer.send(settings.topic_predictions, orjson.dumps(event), key=b"probe")
                 sent.append(ts)
                 produced += 1
             await asyncio.sleep(0.002)
         elapsed = time.perf_counter() - start
         await producer.flush()
-    finally:
-        await producer.stop()
     return sent, produced, elapsed
 
 
-class _Child:
-    def __init__(self, role: str, env: dict[str, str], log: Path, stdout: bool = False) -> None:
-        from streams.launch import die_with_parent
-
-        self._log = open(log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "scripts.bench_roles", role], env={**_environ(), **env},
-                                     stdin=subprocess.DEVNULL, stdout=subprocess.PIPE if stdout else self._log,
-                                     stderr=self._log, text=stdout, preexec_fn=die_with_parent)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    @property
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
-
-
-def _environ() -> dict[str, str]:
-    import os
-
-    return dict(os.environ)
+def _role(role: str, env: dict[str, str], log: Path, capture_stdout: bool = False) -> ChildProcess:
+    """One of :mod:`scripts.bench_roles` as a child process."""
+    return ChildProcess(
+        [sys.executable, "-m", "scripts.bench_roles", role],
+        env,
+        log,
+        capture_stdout=capture_stdout,
+        stop_timeout_s=15.0,
+    )
 
 
 def report(results: list[Result], floors: dict[int, float | None]) -> str:
-    lines = ["", "| run | shape | events/s | vs floor | seconds | CPU | peak RSS MB | other load (CPUs) | notes |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "",
+        "| run | shape | events/s | vs floor | seconds | CPU | peak RSS MB | other load (CPUs) | notes |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in results:
         floor = floors.get(r.shape.features)
         rate = f"{r.rate:,.0f}" if r.rate else "FAILED"
         ratio = f"{r.rate / floor:.3f}" if r.rate and floor and r.what not in ("floor", "latency") else "-"
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else "-"
         secs = f"{r.seconds:.1f}" if r.seconds else "-"
-        lines.append(f"| {r.what} | {r.shape.label} | {rate} | {ratio} | {secs} | {100 * r.cpu:.0f}% | {rss} | "
-                     f"{r.other_cpus:.2f} | {r.error or r.extra} |")
+        lines.append(
+            f"| {r.what} | {r.shape.label} | {rate} | {ratio} | {secs} | {100 * r.cpu:.0f}% | {rss} | "
+            f"{r.other_cpus:.2f} | {r.error or r.extra} |"
+        )
     return "\n".join(lines)
 
 
@@ -351,8 +390,11 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(stack, Path(tempfile.mkdtemp(prefix="driftline-bench-")))
 
         def run(result: Result) -> Result:
-            print(f"  {result.what:9} {result.shape.label:34} {(f'{result.rate:,.0f} events/s' if result.rate else 'FAILED'):>18}"
-                  f"  {result.error or result.extra}", flush=True)
+            rate = f"{result.rate:,.0f} events/s" if result.rate else "FAILED"
+            print(
+                f"  {result.what:9} {result.shape.label:34} {rate:>18}  {result.error or result.extra}",
+                flush=True,
+            )
             results.append(result)
             return result
 

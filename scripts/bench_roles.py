@@ -44,13 +44,21 @@ async def _floor(expected: int) -> None:
     from aiokafka.structs import TopicPartition
 
     settings = Settings()
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest", fetch_max_wait_ms=10, max_partition_fetch_bytes=4 << 20)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=10,
+        max_partition_fetch_bytes=4 << 20,
+    )
     await consumer.start()
     events = touched = 0
     try:
-        tps = [TopicPartition(topic, p) for topic in (settings.topic_predictions, settings.topic_outcomes)
-               for p in await _partitions(consumer, topic)]
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (settings.topic_predictions, settings.topic_outcomes)
+            for p in await _partitions(consumer, topic)
+        ]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         started = None
@@ -68,8 +76,18 @@ async def _floor(expected: int) -> None:
         elapsed = time.perf_counter() - (started or time.perf_counter())
     finally:
         await consumer.stop()
-    print(json.dumps({"events": events, "seconds": elapsed, "touched": touched, "rss_mb": peak_rss_mb(os.getpid()),
-                      "cpu_s": cpu_seconds(os.getpid())}), flush=True)
+    print(
+        json.dumps(
+            {
+                "events": events,
+                "seconds": elapsed,
+                "touched": touched,
+                "rss_mb": peak_rss_mb(os.getpid()),
+                "cpu_s": cpu_seconds(os.getpid()),
+            }
+        ),
+        flush=True,
+    )
 
 
 async def _partitions(consumer: Any, topic: str) -> list[int]:
@@ -89,9 +107,14 @@ def peer() -> None:
 
     settings = Settings()
     app = faust.App(
-        settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}", store="memory://", web_enabled=False,
-        consumer_auto_offset_reset="earliest", topic_partitions=settings.partitions,
-        broker_session_timeout=settings.session_timeout_s, broker_heartbeat_interval=settings.heartbeat_interval_s,
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        web_enabled=False,
+        consumer_auto_offset_reset="earliest",
+        topic_partitions=settings.partitions,
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=settings.heartbeat_interval_s,
         broker_rebalance_timeout=settings.rebalance_timeout_s,
     )
     raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")

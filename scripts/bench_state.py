@@ -36,10 +36,16 @@ def machine() -> str:
 def code_version() -> str:
     """The commit measured, and whether the work tree differs from it."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "streams", "detectors"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.splitlines()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "streams", "detectors"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + (f" + uncommitted changes in {len(dirty)} file(s)" if dirty else "")
@@ -52,8 +58,9 @@ def _model(model_id: str, predictions: int, features: int, settings: Settings, s
     for i in range(predictions):
         values = {f"f{j}": rng.gauss(0.0, 1.0) for j in range(numeric)}
         values |= {f"c{j}": rng.choice("abcd") for j in range(features - numeric)}
-        state.arrive(PredictionEvent(model_id, f"p{i}", values, int(rng.random() < 0.5), rng.random(), "", float(i),
-                                     None))
+        state.arrive(
+            PredictionEvent(model_id, f"p{i}", values, int(rng.random() < 0.5), rng.random(), "", float(i), None)
+        )
         if i % 2 == 0:
             state.arrive(OutcomeEvent(model_id, f"p{i}", int(rng.random() < 0.85), float(i) + 0.5))
         if i % 500 == 499:
@@ -88,15 +95,17 @@ def measure(predictions: int = 1500, features: int = 20, models: int = 20) -> di
     tracemalloc.start()
     snap0 = tracemalloc.take_snapshot()
     flood = [ModelState.create(f"id-{k}", settings) for k in range(2000)]
-    for k, state in enumerate(flood):
-        state.arrive(PredictionEvent(state.model_id, "p", {f"f{j}": 1.0 for j in range(features)}, 1, 0.5, "", 1.0,
-                                     None))
+    for state in flood:
+        state.arrive(
+            PredictionEvent(state.model_id, "p", {f"f{j}": 1.0 for j in range(features)}, 1, 0.5, "", 1.0, None)
+        )
         state.release(True, settings)
     snap1 = tracemalloc.take_snapshot()
     tracemalloc.stop()
     del probation
     return {
-        "bytes_per_model": per_model, "bytes_per_feature": per_model / features,
+        "bytes_per_model": per_model,
+        "bytes_per_feature": per_model / features,
         "checkpoint_bytes": statistics.median(len(b) for b in blobs),
         "checkpoint_ms": 1000 * statistics.median(times),
         "one_off_model_bytes": sum(s.size_diff for s in snap1.compare_to(snap0, "filename")) / len(flood),
@@ -105,12 +114,14 @@ def measure(predictions: int = 1500, features: int = 20, models: int = 20) -> di
 
 def report(predictions: int = 1500, features: int = 20) -> str:
     m = measure(predictions, features)
-    return (f"\nState of one model of {features} features after {predictions:,} predictions (outcomes for half), "
-            f"in process: {m['bytes_per_model'] / 1024:,.0f} KiB in memory ({m['bytes_per_feature'] / 1024:.1f} KiB "
-            f"per feature); checkpoint {m['checkpoint_bytes'] / 1024:,.1f} KiB "
-            f"({m['checkpoint_bytes'] / features / 1024:.2f} KiB per feature), encoded in "
-            f"{m['checkpoint_ms']:.2f} ms (median of 20 models). A model seen once (a one-off id, on probation): "
-            f"{m['one_off_model_bytes'] / 1024:.1f} KiB.")
+    return (
+        f"\nState of one model of {features} features after {predictions:,} predictions (outcomes for half), "
+        f"in process: {m['bytes_per_model'] / 1024:,.0f} KiB in memory ({m['bytes_per_feature'] / 1024:.1f} KiB "
+        f"per feature); checkpoint {m['checkpoint_bytes'] / 1024:,.1f} KiB "
+        f"({m['checkpoint_bytes'] / features / 1024:.2f} KiB per feature), encoded in "
+        f"{m['checkpoint_ms']:.2f} ms (median of 20 models). A model seen once (a one-off id, on probation): "
+        f"{m['one_off_model_bytes'] / 1024:.1f} KiB."
+    )
 
 
 if __name__ == "__main__":

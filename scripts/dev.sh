@@ -2,9 +2,12 @@
 # One entry point for a fresh clone: creates .venv, installs driftline with its
 # embedded broker and Redis, then runs what you ask for.
 #
-#   scripts/dev.sh demo [--duration SECONDS]   the main job on the embedded default
+#   scripts/dev.sh demo [--duration SECONDS]   the main job on the embedded default (python -m scripts.demo)
 #   scripts/dev.sh test [PYTEST ARGS]          the whole test suite
+#   scripts/dev.sh check                       ruff check, ruff format --check and mypy, as pyproject.toml sets them
 #   scripts/dev.sh driftline ...               any driftline command
+#
+# The scripts are a package run from the repository root: .venv/bin/python -m scripts.NAME
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -24,7 +27,7 @@ fi
 cmd="${1:-test}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-    demo) exec "$venv/bin/driftline" demo "$@" ;;
+    demo) exec "$venv/bin/python" -m scripts.demo "$@" ;;
     test)
         set +e
         "$venv/bin/python" -m pytest "$@"
@@ -32,6 +35,13 @@ case "$cmd" in
         # pytest exits 5 when it collected no test: that is a failure here.
         [ $rc -eq 5 ] && echo "driftline: no test ran" >&2
         exit $rc ;;
+    check)
+        # every step runs, so one report shows every kind of problem; any failure fails the check
+        rc=0
+        "$venv/bin/ruff" check . || rc=1
+        "$venv/bin/ruff" format --check . || rc=1
+        "$venv/bin/mypy" || rc=1
+        exit "$rc" ;;
     driftline) exec "$venv/bin/driftline" "$@" ;;
-    *) echo "usage: scripts/dev.sh {demo|test|driftline} [args]" >&2; exit 2 ;;
+    *) echo "usage: scripts/dev.sh {demo|test|check|driftline} [args]" >&2; exit 2 ;;
 esac

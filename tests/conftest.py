@@ -1,4 +1,5 @@
 """Session-wide real servers: one Tansu broker and one Redis, started on first use."""
+
 from __future__ import annotations
 
 import uuid
@@ -7,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from scripts.harness import run_env
 from streams.embedded import EmbeddedBroker, EmbeddedRedis
 
 
@@ -41,23 +43,8 @@ def unique() -> str:
 
 @pytest.fixture
 def driftline_env(broker: EmbeddedBroker, redis_server: EmbeddedRedis, unique: str) -> dict[str, str]:
-    """``DRIFTLINE_*`` settings for a worker of this test alone: own topics, group and key prefix.
+    """``DRIFTLINE_*`` settings for a worker of this test alone: own topics, group and key prefix, 4 partitions.
 
-    Timeouts are short because Tansu takes about half the session timeout to form a group.
+    Group timeouts are short because Tansu takes about half the session timeout to form a group.
     """
-    return {
-        "DRIFTLINE_KAFKA_BOOTSTRAP": broker.bootstrap,
-        "DRIFTLINE_REDIS_URL": redis_server.url,
-        "DRIFTLINE_REDIS_PREFIX": f"t{unique}:",
-        "DRIFTLINE_APP_ID": f"driftline-{unique}",
-        "DRIFTLINE_TOPIC_PREDICTIONS": f"{unique}.predictions",
-        "DRIFTLINE_TOPIC_OUTCOMES": f"{unique}.outcomes",
-        "DRIFTLINE_TOPIC_ALERTS": f"{unique}.alerts",
-        "DRIFTLINE_TOPIC_DEADLETTER": f"{unique}.deadletter",
-        "DRIFTLINE_TOPIC_EVENTS": f"{unique}.events",
-        "DRIFTLINE_PARTITIONS": "4",
-        "DRIFTLINE_SESSION_TIMEOUT_S": "6",
-        "DRIFTLINE_HEARTBEAT_INTERVAL_S": "1",
-        "DRIFTLINE_REBALANCE_TIMEOUT_S": "3",
-        "DRIFTLINE_LOG_LEVEL": "info",
-    }
+    return run_env(broker.bootstrap, redis_server.url, unique, partitions=4)

@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import numpy as np
 import redis
-from kafka import KafkaConsumer, KafkaProducer
 
-from streams.launch import WorkerProcess
+from scripts.harness import WorkerProcess, kafka_producer, read_topic, wait_for_counts
+from streams.keys import RedisKeys
 
 EVENTS = 20_000
 CHANGE_AT = 6_000
@@ -82,35 +82,24 @@ def test_quiet_when_stationary_and_right_when_drifting(driftline_env: dict[str, 
         models[f"steady-{n}"] = _events(f"steady-{n}", n, None, False)
     for n, (name, (drift, _, _)) in enumerate(DRIFTS.items()):
         models[name] = _events(name, 100 + n, drift, name == "score-shift")
-    producer = KafkaProducer(bootstrap_servers=driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], linger_ms=20,
-                             max_request_size=2 ** 21)
+    producer = kafka_producer(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], linger_ms=20)
     client = redis.Redis.from_url(driftline_env["DRIFTLINE_REDIS_URL"], decode_responses=True)
     prefix = driftline_env["DRIFTLINE_REDIS_PREFIX"]
     with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready() as worker:
         for start in range(0, EVENTS, BATCH):
             for model, events in models.items():
-                producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], key=model.encode(),
-                              value=json.dumps(events[start:start + BATCH]).encode())
-        producer.flush()
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            counts = [client.hget(f"{prefix}model:{{{m}}}", "predictions") for m in models]
-            if counts == [str(EVENTS)] * len(models):
-                break
-            time.sleep(1)
+                producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"],
+                              json.dumps(events[start:start + BATCH]).encode(), key=model.encode())
+        assert producer.flush() == 0 and producer.failed == 0
+        producer.close()
+        seen = wait_for_counts(client, RedisKeys(prefix), {m: {"predictions": EVENTS} for m in models}, timeout_s=300)
+        counts = [seen[m]["predictions"] for m in models]
         assert counts == [str(EVENTS)] * len(models)
         time.sleep(1)
-        consumer = KafkaConsumer(
-            driftline_env["DRIFTLINE_TOPIC_ALERTS"], bootstrap_servers=driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
-            group_id=f"alerts-{prefix}", auto_offset_reset="earliest", consumer_timeout_ms=3000,
-            session_timeout_ms=6000, heartbeat_interval_ms=1000,
-        )
         published = client.xlen(f"{prefix}alerts")  # every alert also goes to the Redis stream
-        alerts: list[dict[str, Any]] = []
-        deadline = time.monotonic() + 30
-        while len(alerts) < published and time.monotonic() < deadline:
-            alerts += [json.loads(record.value) for record in consumer]
-        consumer.close()
+        records = read_topic(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_TOPIC_ALERTS"],
+                             count=published, timeout_s=30)
+        alerts: list[dict[str, Any]] = [json.loads(record.value) for record in records]
         assert worker.alive
 
     firing = [a for a in alerts if a["status"] == "firing"]

@@ -16,12 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis
-from confluent_kafka import Producer as ConfluentProducer
-from kafka import KafkaConsumer, KafkaProducer
 
-from streams.launch import WorkerProcess
+from scripts.harness import WorkerProcess, kafka_producer, read_topic, wait_for_counts
+from streams.keys import RedisKeys
 
 EVENTS_PER_MODEL = 2400
 DRIFT_AT = 1200
@@ -110,44 +108,18 @@ def _scenario(rng: random.Random) -> tuple[list[tuple[str, bytes | None, bytes]]
 def _produce(env: dict[str, str], messages: list[tuple[str, bytes | None, bytes]]) -> None:
     """Half of the traffic through confluent-kafka (librdkafka's partitioner), half through kafka-python."""
     topics = {"p": env["DRIFTLINE_TOPIC_PREDICTIONS"], "o": env["DRIFTLINE_TOPIC_OUTCOMES"]}
-    confluent = ConfluentProducer({"bootstrap.servers": env["DRIFTLINE_KAFKA_BOOTSTRAP"], "linger.ms": 5})
-    python = KafkaProducer(bootstrap_servers=env["DRIFTLINE_KAFKA_BOOTSTRAP"], linger_ms=5)
-    for n, (kind, key, value) in enumerate(messages):
-        if n % 2:
-            confluent.produce(topics[kind], value=value, key=key)
-            confluent.poll(0)
-        else:
-            python.send(topics[kind], value=value, key=key)
-    assert confluent.flush(30) == 0
-    python.flush(30)
-    python.close()
+    with kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"], "confluent") as confluent, \
+            kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"]) as python:
+        for n, (kind, key, value) in enumerate(messages):
+            (confluent if n % 2 else python).send(topics[kind], value, key=key)
+        assert confluent.flush(30) == 0 and python.flush(30) == 0
+        assert confluent.failed == python.failed == 0
 
 
-def _wait_for_counts(client: redis.Redis, prefix: str, expected: dict[str, Expected], timeout_s: float) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        seen = {m: client.hgetall(f"{prefix}model:{{{m}}}") for m in expected}
-        done = all(
-            int(seen[m].get("predictions", -1)) == e.predictions and int(seen[m].get("joined", -1)) == len(e.joined_ids)
-            and int(seen[m].get("outcomes", -1)) == e.outcomes
-            for m, e in expected.items()
-        )
-        if done or time.monotonic() > deadline:
-            return seen
-        time.sleep(0.5)
-
-
-def _read_topic(bootstrap: str, topic: str, group: str, until: int, timeout_s: float) -> list[Any]:
-    consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-        session_timeout_ms=6000, heartbeat_interval_ms=1000, consumer_timeout_ms=1000,
-    )
-    found: list[Any] = []
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and len(found) < until:
-        found += [(record.key, json.loads(record.value)) for record in consumer]
-    consumer.close()
-    return found
+def _read_topic(bootstrap: str, topic: str, until: int, timeout_s: float) -> list[Any]:
+    """(key, decoded value) of the topic's records: ``until`` of them, or what came in ``timeout_s``."""
+    return [(record.key, json.loads(record.value)) for record in
+            read_topic(bootstrap, topic, count=until, timeout_s=timeout_s)]
 
 
 def test_scenario_counts_exactly_and_alerts_only_on_real_drift(
@@ -158,14 +130,16 @@ def test_scenario_counts_exactly_and_alerts_only_on_real_drift(
         _produce(driftline_env, messages)
         client = redis.Redis.from_url(driftline_env["DRIFTLINE_REDIS_URL"], decode_responses=True)
         prefix = driftline_env["DRIFTLINE_REDIS_PREFIX"]
-        seen = _wait_for_counts(client, prefix, expected, timeout_s=120)
+        want = {m: {"predictions": e.predictions, "joined": len(e.joined_ids), "outcomes": e.outcomes}
+                for m, e in expected.items()}
+        seen = wait_for_counts(client, RedisKeys(prefix), want, timeout_s=120)
         time.sleep(1.0)  # the last batch's alerts are published with its state
         alerts = [a for _, a in _read_topic(
             driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_TOPIC_ALERTS"],
-            f"reader-{prefix}", until=10**6, timeout_s=10)]
+            until=10**6, timeout_s=10)]
         letters = _read_topic(
             driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_TOPIC_DEADLETTER"],
-            f"letters-{prefix}", until=8, timeout_s=20)
+            until=8, timeout_s=20)
         assert worker.alive
 
     for model, want in expected.items():

@@ -23,13 +23,11 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from confluent_kafka import Producer as ConfluentProducer
-from kafka import KafkaProducer
 
+from scripts.harness import WorkerProcess, kafka_producer, run_env, settings_of, wait_for_counts
 from scripts.scenarios import generate, train_model
-from streams.launch import WorkerProcess
+from streams.keys import RedisKeys
 from streams.routing import partition_for
-from streams.settings import Settings
 from streams.topics import ensure_topics
 
 MODELS = {"credit": "data_drift", "churn": "concept_drift", "steady": "steady"}
@@ -54,31 +52,24 @@ def _traffic() -> list[tuple[str, dict[str, Any]]]:
 
 
 def _env(driftline_env: dict[str, str], name: str, partitions: int) -> dict[str, str]:
-    env = {**driftline_env, "DRIFTLINE_PARTITIONS": str(partitions)}
-    for topic in ("PREDICTIONS", "OUTCOMES", "ALERTS", "DEADLETTER", "EVENTS"):
-        env[f"DRIFTLINE_TOPIC_{topic}"] = f"{driftline_env['DRIFTLINE_TOPIC_EVENTS']}.{name}.{topic.lower()}"
-    env["DRIFTLINE_REDIS_PREFIX"] = f"{driftline_env['DRIFTLINE_REDIS_PREFIX']}{name}:"
-    env["DRIFTLINE_APP_ID"] = f"{driftline_env['DRIFTLINE_APP_ID']}-{name}"
-    return env
-
-
-def _settings(env: dict[str, str]) -> Settings:
-    return Settings(**{k.removeprefix("DRIFTLINE_").lower(): v for k, v in env.items() if k.startswith("DRIFTLINE_")})
+    """The test's settings with topics, key prefix and consumer group of their own for run ``name``."""
+    tag = f"{driftline_env['DRIFTLINE_APP_ID'].removeprefix('driftline-')}-{name}"
+    return run_env(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_REDIS_URL"], tag,
+                   partitions=partitions)
 
 
 def _in_order(env: dict[str, str], traffic: list[tuple[str, dict[str, Any]]]) -> None:
-    settings = _settings(env)
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20)
-    for kind, event in traffic:
-        topic = settings.topic_predictions if kind == "p" else settings.topic_outcomes
-        producer.send(topic, key=event["model_id"].encode(), value=json.dumps(event).encode(), partition=0)
-    producer.flush(60)
-    producer.close()
+    settings = settings_of(env)
+    with kafka_producer(settings.kafka_bootstrap, linger_ms=20) as producer:
+        for kind, event in traffic:
+            topic = settings.topic_predictions if kind == "p" else settings.topic_outcomes
+            producer.send(topic, json.dumps(event).encode(), key=event["model_id"].encode(), partition=0)
+        assert producer.flush(60) == 0 and producer.failed == 0
 
 
 def _spread(env: dict[str, str], traffic: list[tuple[str, dict[str, Any]]]) -> None:
     """8 partitions, mixed keys and partitioners, mixed batches; partition 5 last."""
-    settings = _settings(env)
+    settings = settings_of(env)
     rng = random.Random(8)
     messages: list[tuple[str, str, bytes | None, bytes, int]] = []  # client, topic, key, value, partition
     batch: list[dict[str, Any]] = []
@@ -100,34 +91,28 @@ def _spread(env: dict[str, str], traffic: list[tuple[str, dict[str, Any]]]) -> N
             messages.append(("confluent", topic, key, value, zlib.crc32(key) % 8))  # librdkafka's default
     if batch:
         messages.append(("python", settings.topic_predictions, None, json.dumps(batch).encode(), 0))
-    python = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=20)
-    confluent = ConfluentProducer({"bootstrap.servers": settings.kafka_bootstrap, "linger.ms": 20})
+    producers = {"python": kafka_producer(settings.kafka_bootstrap, linger_ms=20),
+                 "confluent": kafka_producer(settings.kafka_bootstrap, "confluent", linger_ms=20)}
     on_time = [m for m in messages if m[4] != LATE_PARTITION]
     behind = [m for m in messages if m[4] == LATE_PARTITION]
     for part in (on_time, behind):
         for client, topic, key, value, partition in part:
-            if client == "python":
-                python.send(topic, key=key, value=value, partition=partition)
-            else:
-                confluent.produce(topic, value=value, key=key, partition=partition)
-                confluent.poll(0)
-        python.flush(60)
-        assert confluent.flush(60) == 0
-    python.close()
+            producers[client].send(topic, value, key=key, partition=partition)
+        assert producers["python"].flush(60) == 0
+        assert producers["confluent"].flush(60) == 0
+    for producer in producers.values():
+        assert producer.failed == 0
+        producer.close()
 
 
 def _play(env: dict[str, str], tmp_path: Path, produce: Any, traffic: list[tuple[str, dict[str, Any]]]) -> tuple:
-    ensure_topics(_settings(env))
+    ensure_topics(settings_of(env))
     produce(env, traffic)  # all of it first: the worker catches up a backlog
     client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"], decode_responses=True)
     prefix = env["DRIFTLINE_REDIS_PREFIX"]
     with WorkerProcess(env, tmp_path / f"{prefix.strip(':').split(':')[-1]}.log").start().ready(90) as worker:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            seen = {m: client.hgetall(f"{prefix}model:{{{m}}}") for m in MODELS}
-            if all(int(s.get("joined", 0)) == EVENTS and int(s.get("held_events", 1)) == 0 for s in seen.values()):
-                break
-            time.sleep(1.0)
+        want = {m: {"joined": EVENTS, "held_events": 0} for m in MODELS}
+        seen = wait_for_counts(client, RedisKeys(prefix), want, timeout_s=300)
         time.sleep(2.0)  # the alerts of the last release
         alerts = [json.loads(fields["alert"]) for _, fields in client.xrange(f"{prefix}alerts")]
         assert worker.alive

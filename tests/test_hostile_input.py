@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import random
-import time
 from pathlib import Path
 
 import redis
-from kafka import KafkaConsumer, KafkaProducer
 
-from streams.launch import WorkerProcess
+from scripts.harness import WorkerProcess, kafka_producer, read_topic, wait_for_counts
+from streams.keys import RedisKeys
 
 GOOD_PER_MODEL = 300
 
@@ -43,7 +42,7 @@ def test_worker_survives_hostile_input_and_counts_the_good_events(
 ) -> None:
     rng = random.Random(99)
     hostile = _hostile(rng)
-    producer = KafkaProducer(bootstrap_servers=driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], max_request_size=2 ** 21)
+    producer = kafka_producer(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], max_request_size=2**21)
     with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready() as worker:
         bad = iter(hostile)
         for i in range(GOOD_PER_MODEL):
@@ -53,25 +52,16 @@ def test_worker_survives_hostile_input_and_counts_the_good_events(
                 producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode())
             if i % 10 == 0 and (message := next(bad, None)) is not None:
                 producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], message)
-        producer.flush()
+        assert producer.flush() == 0 and producer.failed == 0
+        producer.close()
         client = redis.Redis.from_url(driftline_env["DRIFTLINE_REDIS_URL"], decode_responses=True)
         prefix = driftline_env["DRIFTLINE_REDIS_PREFIX"]
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            counts = [client.hget(f"{prefix}model:{{{m}}}", "predictions") for m in ("alpha", "beta")]
-            if counts == [str(GOOD_PER_MODEL)] * 2:
-                break
-            time.sleep(0.3)
-        consumer = KafkaConsumer(
-            driftline_env["DRIFTLINE_TOPIC_DEADLETTER"], bootstrap_servers=driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
-            group_id=f"letters-{prefix}", auto_offset_reset="earliest", consumer_timeout_ms=2000,
-            session_timeout_ms=6000, heartbeat_interval_ms=1000, fetch_max_bytes=2 ** 22,
-        )
-        letters: list[dict] = []
-        deadline = time.monotonic() + 30
-        while len(letters) < len(hostile) and time.monotonic() < deadline:
-            letters += [json.loads(record.value) for record in consumer]
-        consumer.close()
+        want = {m: {"predictions": GOOD_PER_MODEL} for m in ("alpha", "beta")}
+        seen = wait_for_counts(client, RedisKeys(prefix), want, timeout_s=60)
+        counts = [seen[m]["predictions"] for m in ("alpha", "beta")]
+        records = read_topic(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_TOPIC_DEADLETTER"],
+                             count=len(hostile), timeout_s=30, fetch_max_bytes=2**22)
+        letters: list[dict] = [json.loads(record.value) for record in records]
         assert worker.alive
     assert counts == [str(GOOD_PER_MODEL)] * 2
     assert len(letters) == len(hostile)

@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 
 import redis
-from kafka import KafkaProducer
 
-from streams.launch import WorkerProcess
+from scripts.harness import WorkerProcess, kafka_producer, wait_for_counts
+from streams.keys import RedisKeys
 
 MODELS = [f"model-{n}" for n in range(6)]
 EVENTS_PER_MODEL = 2500
@@ -19,7 +19,7 @@ EVENTS_PER_MODEL = 2500
 
 def _stream(env: dict[str, str], stop: threading.Event) -> None:
     """Predictions and their outcomes (a few hundred events late) at a steady pace."""
-    producer = KafkaProducer(bootstrap_servers=env["DRIFTLINE_KAFKA_BOOTSTRAP"], linger_ms=5)
+    producer = kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"])
     rng = random.Random(4)
     late: list[tuple[str, bytes, bytes]] = []
     for i in range(EVENTS_PER_MODEL):
@@ -28,17 +28,16 @@ def _stream(env: dict[str, str], stop: threading.Event) -> None:
             event = {"model_id": model, "prediction_id": f"{model}-{i}", "features": {"x": x, "y": rng.random()},
                      "prediction": int(x > 0), "score": 0.5}
             batch = json.dumps([event] if i % 3 == 0 else event).encode()
-            producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], key=model.encode(), value=batch)
+            producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], batch, key=model.encode())
             outcome = {"model_id": model, "prediction_id": f"{model}-{i}", "label": int(x > 0)}
             late.append((model, json.dumps(outcome).encode(), b""))
         while len(late) > 300 * len(MODELS) or (i == EVENTS_PER_MODEL - 1 and late):
             model, value, _ = late.pop(0)
-            producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], key=model.encode(), value=value)
+            producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], value, key=model.encode())
         if i % 50 == 0:
             time.sleep(0.05)  # about 6,000 events per second in all
         if stop.is_set():
             break
-    producer.flush()
     producer.close()
 
 
@@ -59,13 +58,9 @@ def test_counts_stay_exact_when_workers_are_killed_and_restarted(
             workers[victim] = WorkerProcess(env, tmp_path / f"worker-{victim}.log").start()
         producer.join(120)
         client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"], decode_responses=True)
-        prefix = env["DRIFTLINE_REDIS_PREFIX"]
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            counts = {m: client.hmget(f"{prefix}model:{{{m}}}", "predictions", "joined") for m in MODELS}
-            if all(c == [str(EVENTS_PER_MODEL)] * 2 for c in counts.values()):
-                break
-            time.sleep(0.5)
+        want = {m: {"predictions": EVENTS_PER_MODEL, "joined": EVENTS_PER_MODEL} for m in MODELS}
+        seen = wait_for_counts(client, RedisKeys(env["DRIFTLINE_REDIS_PREFIX"]), want, timeout_s=120)
+        counts = {m: [seen[m]["predictions"], seen[m]["joined"]] for m in MODELS}
         assert all(worker.alive for worker in workers)
     finally:
         stop.set()
@@ -82,14 +77,12 @@ def test_sigterm_leaves_a_final_checkpoint(driftline_env: dict[str, str], tmp_pa
     client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"])
     prefix = env["DRIFTLINE_REDIS_PREFIX"]
     with WorkerProcess(env, tmp_path / "worker.log").start().ready() as worker:
-        producer = KafkaProducer(bootstrap_servers=env["DRIFTLINE_KAFKA_BOOTSTRAP"])
-        for i in range(50):
-            event = {"model_id": "calm", "prediction_id": str(i), "features": {"x": i}, "prediction": 0}
-            producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode())
-        producer.flush()
-        deadline = time.monotonic() + 30
-        while client.hget(f"{prefix}model:{{calm}}", "predictions") != b"50" and time.monotonic() < deadline:
-            time.sleep(0.2)
+        with kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"]) as producer:
+            for i in range(50):
+                event = {"model_id": "calm", "prediction_id": str(i), "features": {"x": i}, "prediction": 0}
+                producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode())
+            assert producer.flush() == 0 and producer.failed == 0
+        wait_for_counts(client, RedisKeys(prefix), {"calm": {"predictions": 50}}, timeout_s=30)
         assert not client.keys(f"{prefix}checkpoint:*:models")
         assert worker.stop() == 0
     blobs = [client.hget(key, "calm") for key in client.keys(f"{prefix}checkpoint:*:models")]

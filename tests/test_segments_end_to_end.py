@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import redis
-from kafka import KafkaProducer
 
-from streams.launch import WorkerProcess
+from scripts.harness import WorkerProcess, kafka_producer, wait_for_counts
+from streams.keys import RedisKeys
 from tests.test_end_to_end import _read_topic
 
 EVENTS = 9000
@@ -56,22 +56,19 @@ def test_a_drifting_segment_alerts_alone_with_its_segment(driftline_env: dict[st
     prefix = env["DRIFTLINE_REDIS_PREFIX"]
     model = f"{prefix}model:{{shop}}"
     with WorkerProcess(env, tmp_path / "worker.log").start().ready() as worker:
-        producer = KafkaProducer(bootstrap_servers=env["DRIFTLINE_KAFKA_BOOTSTRAP"], linger_ms=5)
-        for start in range(0, EVENTS, 100):
-            producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(predictions[start:start + 100]).encode(),
-                          key=b"shop")
-            if start >= 200:  # labels follow a little behind their predictions
-                producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcomes[start - 200:start - 100]).encode(),
+        with kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"]) as producer:
+            for start in range(0, EVENTS, 100):
+                producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(predictions[start:start + 100]).encode(),
                               key=b"shop")
-        producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcomes[EVENTS - 200:]).encode(), key=b"shop")
-        producer.flush()
-        producer.close()
-        deadline = time.monotonic() + 60
-        while client.hget(model, "joined") != str(EVENTS) and time.monotonic() < deadline:
-            time.sleep(0.3)
+                if start >= 200:  # labels follow a little behind their predictions
+                    producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"],
+                                  json.dumps(outcomes[start - 200:start - 100]).encode(), key=b"shop")
+            producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcomes[EVENTS - 200:]).encode(), key=b"shop")
+            assert producer.flush() == 0 and producer.failed == 0
+        wait_for_counts(client, RedisKeys(prefix), {"shop": {"joined": EVENTS}}, timeout_s=60)
         time.sleep(1.0)  # the last batch's alerts are published with its state
         alerts = [a for _, a in _read_topic(env["DRIFTLINE_KAFKA_BOOTSTRAP"], env["DRIFTLINE_TOPIC_ALERTS"],
-                                            f"reader-{prefix}", until=10**6, timeout_s=8)]
+                                            until=10**6, timeout_s=8)]
         assert worker.alive
     assert client.hget(model, "predictions") == str(EVENTS) and client.hget(model, "joined") == str(EVENTS)
 

@@ -1,14 +1,15 @@
 """Integration tests: real clients against the embedded Tansu broker and redis-server."""
+
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import redis
-from confluent_kafka import Consumer, KafkaError, Producer
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from confluent_kafka import Consumer, KafkaError
+from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 
+from scripts.harness import kafka_producer, wait_for
 from streams.embedded import EmbeddedBroker, EmbeddedRedis
 
 # Tansu 0.6.0 completes a group join after about half the session timeout: keep it short.
@@ -23,24 +24,24 @@ def test_kafka_python_round_trip(broker: EmbeddedBroker, unique: str) -> None:
     finally:
         admin.close()
     sent = {f"key-{i}".encode(): f"value-{i}".encode() for i in range(6)}
-    producer = KafkaProducer(bootstrap_servers=broker.bootstrap)
-    try:
+    with kafka_producer(broker.bootstrap) as producer:
         for key, value in sent.items():
-            producer.send(topic, key=key, value=value)
-        producer.flush(timeout=10)
-    finally:
-        producer.close()
+            producer.send(topic, value, key=key)
+        assert producer.flush(10) == 0 and producer.failed == 0
     consumer = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=f"g-{unique}",
                              auto_offset_reset="earliest", **GROUP_TIMEOUTS)
     received: dict[bytes, bytes] = {}
     partitions: set[int] = set()
+
+    def poll() -> bool | None:
+        for records in consumer.poll(timeout_ms=500).values():
+            for record in records:
+                received[record.key] = record.value
+                partitions.add(record.partition)
+        return True if len(received) >= len(sent) else None
+
     try:
-        deadline = time.monotonic() + 12
-        while len(received) < len(sent) and time.monotonic() < deadline:
-            for records in consumer.poll(timeout_ms=500).values():
-                for record in records:
-                    received[record.key] = record.value
-                    partitions.add(record.partition)
+        wait_for(poll, 12, "records back", every_s=0)
         assert consumer.partitions_for_topic(topic) == {0, 1, 2}
     finally:
         consumer.close()
@@ -50,26 +51,28 @@ def test_kafka_python_round_trip(broker: EmbeddedBroker, unique: str) -> None:
 
 def test_confluent_kafka_round_trip(broker: EmbeddedBroker, unique: str) -> None:
     topic = f"embedded-ck-{unique}"
-    producer = Producer({"bootstrap.servers": broker.bootstrap})
     sent = [f"message-{i}".encode() for i in range(5)]
-    for value in sent:
-        producer.produce(topic, value=value, key=value[-1:])
-    assert producer.flush(10) == 0
+    with kafka_producer(broker.bootstrap, "confluent") as producer:
+        for value in sent:
+            producer.send(topic, value, key=value[-1:])
+        assert producer.flush(10) == 0 and producer.failed == 0
     consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{unique}",
                          "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
                          "heartbeat.interval.ms": 1000})
     received: list[bytes] = []
-    try:
-        consumer.subscribe([topic])
-        deadline = time.monotonic() + 12
-        while len(received) < len(sent) and time.monotonic() < deadline:
-            message = consumer.poll(0.5)
-            if message is None:
-                continue
+
+    def poll() -> bool | None:
+        message = consumer.poll(0.5)
+        if message is not None:
             error = message.error()
             assert error is None or error.code() == KafkaError._PARTITION_EOF, error
             if error is None:
                 received.append(message.value())
+        return True if len(received) >= len(sent) else None
+
+    try:
+        consumer.subscribe([topic])
+        wait_for(poll, 12, "messages back", every_s=0)
     finally:
         consumer.close()
     assert sorted(received) == sorted(sent)

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaProducer
 
+from scripts.harness import WorkerProcess, kafka_producer, wait_for
 from streams.errors import ConfigurationError
-from streams.launch import WorkerProcess
 from streams.model_config import ModelConfigStore, load_file
 from streams.keys import RedisKeys
 from streams.settings import Settings
@@ -56,7 +55,7 @@ def test_bad_files_say_what_is_wrong(tmp_path: Path, text: str, reason: str) -> 
 def test_a_running_worker_picks_up_a_new_configuration(driftline_env: dict[str, str], tmp_path: Path) -> None:
     client = redis.Redis.from_url(driftline_env["DRIFTLINE_REDIS_URL"], decode_responses=True)
     prefix = driftline_env["DRIFTLINE_REDIS_PREFIX"]
-    producer = KafkaProducer(bootstrap_servers=driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"])
+    producer = kafka_producer(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"])
 
     def send(start: int, n: int) -> None:
         for i in range(start, start + n):
@@ -65,16 +64,14 @@ def test_a_running_worker_picks_up_a_new_configuration(driftline_env: dict[str, 
             producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode())
             outcome = {"model_id": "price", "prediction_id": str(i), "label": 3 + (i % 2)}
             producer.send(driftline_env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcome).encode())
-        producer.flush()
+        assert producer.flush() == 0 and producer.failed == 0
 
-    def wait_for(predicate: object, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while not predicate() and time.monotonic() < deadline:  # type: ignore[operator]
-            time.sleep(0.2)
+    def field_is(name: str, value: str) -> bool | None:
+        return True if client.hget(f"{prefix}model:{{price}}", name) == value else None
 
     with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready():
         send(0, 50)
-        wait_for(lambda: client.hget(f"{prefix}model:{{price}}", "joined") == "50")
+        wait_for(lambda: field_is("joined", "50"), 30, "50 joined", every_s=0.2)
         assert client.hget(f"{prefix}model:{{price}}", "metric") == "accuracy"  # integers: classes
         assert client.hexists(f"{prefix}model:{{price}}:features", "user_id")
 
@@ -83,8 +80,9 @@ def test_a_running_worker_picks_up_a_new_configuration(driftline_env: dict[str, 
         ModelConfigStore(RedisKeys(prefix)).apply(client, load_file(path))
         time.sleep(3)  # workers poll every 2 s
         send(50, 50)
-        wait_for(lambda: client.hget(f"{prefix}model:{{price}}", "metric") == "mae")
+        wait_for(lambda: field_is("metric", "mae"), 30, "metric mae", every_s=0.2)
         model = client.hgetall(f"{prefix}model:{{price}}")
+    producer.close()
     assert model["metric"] == "mae" and float(model["mae"]) == pytest.approx(0.5)
     assert model["predictions"] == "100"
     assert not client.hexists(f"{prefix}model:{{price}}:features", "user_id")

@@ -8,11 +8,11 @@ import time
 from pathlib import Path
 
 import redis
-from kafka import KafkaProducer
 
 from detectors.reference import CategoricalProfile, NumericProfile
+from scripts.harness import WorkerProcess, kafka_producer, wait_for_counts
 from streams.cli import main
-from streams.launch import WorkerProcess
+from streams.keys import RedisKeys
 from streams.reference import build_reference, read_rows
 
 
@@ -48,7 +48,7 @@ def test_a_worker_tests_live_data_against_the_uploaded_reference(
     assert main(["reference", "set", "credit", str(tmp_path / "train.csv")]) == 0
     client = redis.Redis.from_url(driftline_env["DRIFTLINE_REDIS_URL"], decode_responses=True)
     prefix = driftline_env["DRIFTLINE_REDIS_PREFIX"]
-    producer = KafkaProducer(bootstrap_servers=driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"])
+    producer = kafka_producer(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"])
     rng = random.Random(9)
     with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready():
         time.sleep(2.5)  # the worker loads references with the configurations, every 2 s
@@ -57,13 +57,10 @@ def test_a_worker_tests_live_data_against_the_uploaded_reference(
                       "features": {"income": rng.gauss(55_000, 10_000), "plan": rng.choice(["basic", "pro"]),
                                    "age": rng.randint(18, 80)}} for i in range(start, start + 100)]
             producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(batch).encode())
-        producer.flush()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # counted, and decided on (nothing held for event-time order)
-            state = client.hgetall(f"{prefix}model:{{credit}}")
-            if state.get("predictions") == "3000" and state.get("held_events") == "0":
-                break
-            time.sleep(0.3)
+        assert producer.flush() == 0 and producer.failed == 0
+        producer.close()
+        want = {"credit": {"predictions": 3000, "held_events": 0}}  # counted, and decided on (nothing held)
+        wait_for_counts(client, RedisKeys(prefix), want, timeout_s=60)
         time.sleep(0.5)
         open_alerts = [json.loads(a) for a in client.hvals(f"{prefix}model:{{credit}}:alerts")]
     assert [(a["kind"], a["feature"]) for a in open_alerts] == [("data_drift", "income")]
