@@ -74,9 +74,18 @@ class Consumer(faust_aiokafka.Consumer):
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs in the worker
         pipeline = self.app.driftline_pipeline
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
-        while not (consumer_stopped() or fetcher_stopped()):
-            records, _ = await self._wait_next_records(FETCH_TIMEOUT_S)
-            if self.should_stop:
-                return
-            await pipeline.take(records or {}, self.assignment())
-            await asyncio.sleep(0)
+        try:
+            while not (consumer_stopped() or fetcher_stopped()):
+                records, _ = await self._wait_next_records(FETCH_TIMEOUT_S)
+                if self.should_stop:
+                    return
+                await pipeline.take(records or {}, self.assignment())
+                await asyncio.sleep(0)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                return  # stopping anyway: the broker closed the consumer first
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                return  # a SIGTERM during a rebalance: stop cleanly, as Faust's own drain does
+            raise
