@@ -155,10 +155,11 @@ class ConceptDriftMonitor:
 
         Returns the position after the last value taken.
         """
+        if b - a == 1:
+            return self._follow_one(x, t, a, offset, changes)
         chunk = x[a:b]
         ring = self.since
-        # a trial ring, unless the first value may be the last this call takes (then the ring itself)
-        trial = RingSum(ring.size, ring.values.copy(), ring.head, ring.count, ring.total) if len(chunk) > 1 else ring
+        trial = RingSum(ring.size, ring.values.copy(), ring.head, ring.count, ring.total)
         count = ring.count
         totals = trial.push_many(chunk)
         since_n = np.minimum(count + 1 + np.arange(len(chunk)), self.window)
@@ -175,8 +176,7 @@ class ConceptDriftMonitor:
             self.clock.tick_many(t[a:b])
             self.worsening = float(worsening[-1])
             return b
-        if trial is not ring:  # (a ring of one value holds it already)
-            self.since.push_many(chunk[: stop + 1])
+        self.since.push_many(chunk[: stop + 1])
         self.clock.tick_many(t[a:a + stop + 1])
         self.worsening = float(worsening[stop])
         if stop == flip:
@@ -188,8 +188,27 @@ class ConceptDriftMonitor:
             self.detected = False
         return a + stop + 1
 
-    def _decisions(self, mean_loss: np.ndarray, since_n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Worsening since the detection and its z-score against the baseline."""
+    def _follow_one(self, x: np.ndarray, t: np.ndarray, a: int, offset: int, changes: list[Change]) -> int:
+        """:meth:`_follow` for one value (live traffic), with the same arithmetic on scalars."""
+        total = float(self.since.push_many(x[a:a + 1])[0])
+        since_n = min(self.since.count, self.window)
+        worsening, z = (float(v) for v in self._decisions(total / since_n, since_n))
+        held = math.inf if self.active else -math.inf
+        flips = self.rule.holds(worsening if since_n >= self.min_n else held, z) != self.active
+        idle = since_n >= self.window and worsening < self.min_worsening / 2
+        self.clock.tick_many(t[a:a + 1])
+        self.worsening = worsening
+        if flips:
+            self.rule.active = not self.rule.active
+            self.detected = self.active or not idle
+            self.last_ts = float(t[a])
+            changes.append(Change(offset + a, self.active, self.evidence()))
+        elif idle and not self.active:
+            self.detected = False
+        return a + 1
+
+    def _decisions(self, mean_loss: Any, since_n: Any) -> tuple[Any, Any]:
+        """Worsening since the detection and its z-score against the baseline (columns, or one value)."""
         base = self.baseline.mean
         if self.binary:
             worsening = mean_loss - base
