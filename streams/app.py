@@ -16,17 +16,21 @@ from typing import Any
 
 import faust
 import redis
-import redis.asyncio as aioredis
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.api import ReadApi
 from streams.consumer import Consumer
 from streams.keys import RedisKeys
+from streams.metrics import DriftCap, WorkerMetrics
 from streams.model_config import ModelConfigStore
 from streams.pipeline import Outputs, Pipeline
-from streams.redis_state import RedisStateWriter, WorkerRegistry
+from streams.redis_client import async_client
+from streams.redis_state import RedisStateWriter
+from streams.registry import WorkerRegistry
 from streams.security import faust_credentials
 from streams.settings import Settings
 from streams.tasks import CheckpointStore
+from streams.web import Readiness, install
 
 log = logging.getLogger("driftline")
 
@@ -74,7 +78,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     for topic in (*inputs, events):
         app.topics.add(topic)  # subscribed: the pipeline takes their records from the consumer
 
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = async_client(settings)
     keys = RedisKeys(settings.redis_prefix)
     writer = RedisStateWriter(client, keys, settings.alerts_stream_maxlen)
 
@@ -100,8 +104,9 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     pipeline = Pipeline(settings, partitions, CheckpointStore(client, keys, settings.app_id, settings.topic_events),
                         writer, outputs)
     app.driftline_pipeline = pipeline
-    registry = WorkerRegistry(client, keys)
+    registry = WorkerRegistry(client, keys, ttl_s=settings.session_timeout_s)
     configs = ModelConfigStore(keys)
+    _install_web(app, settings, pipeline, ReadApi(client, keys))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
@@ -124,7 +129,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
             log.info("model configurations version %d: %d models, %d running models changed",
                      found[0], len(found[1]), touched)
 
-    @app.timer(interval=2.0)
+    @app.timer(interval=min(2.0, settings.session_timeout_s / 3))  # an entry lives one session timeout
     async def heartbeat() -> None:
         await registry.announce(None, pipeline.overflow_events(), pipeline.stats_entry())
 
@@ -138,3 +143,12 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         await registry.leave()
 
     return app
+
+
+def _install_web(app: DriftlineApp, settings: Settings, pipeline: Pipeline, api: ReadApi) -> None:
+    """/metrics, /healthz, /ready and the JSON API on Faust's web server (when DRIFTLINE_WEB_PORT is set)."""
+    readiness = Readiness(app, pipeline, api, settings)
+    metrics = WorkerMetrics(pipeline, readiness.lags,
+                            DriftCap(settings.metrics_drift_features_per_model, settings.metrics_max_drift_series))
+    pipeline.observe_seconds = metrics.observe
+    install(app, api, readiness, metrics)

@@ -1,4 +1,4 @@
-"""The ``driftline`` command: worker, status and demo."""
+"""The ``driftline`` command: worker, notify, status, models, reference and demo."""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("worker", help="run a stream worker (settings from DRIFTLINE_* variables)")
     status = commands.add_parser("status", help="print models, counts, metric, status and open alerts")
     status.add_argument("model", nargs="?", help="one model, with its open alerts")
+    status.add_argument("--json", action="store_true", help="print models and live workers as one JSON document")
+    commands.add_parser("notify", help="deliver alerts to Alertmanager and webhooks (DRIFTLINE_ALERTMANAGER_URL, "
+                        "DRIFTLINE_WEBHOOK_URLS)")
     models = commands.add_parser("models", help="per-model configuration as code")
     model_commands = models.add_subparsers(dest="action", required=True)
     apply = model_commands.add_parser("apply", help="store model configuration files (JSON or YAML) in Redis")
@@ -37,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "worker":
             return run_worker(Settings())
         if args.command == "status":
-            return run_status(Settings(), args.model)
+            return run_status(Settings(), args.model, args.json)
+        if args.command == "notify":
+            return run_notify(Settings())
         if args.command == "reference":
             return run_reference(Settings(), args.model, args.file)
         if args.command == "models":
@@ -62,31 +67,46 @@ def run_worker(settings: Settings) -> int:
     return 0
 
 
-def run_status(settings: Settings, model: str | None) -> int:
+def run_status(settings: Settings, model: str | None, as_json: bool = False) -> int:
+    import json
+
     import redis
 
     from streams.keys import RedisKeys
-    from streams.status import render_status
+    from streams.redis_client import sync_client
+    from streams.status import render_status, status_document
 
-    client = redis.Redis.from_url(settings.redis_url)
+    keys = RedisKeys(settings.redis_prefix)
     try:
-        print(render_status(client, RedisKeys(settings.redis_prefix), model))
+        client = sync_client(settings)
+        if as_json:
+            print(json.dumps(status_document(client, keys, model), indent=2, sort_keys=True))
+        else:
+            print(render_status(client, keys, model))
     except redis.RedisError as exc:
-        print(f"driftline: cannot read Redis at {settings.redis_url}: {exc}", file=sys.stderr)
+        print(f"driftline: cannot read Redis ({settings.redis_mode}): {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def run_notify(settings: Settings) -> int:
+    import asyncio
+
+    from streams.notify import run_notifier
+
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    return asyncio.run(run_notifier(settings))
 
 
 def run_models(settings: Settings, action: str, files: list[Path]) -> int:
     import json
 
-    import redis
-
-    from streams.model_config import ModelConfigStore, load_file
     from streams.keys import RedisKeys
+    from streams.model_config import ModelConfigStore, load_file
+    from streams.redis_client import sync_client
 
     store = ModelConfigStore(RedisKeys(settings.redis_prefix))
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings)
     if action == "show":
         print(json.dumps(store.show(client), indent=2, sort_keys=True))
         return 0
@@ -98,18 +118,17 @@ def run_models(settings: Settings, action: str, files: list[Path]) -> int:
 
 
 def run_reference(settings: Settings, model_id: str, path: Path) -> int:
-    import redis
-
     from streams.validation import MODEL_ID
-    from streams.model_config import ModelConfigStore
     from streams.keys import RedisKeys
+    from streams.model_config import ModelConfigStore
+    from streams.redis_client import sync_client
     from streams.reference import ReferenceStore, build_reference, read_rows
 
     if not MODEL_ID.fullmatch(model_id):
         raise ConfigurationError(f"not a model id: {model_id!r}")
     profiles = build_reference(read_rows(path))
     keys = RedisKeys(settings.redis_prefix)
-    client = redis.Redis.from_url(settings.redis_url)
+    client = sync_client(settings)
     ReferenceStore(keys).set(client, model_id, profiles)
     ModelConfigStore(keys).bump(client)
     kinds = sorted(f"{name} ({type(p).__name__.removesuffix('Profile').lower()}, n={p.n})" for name, p in profiles.items())

@@ -62,6 +62,15 @@ class Consumer(faust_aiokafka.Consumer):
             return True
         return bool(highwater > position)
 
+    def lag(self, tp: Any) -> int | None:
+        """Records of ``tp`` on the broker not fetched yet (highwater - position, as ``unread``), None while unknown."""
+        try:
+            state = self._thread._ensure_consumer()._subscription.subscription.assignment.state_value(tp)
+            highwater, position = state.highwater, state._position
+        except (AttributeError, AssertionError, RuntimeError):
+            return None
+        return None if highwater is None or position is None else max(0, highwater - position)
+
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
         pipeline = self.app.driftline_pipeline
         if active_partitions is not None:

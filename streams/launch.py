@@ -26,6 +26,8 @@ import redis
 
 from streams.errors import EmbeddedServerError
 from streams.keys import RedisKeys
+from streams.redis_client import SyncClient, sync_client
+from streams.settings import Settings
 
 T = TypeVar("T")
 
@@ -187,7 +189,7 @@ class ChildProcess:
         self.stop()
 
 
-def worker_registry(client: redis.Redis, keys: RedisKeys) -> dict[int, list[int]]:
+def worker_registry(client: SyncClient, keys: RedisKeys) -> dict[int, list[int]]:
     """The workers that announced themselves in Redis: pid -> the partitions it owns."""
     entries = (orjson.loads(raw) for raw in client.hvals(keys.workers))
     return {int(doc["pid"]): list(doc.get("partitions") or []) for doc in entries}
@@ -200,15 +202,21 @@ class WorkerProcess(ChildProcess):
     in Redis, so events produced after it are consumed promptly.
     """
 
-    def __init__(self, env: Mapping[str, str], log_path: Path | None = None) -> None:
-        super().__init__([sys.executable, "-m", "streams", "worker"], env, log_path)
+    def __init__(self, env: Mapping[str, str], log_path: Path | None = None, command: str = "worker") -> None:
+        # command: "worker", or another driftline command that runs until SIGTERM ("notify")
+        super().__init__([sys.executable, "-m", "streams", command], env, log_path)
         assert self.env is not None
         self.keys = RedisKeys(self.env.get("DRIFTLINE_REDIS_PREFIX", "driftline:"))
 
-    def ready(self, timeout_s: float = 60.0) -> Self:
-        """Block until this worker appears in the Redis worker registry."""
+    def settings(self) -> Settings:
+        """The settings this child reads."""
         assert self.env is not None
-        with redis.Redis.from_url(self.env["DRIFTLINE_REDIS_URL"]) as client:
+        prefix = "DRIFTLINE_"
+        return Settings(**{k[len(prefix):].lower(): v for k, v in self.env.items() if k.startswith(prefix)})
+
+    def ready(self, timeout_s: float = 60.0) -> Self:
+        """Block until this worker appears in the Redis worker registry (one server, Cluster or Sentinel)."""
+        with sync_client(self.settings()) as client:
 
             def registered() -> bool | None:
                 if not self.alive:

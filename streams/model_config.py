@@ -107,11 +107,15 @@ class ModelConfigStore:
         self.references = ReferenceStore(keys)
 
     def apply(self, client: redis.Redis, configs: list[ModelConfig]) -> int:
-        pipe = client.pipeline(transaction=True)
+        """Store the files, then move the version: workers reread on every move, so they end with all of it.
+
+        Two steps, not one transaction: the hash and the counter are in two Redis Cluster slots.
+        """
+        pipe = client.pipeline(transaction=False)
         for config in configs:
             pipe.hset(self.hash, config.model_id, config.model_dump_json(exclude_none=True))
-        pipe.incr(self.version)
-        return int(pipe.execute()[-1])
+        pipe.execute()
+        return int(client.incr(self.version))
 
     def show(self, client: redis.Redis) -> dict[str, dict]:
         return {k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in client.hgetall(self.hash).items()}

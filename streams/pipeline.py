@@ -123,6 +123,7 @@ class Pipeline:
         self.idle_released = True
         self.checkpoint_took = self.write_took = 0.0
         self.stats = PipelineStats()
+        self.observe_seconds: Callable[[str, float], None] | None = None  # ("flush" | "checkpoint", seconds)
 
     @property
     def idle_s(self) -> float:
@@ -280,7 +281,10 @@ class Pipeline:
         if changed or fired:
             await self._write(changed, fired, force=final_checkpoint or bool(fired))
         del released
-        self.stats.flush_seconds += time.monotonic() - started
+        took = time.monotonic() - started
+        self.stats.flush_seconds += took
+        if self.observe_seconds is not None:
+            self.observe_seconds("flush", took)
         if final_checkpoint or self._checkpoint_due(time.monotonic()):
             await self._checkpoint()
 
@@ -346,6 +350,8 @@ class Pipeline:
         self.checkpoint_took = self.last_checkpoint - started
         self.stats.checkpoints += 1
         self.stats.checkpoint_seconds += self.checkpoint_took
+        if self.observe_seconds is not None:
+            self.observe_seconds("checkpoint", self.checkpoint_took)
         self.stats.checkpoint_bytes, self.stats.checkpoint_models = self.store.last_bytes, self.store.last_models
 
     async def _recover(self, lost: set[int]) -> None:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
 from typing import Sequence
 
-import logging
-import os
-import socket
-import time
-
 import orjson
-import redis
-import redis.asyncio
 
-from detectors import Alert, rfc3339
+from detectors import Alert
 from streams.keys import RedisKeys
+from streams.redis_client import AsyncClient
+from streams.registry import WorkerRegistry
 from streams.state import ModelState
+
+__all__ = ["RedisStateWriter", "WorkerRegistry"]  # WorkerRegistry lives in streams.registry now
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +21,7 @@ log = logging.getLogger(__name__)
 class RedisStateWriter:
     """Writes the state of changed models and new alerts in one pipeline per write."""
 
-    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, stream_maxlen: int) -> None:
+    def __init__(self, client: AsyncClient, keys: RedisKeys, stream_maxlen: int) -> None:
         self.client = client
         self.keys = keys
         self.stream_maxlen = stream_maxlen
@@ -74,36 +71,3 @@ class RedisStateWriter:
             if state.segments is not None:
                 state.segments.removed = []
         return commands
-
-
-class WorkerRegistry:
-    """Each live worker's entry in ``<prefix>workers``: host, pid and the partitions it owns."""
-
-    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys) -> None:
-        self.client = client
-        self.keys = keys
-        self.worker_id = f"{socket.gethostname()}:{os.getpid()}"
-        self.started_at = time.time()
-        self.partitions: list[int] = []
-
-    async def announce(self, partitions: list[int] | None, overflow_events: int = 0,
-                       stats: dict[str, float] | None = None) -> None:
-        """Refresh this worker's entry; ``partitions`` is given after each rebalance."""
-        if partitions is not None:
-            self.partitions = partitions
-        entry = {
-            "host": socket.gethostname(), "pid": os.getpid(), "partitions": self.partitions,
-            "overflow_events": overflow_events,
-            "started_at": rfc3339(self.started_at), "last_seen": rfc3339(time.time()),
-            **(stats or {}),
-        }
-        try:
-            await self.client.hset(self.keys.workers, self.worker_id, orjson.dumps(entry))
-        except redis.RedisError as exc:  # the registry is informative: never stop work for it
-            log.warning("cannot announce worker in Redis: %s", exc)
-
-    async def leave(self) -> None:
-        try:
-            await self.client.hdel(self.keys.workers, self.worker_id)
-        except redis.RedisError:
-            pass

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,6 +24,16 @@ class Settings(BaseSettings):
         description="Redis URL; rediss://user:password@host:6380/0?ssl_ca_certs=/ca.pem for ACL and TLS",
     )
     redis_prefix: str = Field("driftline:", description="prefix of every Redis key")
+    redis_mode: Literal["auto", "standalone", "cluster", "sentinel"] = Field(
+        "auto", description="how to reach Redis; auto: from the URL's scheme (redis+cluster://, redis+sentinel://, "
+        "else one server)",
+    )
+    redis_sentinel_master: str = Field(
+        "mymaster", description="the master's name at the sentinels, when the sentinel URL's path does not give it",
+    )
+    redis_sentinel_password: SecretStr | None = Field(
+        None, description="password of the sentinels themselves (the URL's credentials are the master's)",
+    )
     kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
         "PLAINTEXT", description="how workers and tools talk to Kafka")
     kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = Field(
@@ -60,6 +70,37 @@ class Settings(BaseSettings):
     checkpoint_max_share: float = Field(
         0.1, gt=0, le=1, description="the most of the worker's time checkpoints may take: a large state stretches "
         "the interval (a longer replay after a crash, never a lost count)",
+    )
+
+    # Operations: health, metrics, the HTTP API
+    ready_max_lag: int = Field(
+        10_000, ge=0, description="/ready fails while the worker's partitions are more records behind than this, "
+        "summed over them",
+    )
+    metrics_drift_features_per_model: int = Field(
+        10, ge=0, description="driftline_feature_drift_score series per model: its highest-scoring features",
+    )
+    metrics_max_drift_series: int = Field(
+        2_000, ge=0, description="driftline_feature_drift_score series per worker at most: the highest scores",
+    )
+
+    # Alert delivery (driftline notify)
+    alertmanager_url: str | None = Field(
+        None, description="Alertmanager's base URL (http://alertmanager:9093): alerts go to its v2 API",
+    )
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), description="comma-separated webhook URLs; each gets a body Slack's incoming webhooks accept",
+    )
+    notify_group: str | None = Field(
+        None, description="prefix of notify's consumer groups, one per target; unset: <app_id>-notify",
+    )
+    notify_start: Literal["earliest", "latest"] = Field(
+        "earliest", description="where a new target's consumer group starts reading the alerts topic",
+    )
+    notify_timeout_s: float = Field(10.0, gt=0, description="HTTP timeout of one delivery")
+    notify_max_backoff_s: float = Field(30.0, gt=0, description="longest wait between retries of a delivery")
+    notify_resend_s: float = Field(
+        60.0, gt=0, description="how often firing alerts are sent to Alertmanager again, so it keeps them active",
     )
 
     # Event time
@@ -137,6 +178,13 @@ class Settings(BaseSettings):
         10, ge=1, description="predictions a model makes before it gets detectors: until then it costs only its "
         "counts and those events (a flood of one-off model ids stays cheap); its detectors then see them all",
     )
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
 
     @model_validator(mode="after")
     def _segment_sizes(self) -> Settings:

@@ -217,6 +217,22 @@ class ModelState:
             return 0
         return len(self.monitor.alert_book.open) + (self.segments.open_alerts() if self.segments is not None else 0)
 
+    def firing(self) -> list[Alert]:
+        """The alerts firing now, the model's and its segments' (for metrics)."""
+        if self.monitor is None:
+            return []
+        found = list(self.monitor.alert_book.open.values())
+        if self.segments is not None:
+            found += [alert for m in self.segments.monitors.values() for alert in m.alert_book.open.values()]
+        return found
+
+    def metrics(self) -> dict[str, float]:
+        """The performance metrics of the Redis hash (accuracy, estimated_accuracy, mae, ...), for metrics."""
+        monitor = self.monitor
+        if monitor is None or monitor.performance is None or not monitor.performance.n:
+            return {}
+        return {k: float(v) for k, v in monitor.performance.summary().items() if isinstance(v, (int, float))}
+
     def summary(self, now: float | None = None) -> dict[str, str | int | float]:
         """The fields of the model's Redis hash."""
         join, monitor = self.join, self.monitor

@@ -1,16 +1,19 @@
-"""``driftline status``: a readable table of what Redis holds."""
+"""``driftline status``: a readable table of what Redis holds, or (``--json``) the same as JSON."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
-import redis
 
 from streams.keys import RedisKeys
+from streams.redis_client import SyncClient
+from streams.registry import read_live_workers
 
 COLUMNS = ("model", "predictions", "outcomes", "joined", "unmatched", "expired", "invalid", "metric", "status", "alerts")
 
 
-def status_rows(client: redis.Redis, keys: RedisKeys, model: str | None = None) -> list[dict[str, str]]:
+def status_rows(client: SyncClient, keys: RedisKeys, model: str | None = None) -> list[dict[str, str]]:
     """One row per model (or just ``model``), read from the model hashes."""
     models = [model] if model else sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(keys.models))
     pipe = client.pipeline(transaction=False)
@@ -36,7 +39,7 @@ def status_rows(client: redis.Redis, keys: RedisKeys, model: str | None = None) 
     return rows
 
 
-def open_alert_lines(client: redis.Redis, keys: RedisKeys, model: str) -> list[str]:
+def open_alert_lines(client: SyncClient, keys: RedisKeys, model: str) -> list[str]:
     lines = []
     for raw in client.hvals(keys.open_alerts(model)):
         alert = orjson.loads(raw)
@@ -47,13 +50,14 @@ def open_alert_lines(client: redis.Redis, keys: RedisKeys, model: str) -> list[s
     return sorted(lines)
 
 
-def worker_line(client: redis.Redis, keys: RedisKeys) -> str:
-    workers = [orjson.loads(raw) for raw in client.hvals(keys.workers)]
+def worker_line(client: SyncClient, keys: RedisKeys) -> str:
+    """How many workers are live (expired entries left out) and the partitions they own."""
+    workers = list(read_live_workers(client, keys).values())
     owned = sorted(p for w in workers for p in w.get("partitions", []))
     return f"workers: {len(workers)} live, owning partitions {owned}"
 
 
-def render_status(client: redis.Redis, keys: RedisKeys, model: str | None = None) -> str:
+def render_status(client: SyncClient, keys: RedisKeys, model: str | None = None) -> str:
     """The status table, plus the open alerts when one model is asked for."""
     rows = status_rows(client, keys, model)
     if not rows:
@@ -65,6 +69,41 @@ def render_status(client: redis.Redis, keys: RedisKeys, model: str | None = None
         lines += ["", "open alerts:"] + (open_alert_lines(client, keys, model) or ["  none"])
     lines += ["", worker_line(client, keys)]
     return "\n".join(lines)
+
+
+def status_document(client: SyncClient, keys: RedisKeys, model: str | None = None) -> dict[str, Any]:
+    """``driftline status --json``: every model's hash (numbers as numbers), the live workers, and with
+    ``model`` its open alerts too."""
+    models = [model] if model else sorted(_text(m) for m in client.smembers(keys.models))
+    pipe = client.pipeline(transaction=False)
+    for model_id in models:
+        pipe.hgetall(keys.model(model_id))
+    found = [{_text(k): typed(_text(v)) for k, v in raw.items()} for raw in pipe.execute()]
+    document: dict[str, Any] = {
+        "models": [{"model_id": m, **fields} for m, fields in zip(models, found) if fields],
+        "workers": [{"worker_id": w, **entry} for w, entry in sorted(read_live_workers(client, keys).items())],
+    }
+    if model:
+        document["open_alerts"] = sorted((orjson.loads(raw) for raw in client.hvals(keys.open_alerts(model))),
+                                         key=lambda a: a["alert_id"])
+    return document
+
+
+def typed(value: str) -> str | int | float:
+    """A Redis hash value as JSON would have it: integers and finite numbers as numbers.
+
+    >>> typed("12"), typed("0.75"), typed("ok"), typed("nan")
+    (12, 0.75, 'ok', 'nan')
+    """
+    try:
+        return int(value)
+    except ValueError:
+        pass
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    return number if number - number == 0 else value
 
 
 def _text(value: bytes | str) -> str:

@@ -1,0 +1,146 @@
+"""The read-only JSON API's answers, read from Redis: any worker serves any model.
+
+Dashboards and services read models, features, segments and alerts over HTTP
+and need no Redis credentials. Every answer is built here from the contract's
+keys (:class:`~streams.keys.RedisKeys`); :mod:`streams.web` only routes to it.
+The shapes are described in ``streams/openapi.json`` (served at
+``/api/openapi.json``), and the tests validate real answers against it.
+
+Hash values are typed as JSON would have them (``"12"`` is 12); feature and
+segment entries and alerts are the JSON objects Redis holds.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from typing import Any
+
+import orjson
+
+from streams.keys import RedisKeys
+from streams.redis_client import AsyncClient
+from streams.registry import read_live_workers_async
+from streams.status import typed
+
+MAX_RECENT = 1000  # alerts one /api/alerts/recent answer returns at most
+STREAM_BLOCK_MS = 10_000  # how long one read of the alerts stream waits before a keep-alive
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of this API."""
+    return json.loads((files("streams") / "openapi.json").read_text(encoding="utf-8"))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _hash(raw: dict[Any, Any]) -> dict[str, Any]:
+    return {_text(k): typed(_text(v)) for k, v in raw.items()}
+
+
+def _json_values(raw: dict[Any, Any]) -> dict[str, Any]:
+    return {_text(k): orjson.loads(v) for k, v in raw.items()}
+
+
+class ReadApi:
+    """Answers of the read-only API, from Redis.
+
+    >>> ReadApi.recent_limit("5"), ReadApi.recent_limit(None), ReadApi.recent_limit("100000")
+    (5, 100, 1000)
+    """
+
+    def __init__(self, client: AsyncClient, keys: RedisKeys) -> None:
+        self.client = client
+        self.keys = keys
+
+    async def model_ids(self) -> list[str]:
+        return sorted(_text(m) for m in await self.client.smembers(self.keys.models))
+
+    async def models(self) -> dict[str, Any]:
+        """``GET /api/models``: every model's hash."""
+        ids = await self.model_ids()
+        pipe = self.client.pipeline(transaction=False)
+        for model_id in ids:
+            pipe.hgetall(self.keys.model(model_id))
+        found = await pipe.execute() if ids else []
+        return {"models": [{**_hash(raw), "model_id": m} for m, raw in zip(ids, found) if raw]}
+
+    async def model(self, model_id: str) -> dict[str, Any] | None:
+        """``GET /api/models/{model_id}``: its hash, features, segments and open alerts; None if unknown."""
+        keys = self.keys
+        pipe = self.client.pipeline(transaction=False)
+        pipe.hgetall(keys.model(model_id))
+        pipe.hgetall(keys.features(model_id))
+        pipe.hgetall(keys.segments(model_id))
+        pipe.hgetall(keys.open_alerts(model_id))
+        summary, features, segments, alerts = await pipe.execute()
+        if not summary:
+            return None
+        return {
+            "model": {**_hash(summary), "model_id": model_id},
+            "features": _json_values(features),
+            "segments": [entry for _, entry in sorted(_json_values(segments).items())],
+            "open_alerts": sorted(_json_values(alerts).values(), key=lambda a: a["detected_at"]),
+        }
+
+    async def open_alerts(self, model_id: str | None = None) -> dict[str, Any]:
+        """``GET /api/alerts/open``: the alerts firing now, of every model or of one."""
+        ids = [model_id] if model_id else await self.model_ids()
+        pipe = self.client.pipeline(transaction=False)
+        for m in ids:
+            pipe.hvals(self.keys.open_alerts(m))
+        found = await pipe.execute() if ids else []
+        alerts = [orjson.loads(raw) for values in found for raw in values]
+        return {"alerts": sorted(alerts, key=lambda a: (a["detected_at"], a["alert_id"]))}
+
+    @staticmethod
+    def recent_limit(text: str | None) -> int:
+        try:
+            limit = int(text) if text is not None else 100
+        except ValueError:
+            limit = 100
+        return max(1, min(MAX_RECENT, limit))
+
+    async def recent_alerts(self, limit: int, model_id: str | None = None) -> dict[str, Any]:
+        """``GET /api/alerts/recent``: the newest alerts of the stream, newest first (of one model, if given)."""
+        scan = limit if model_id is None else MAX_RECENT * 10
+        entries = await self.client.xrevrange(self.keys.alerts_stream, count=scan)
+        alerts = []
+        for entry_id, fields in entries:
+            alert = orjson.loads(fields.get(b"alert", fields.get("alert")))
+            if model_id is None or alert["model_id"] == model_id:
+                alerts.append({"id": _text(entry_id), "alert": alert})
+            if len(alerts) >= limit:
+                break
+        return {"alerts": alerts}
+
+    async def workers(self) -> dict[str, Any]:
+        """``GET /api/workers``: the live workers (expired entries left out)."""
+        live = await read_live_workers_async(self.client, self.keys)
+        return {"workers": [{"worker_id": w, **entry} for w, entry in sorted(live.items())]}
+
+    async def alert_events(self, after: str | None) -> AsyncIterator[tuple[str, dict[str, Any]] | None]:
+        """Alerts added to the stream after entry ``after`` (None: from now), as (entry id, alert).
+
+        Yields None when nothing came for a while (time for a keep-alive).
+        """
+        last = after or await self._stream_end()  # a position, not "$": nothing added between reads is missed
+        while True:
+            found = await self.client.xread({self.keys.alerts_stream: last}, block=STREAM_BLOCK_MS, count=100)
+            if not found:
+                yield None
+                continue
+            for _, entries in found:
+                for entry_id, fields in entries:
+                    last = _text(entry_id)
+                    yield last, orjson.loads(fields.get(b"alert", fields.get("alert")))
+
+    async def _stream_end(self) -> str:
+        newest = await self.client.xrevrange(self.keys.alerts_stream, count=1)
+        return _text(newest[0][0]) if newest else "0-0"
+
+
+__all__ = ["ReadApi", "openapi_document"]
