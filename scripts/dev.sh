@@ -26,9 +26,24 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 cmd="${1:-test}"
 [ $# -gt 0 ] && shift
+# The test harness starts real Prometheus and Alertmanager servers: Debian's packages.
+need_debs() {
+    local missing=()
+    command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
+    command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
+        || missing+=(prometheus-alertmanager)
+    [ ${#missing[@]} -eq 0 ] && return 0
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo -n"
+    echo "driftline: installing ${missing[*]} (Debian packages the tests run)" >&2
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+        -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
+}
 case "$cmd" in
     demo) exec "$venv/bin/python" -m scripts.demo "$@" ;;
     test)
+        need_debs
         set +e
         "$venv/bin/python" -m pytest "$@"
         rc=$?

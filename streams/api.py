@@ -29,8 +29,17 @@ STREAM_BLOCK_MS = 10_000  # how long one read of the alerts stream waits before 
 
 
 def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of this API."""
-    return json.loads((files("streams") / "openapi.json").read_text(encoding="utf-8"))
+    """The OpenAPI 3.1 description of this API, self-contained: the contract's alert schema embedded.
+
+    >>> doc = openapi_document()
+    >>> doc["openapi"], doc["components"]["schemas"]["Alert"]["$id"]
+    ('3.1.0', 'https://driftline.dev/schemas/v1/alert.schema.json')
+    """
+    package = files("streams")
+    doc = json.loads((package / "openapi.json").read_text(encoding="utf-8"))
+    doc["components"]["schemas"]["Alert"] = json.loads(
+        (package / "schemas" / "alert.schema.json").read_text(encoding="utf-8"))
+    return doc
 
 
 def _text(value: bytes | str) -> str:

@@ -29,6 +29,16 @@ class RedisKeys:
     def workers(self) -> str:
         return f"{self.prefix}workers"
 
+    @property
+    def notify_status(self) -> str:
+        """Hash: each ``driftline notify`` target's delivery state (JSON)."""
+        return f"{self.prefix}notify"
+
+    @property
+    def notify_rejected(self) -> str:
+        """Stream: alerts a target refused for good (a 4xx answer), with the answer."""
+        return f"{self.prefix}notify:rejected"
+
     def model(self, model_id: str) -> str:
         return f"{self.prefix}model:{{{model_id}}}"
 

@@ -51,6 +51,20 @@ def kafka_python_config(settings: Settings) -> dict[str, Any]:
     return config
 
 
+def aiokafka_config(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for aiokafka clients (``driftline notify``)."""
+    config: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
+                              "security_protocol": settings.kafka_security_protocol}
+    context = ssl_context(settings)
+    if context is not None:
+        config["ssl_context"] = context
+    if settings.kafka_security_protocol.startswith("SASL"):
+        username, password = _sasl_user(settings)
+        config |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
+                   "sasl_plain_username": username, "sasl_plain_password": password}
+    return config
+
+
 def _sasl_user(settings: Settings) -> tuple[str, str]:
     if not settings.kafka_sasl_username or settings.kafka_sasl_password is None:
         raise ConfigurationError(

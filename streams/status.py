@@ -67,8 +67,28 @@ def render_status(client: SyncClient, keys: RedisKeys, model: str | None = None)
     lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
     if model:
         lines += ["", "open alerts:"] + (open_alert_lines(client, keys, model) or ["  none"])
-    lines += ["", worker_line(client, keys)]
+    lines += ["", worker_line(client, keys), *notify_lines(client, keys)]
     return "\n".join(lines)
+
+
+def notify_lines(client: SyncClient, keys: RedisKeys) -> list[str]:
+    """One line per ``driftline notify`` target: delivering, or down with how much waits."""
+    lines = []
+    for name, entry in sorted(_notify_state(client, keys).items()):
+        state = "DOWN" if entry.get("failing_since") else "ok"
+        line = f"notify {name} ({entry.get('url')}): {state}, delivered {entry.get('delivered', 0)}"
+        if entry.get("pending"):
+            line += f", {entry['pending']} waiting"
+        if entry.get("rejected"):
+            line += f", {entry['rejected']} rejected (in {keys.notify_rejected})"
+        if entry.get("failing_since"):
+            line += f": {entry.get('last_error', '')}"
+        lines.append(line)
+    return lines
+
+
+def _notify_state(client: SyncClient, keys: RedisKeys) -> dict[str, dict[str, Any]]:
+    return {_text(k): orjson.loads(v) for k, v in client.hgetall(keys.notify_status).items()}
 
 
 def status_document(client: SyncClient, keys: RedisKeys, model: str | None = None) -> dict[str, Any]:
@@ -82,6 +102,7 @@ def status_document(client: SyncClient, keys: RedisKeys, model: str | None = Non
     document: dict[str, Any] = {
         "models": [{"model_id": m, **fields} for m, fields in zip(models, found) if fields],
         "workers": [{"worker_id": w, **entry} for w, entry in sorted(read_live_workers(client, keys).items())],
+        "notify": _notify_state(client, keys),
     }
     if model:
         document["open_alerts"] = sorted((orjson.loads(raw) for raw in client.hvals(keys.open_alerts(model))),
