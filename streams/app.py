@@ -23,8 +23,8 @@ from streams.consumer import Consumer
 from streams.keys import RedisKeys
 from streams.metrics import DriftCap, WorkerMetrics
 from streams.model_config import ModelConfigStore
-from streams.pipeline import Outputs, Pipeline
-from streams.redis_client import async_client
+from streams.pipeline import Outputs, Pipeline, until_done
+from streams.redis_client import async_client, connect
 from streams.redis_state import RedisStateWriter
 from streams.registry import WorkerRegistry
 from streams.security import faust_credentials
@@ -114,6 +114,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        await until_done(lambda: connect(client), "reach Redis")
         await pipeline.assign(set(assigned))
         await registry.announce(sorted(pipeline.tasks), pipeline.overflow_events())
 

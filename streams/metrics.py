@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, disable_created_metrics
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from streams.state import ModelState
@@ -173,6 +173,7 @@ class WorkerMetrics:
     """
 
     def __init__(self, pipeline: Any, lags: Callable[[], dict[tuple[str, int], int]], cap: DriftCap) -> None:
+        disable_created_metrics()  # no *_created series beside the histograms: noise on dashboards
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(WorkerCollector(pipeline, lags, cap))  # type: ignore[arg-type]
         ProcessCollector(registry=self.registry)

@@ -154,6 +154,17 @@ def async_client(settings: Settings, decode_responses: bool = False) -> AsyncCli
     return sentinel.master_for(t.master)
 
 
+async def connect(client: AsyncClient) -> None:
+    """Discover a Cluster's nodes now, on the running loop; a no-op for the other deployments.
+
+    redis-py queues each command of a cluster transaction (``pipeline(transaction=True)``,
+    the checkpoint load) through ``asyncio.run`` on a thread of its own; a client
+    not yet initialized would open its node connections on that short-lived loop.
+    """
+    if isinstance(client, redis.asyncio.cluster.RedisCluster):
+        await client.initialize()
+
+
 def _data_kwargs(t: RedisTarget, decode_responses: bool) -> dict[str, Any]:
     """Connection options of the master a sentinel names: credentials, database, TLS, URL options."""
     kwargs: dict[str, Any] = {"db": t.db, "username": t.username, "password": t.password,
@@ -190,4 +201,4 @@ def same_slot_key(key: str, suffix: str) -> str:
     return "{" + key + "}" + suffix
 
 
-__all__ = ["AsyncClient", "RedisTarget", "SyncClient", "async_client", "same_slot_key", "sync_client"]
+__all__ = ["AsyncClient", "RedisTarget", "SyncClient", "async_client", "connect", "same_slot_key", "sync_client"]

@@ -10,6 +10,7 @@ import redis
 
 from scripts.harness import run_env
 from streams.embedded import EmbeddedBroker, EmbeddedRedis
+from streams.embedded_ops import EmbeddedRedisCluster
 
 
 @pytest.fixture(scope="session")
@@ -26,6 +27,14 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
     root = tmp_path_factory.mktemp("redis")
     with EmbeddedRedis(data_dir=root / "data", log_path=root / "redis.log") as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedisCluster]:
+    """A real 3-master Redis Cluster from the same redis-server binary, started on first use."""
+    root = tmp_path_factory.mktemp("redis-cluster")
+    with EmbeddedRedisCluster(data_dir=root / "data", log_dir=root) as cluster:
+        yield cluster
 
 
 @pytest.fixture
