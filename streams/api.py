@@ -18,6 +18,7 @@ from importlib.resources import files
 from typing import Any
 
 import orjson
+import redis
 
 from streams.keys import RedisKeys
 from streams.redis_client import AsyncClient
@@ -25,20 +26,23 @@ from streams.registry import read_live_workers_async
 from streams.status import typed
 
 MAX_RECENT = 1000  # alerts one /api/alerts/recent answer returns at most
-STREAM_BLOCK_MS = 10_000  # how long one read of the alerts stream waits before a keep-alive
+STREAM_BLOCK_MS = 2_000  # one read of the alerts stream waits this long (under redis-py's 5 s socket timeout)
 
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of this API, self-contained: the contract's alert schema embedded.
 
     >>> doc = openapi_document()
-    >>> doc["openapi"], doc["components"]["schemas"]["Alert"]["$id"]
-    ('3.1.0', 'https://driftline.dev/schemas/v1/alert.schema.json')
+    >>> doc["openapi"], doc["components"]["schemas"]["Alert"]["properties"]["model_id"]
+    ('3.1.0', {'$ref': '#/components/schemas/Alert/$defs/model_id'})
     """
     package = files("streams")
     doc = json.loads((package / "openapi.json").read_text(encoding="utf-8"))
-    doc["components"]["schemas"]["Alert"] = json.loads(
-        (package / "schemas" / "alert.schema.json").read_text(encoding="utf-8"))
+    alert = (package / "schemas" / "alert.schema.json").read_text(encoding="utf-8")
+    embedded = json.loads(alert.replace('"#/$defs/', '"#/components/schemas/Alert/$defs/'))
+    for key in ("$id", "$schema"):  # its references now point into this document
+        embedded.pop(key, None)
+    doc["components"]["schemas"]["Alert"] = embedded
     return doc
 
 
@@ -131,14 +135,17 @@ class ReadApi:
         live = await read_live_workers_async(self.client, self.keys)
         return {"workers": [{"worker_id": w, **entry} for w, entry in sorted(live.items())]}
 
-    async def alert_events(self, after: str | None) -> AsyncIterator[tuple[str, dict[str, Any]] | None]:
-        """Alerts added to the stream after entry ``after`` (None: from now), as (entry id, alert).
+    async def alert_events(self, after: str) -> AsyncIterator[tuple[str, dict[str, Any]] | None]:
+        """Alerts added to the stream after entry ``after`` (see :meth:`stream_end`), as (entry id, alert).
 
         Yields None when nothing came for a while (time for a keep-alive).
         """
-        last = after or await self._stream_end()  # a position, not "$": nothing added between reads is missed
+        last = after  # a position, not "$": nothing added between two reads is missed
         while True:
-            found = await self.client.xread({self.keys.alerts_stream: last}, block=STREAM_BLOCK_MS, count=100)
+            try:
+                found = await self.client.xread({self.keys.alerts_stream: last}, block=STREAM_BLOCK_MS, count=100)
+            except redis.TimeoutError:  # a socket timeout shorter than the block: nothing came
+                found = []
             if not found:
                 yield None
                 continue
@@ -147,7 +154,8 @@ class ReadApi:
                     last = _text(entry_id)
                     yield last, orjson.loads(fields.get(b"alert", fields.get("alert")))
 
-    async def _stream_end(self) -> str:
+    async def stream_end(self) -> str:
+        """The id of the stream's newest entry: reading after it gives what comes from now on."""
         newest = await self.client.xrevrange(self.keys.alerts_stream, count=1)
         return _text(newest[0][0]) if newest else "0-0"
 

@@ -170,15 +170,19 @@ async def stream_alerts(api: ReadApi, request: web.Request) -> web.StreamRespons
 
     A client that reconnects with ``Last-Event-ID`` (browsers do) resumes after
     that entry, missing nothing the stream still holds; ``?after=ID`` does the
-    same by hand. A comment line every 10 s keeps proxies from closing it.
+    same by hand. A comment line every 2 s of quiet keeps proxies from closing it.
     """
     after = request.headers.get("Last-Event-ID") or request.query.get("after")
+    try:
+        position = after or await api.stream_end()  # before the client hears it is subscribed
+    except (redis.RedisError, OSError) as exc:
+        return _unavailable(exc)
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
     await response.write(b": driftline alerts\n\n")
     try:
-        async for item in api.alert_events(after):
+        async for item in api.alert_events(position):
             if item is None:
                 await response.write(b": keep-alive\n\n")
                 continue
