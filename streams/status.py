@@ -61,7 +61,7 @@ def render_status(client: SyncClient, keys: RedisKeys, model: str | None = None)
     """The status table, plus the open alerts when one model is asked for."""
     rows = status_rows(client, keys, model)
     if not rows:
-        return f"no models yet ({worker_line(client, keys)})"
+        return "\n".join([f"no models yet ({worker_line(client, keys)})", *notify_lines(client, keys)])
     widths = {c: max(len(c), *(len(r[c]) for r in rows)) for c in COLUMNS}
     lines = ["  ".join(c.ljust(widths[c]) for c in COLUMNS)]
     lines += ["  ".join(r[c].ljust(widths[c]) for c in COLUMNS) for r in rows]
