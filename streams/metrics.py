@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, disable_created_metrics
+from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, disable_created_metrics, generate_latest
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from streams.state import ModelState
@@ -191,9 +192,13 @@ class WorkerMetrics:
             histogram.observe(seconds)
 
     def exposition(self) -> bytes:
-        from prometheus_client import generate_latest
-
+        """The text exposition format."""
         return generate_latest(self.registry)
+
+    def negotiate(self, accept: str | None) -> tuple[bytes, str]:
+        """The body and content type the scraper asked for (its Accept header): OpenMetrics or text."""
+        encoder, content_type = choose_encoder(accept or "")
+        return encoder(self.registry), content_type
 
 
 __all__ = ["METRIC_NAMES", "DriftCap", "WorkerCollector", "WorkerMetrics"]

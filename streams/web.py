@@ -25,7 +25,6 @@ import orjson
 import redis
 from aiohttp import web
 from faust.web import View
-from prometheus_client import CONTENT_TYPE_LATEST
 
 from streams.api import ReadApi, openapi_document
 from streams.metrics import WorkerMetrics
@@ -91,7 +90,8 @@ def install(app: Any, api: ReadApi, readiness: Readiness, metrics: WorkerMetrics
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: web.Request) -> web.Response:
-            return web.Response(body=metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+            body, content_type = metrics.negotiate(request.headers.get("Accept"))
+            return web.Response(body=body, headers={"Content-Type": content_type})
 
     @app.page("/healthz")
     class Health(View):
