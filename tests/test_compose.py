@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-# An explicit version: at least major.minor.patch, optionally a variant suffix
-# (3.9.1, 7.2.7-alpine, 3.11.11-slim-bookworm), or an immutable digest.
-PINNED_TAG = re.compile(r"^\d+\.\d+\.\d+([.-][A-Za-z0-9._-]+)?$")
+# An explicit version: at least major.minor.patch (v2.53.2 too), optionally a variant
+# suffix (3.9.1, 7.2.7-alpine, 3.11.11-slim-bookworm), or an immutable digest.
+PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+([.-][A-Za-z0-9._-]+)?$")
 DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
 SETTING_ENV = re.compile(r"\bDRIFTLINE_[A-Z0-9_]+\b")
 
@@ -86,7 +86,7 @@ def dockerfile_base_images() -> list[str]:
 def test_compose_parses_and_has_the_services():
     doc = compose()
     assert isinstance(doc, dict)
-    assert {"kafka", "redis", "worker"} <= set(doc["services"])
+    assert {"kafka", "redis", "worker", "notify", "prometheus", "alertmanager", "grafana"} <= set(doc["services"])
 
 
 @pytest.mark.parametrize(
@@ -95,6 +95,8 @@ def test_compose_parses_and_has_the_services():
         ("apache/kafka:3.9.1", True),
         ("redis:7.2.7-alpine", True),
         ("python:3.11.11-slim-bookworm", True),
+        ("prom/prometheus:v2.53.2", True),
+        ("prom/prometheus:v2", False),
         ("registry.local:5000/driftline:0.1.0", True),
         ("redis@sha256:" + "a" * 64, True),
         ("redis", False),
