@@ -37,7 +37,7 @@ def openapi_document() -> dict[str, Any]:
     ('3.1.0', {'$ref': '#/components/schemas/Alert/$defs/model_id'})
     """
     package = files("streams")
-    doc = json.loads((package / "openapi.json").read_text(encoding="utf-8"))
+    doc: dict[str, Any] = json.loads((package / "openapi.json").read_text(encoding="utf-8"))
     alert = (package / "schemas" / "alert.schema.json").read_text(encoding="utf-8")
     embedded = json.loads(alert.replace('"#/$defs/', '"#/components/schemas/Alert/$defs/'))
     for key in ("$id", "$schema"):  # its references now point into this document
@@ -52,6 +52,13 @@ def _text(value: bytes | str) -> str:
 
 def _hash(raw: dict[Any, Any]) -> dict[str, Any]:
     return {_text(k): typed(_text(v)) for k, v in raw.items()}
+
+
+def _alert_of(fields: dict[Any, Any]) -> dict[str, Any]:
+    """The alert of an alerts-stream entry (its one field, ``alert``)."""
+    raw: bytes | str = fields.get(b"alert") or fields["alert"]
+    found: dict[str, Any] = orjson.loads(raw)
+    return found
 
 
 def _json_values(raw: dict[Any, Any]) -> dict[str, Any]:
@@ -79,7 +86,7 @@ class ReadApi:
         for model_id in ids:
             pipe.hgetall(self.keys.model(model_id))
         found = await pipe.execute() if ids else []
-        return {"models": [{**_hash(raw), "model_id": m} for m, raw in zip(ids, found) if raw]}
+        return {"models": [{**_hash(raw), "model_id": m} for m, raw in zip(ids, found, strict=True) if raw]}
 
     async def model(self, model_id: str) -> dict[str, Any] | None:
         """``GET /api/models/{model_id}``: its hash, features, segments and open alerts; None if unknown."""
@@ -120,10 +127,10 @@ class ReadApi:
     async def recent_alerts(self, limit: int, model_id: str | None = None) -> dict[str, Any]:
         """``GET /api/alerts/recent``: the newest alerts of the stream, newest first (of one model, if given)."""
         scan = limit if model_id is None else MAX_RECENT * 10
-        entries = await self.client.xrevrange(self.keys.alerts_stream, count=scan)
+        entries: Any = await self.client.xrevrange(self.keys.alerts_stream, count=scan)
         alerts = []
         for entry_id, fields in entries:
-            alert = orjson.loads(fields.get(b"alert", fields.get("alert")))
+            alert = _alert_of(fields)
             if model_id is None or alert["model_id"] == model_id:
                 alerts.append({"id": _text(entry_id), "alert": alert})
             if len(alerts) >= limit:
@@ -143,20 +150,21 @@ class ReadApi:
         last = after  # a position, not "$": nothing added between two reads is missed
         while True:
             try:
-                found = await self.client.xread({self.keys.alerts_stream: last}, block=STREAM_BLOCK_MS, count=100)
+                found: Any = await self.client.xread({self.keys.alerts_stream: last}, block=STREAM_BLOCK_MS,
+                                                           count=100)
             except redis.TimeoutError:  # a socket timeout shorter than the block: nothing came
                 found = []
             if not found:
                 yield None
                 continue
-            for _, entries in found:
+            for _, entries in (found.items() if isinstance(found, dict) else found):  # RESP3 answers a map
                 for entry_id, fields in entries:
                     last = _text(entry_id)
-                    yield last, orjson.loads(fields.get(b"alert", fields.get("alert")))
+                    yield last, _alert_of(fields)
 
     async def stream_end(self) -> str:
         """The id of the stream's newest entry: reading after it gives what comes from now on."""
-        newest = await self.client.xrevrange(self.keys.alerts_stream, count=1)
+        newest: Any = await self.client.xrevrange(self.keys.alerts_stream, count=1)
         return _text(newest[0][0]) if newest else "0-0"
 
 

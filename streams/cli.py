@@ -118,11 +118,11 @@ def run_models(settings: Settings, action: str, files: list[Path]) -> int:
 
 
 def run_reference(settings: Settings, model_id: str, path: Path) -> int:
-    from streams.validation import MODEL_ID
     from streams.keys import RedisKeys
     from streams.model_config import ModelConfigStore
     from streams.redis_client import sync_client
     from streams.reference import ReferenceStore, build_reference, read_rows
+    from streams.validation import MODEL_ID
 
     if not MODEL_ID.fullmatch(model_id):
         raise ConfigurationError(f"not a model id: {model_id!r}")

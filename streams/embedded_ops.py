@@ -97,12 +97,12 @@ class EmbeddedRedisCluster:
         share = CLUSTER_SLOTS // len(clients)
         for i, client in enumerate(clients):
             last = CLUSTER_SLOTS - 1 if i == len(clients) - 1 else (i + 1) * share - 1
-            client.execute_command("CLUSTER ADDSLOTS", *range(i * share, last + 1))
+            client.execute_command("CLUSTER ADDSLOTS", *range(i * share, last + 1))  # type: ignore[no-untyped-call]
         for node in self.nodes[1:]:
-            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port)
+            clients[0].execute_command("CLUSTER MEET", "127.0.0.1", node.port)  # type: ignore[no-untyped-call]
         deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
-            infos = [c.execute_command("CLUSTER INFO") for c in clients]
+            infos = [c.execute_command("CLUSTER INFO") for c in clients]  # type: ignore[no-untyped-call]
             if all(_cluster_ok(info, len(clients)) for info in infos):
                 return
             time.sleep(0.1)

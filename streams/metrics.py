@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Histogram, ProcessCollector, disable_created_metrics, generate_latest
-from prometheus_client.exposition import choose_encoder
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 
 from streams.state import ModelState
 
@@ -174,9 +174,9 @@ class WorkerMetrics:
     """
 
     def __init__(self, pipeline: Any, lags: Callable[[], dict[tuple[str, int], int]], cap: DriftCap) -> None:
-        disable_created_metrics()  # no *_created series beside the histograms: noise on dashboards
+        disable_created_metrics()  # type: ignore[no-untyped-call]  # no *_created series beside the histograms: noise on dashboards
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(WorkerCollector(pipeline, lags, cap))  # type: ignore[arg-type]
+        self.registry.register(WorkerCollector(pipeline, lags, cap))
         ProcessCollector(registry=self.registry)
         self.histograms = {
             what: Histogram(f"driftline_{what}_seconds", text, buckets=SECONDS_BUCKETS, registry=self.registry)

@@ -57,7 +57,11 @@ REJECTED_MAXLEN = 10_000
 
 @dataclass
 class TargetReport:
-    """One target's delivery state, as ``<prefix>notify`` holds it."""
+    """One target's delivery state, as ``<prefix>notify`` holds it.
+
+    >>> TargetReport("alertmanager", "http://am:9093/…", "driftline-notify.alertmanager", delivered=3).entry()[:40]
+    b'{"target":"alertmanager","url":"http://a'
+    """
 
     target: str
     url: str  # scheme and host only: webhook paths carry secrets
@@ -69,10 +73,10 @@ class TargetReport:
     failing_since: float | None = None
     last_error: str = ""
     last_delivery_at: float | None = None
-    _loud_at: float = field(default=0.0, repr=False)
+    loud_at: float = field(default=0.0, repr=False)  # the last loud log line: not reported
 
     def entry(self) -> bytes:
-        return orjson.dumps({k: v for k, v in asdict(self).items() if not k.startswith("_")})
+        return orjson.dumps({k: v for k, v in asdict(self).items() if k != "loud_at"})
 
 
 def redact(url: str) -> str:
@@ -96,7 +100,7 @@ class Backoff:
     def next(self) -> float:
         delay = min(self.cap_s, self.first_s * 2 ** self.attempt)
         self.attempt += 1
-        return delay * (1 + random.uniform(-self.jitter, self.jitter))
+        return float(delay * (1 + random.uniform(-self.jitter, self.jitter)))
 
     def reset(self) -> None:
         self.attempt = 0
@@ -119,8 +123,8 @@ class TargetLoop:
         s = self.settings
         self.consumer = AIOKafkaConsumer(
             s.topic_alerts, group_id=self.report.group, enable_auto_commit=False, auto_offset_reset=s.notify_start,
-            session_timeout_ms=int(s.session_timeout_s * 1000), heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
-            rebalance_timeout_ms=int(s.rebalance_timeout_s * 1000), client_id=f"driftline-notify-{self.target.name}",
+            session_timeout_ms=int(s.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000), rebalance_timeout_ms=int(s.rebalance_timeout_s * 1000), client_id=f"driftline-notify-{self.target.name}",
             **aiokafka_config(s))
         await self.consumer.start()
         try:
@@ -190,11 +194,11 @@ class TargetLoop:
         report.failures += 1
         report.last_error = error
         if report.failing_since is None:
-            report.failing_since = report._loud_at = now
+            report.failing_since = report.loud_at = now
             log.warning("%s (%s): delivery failed, retrying with backoff; alerts wait in Kafka: %s",
                         self.target.name, report.url, error)
-        elif now - report._loud_at >= LOUD_EVERY_S:
-            report._loud_at = now
+        elif now - report.loud_at >= LOUD_EVERY_S:
+            report.loud_at = now
             log.error("%s (%s) down for %.0f s, %d alerts waiting: %s", self.target.name, report.url,
                       now - report.failing_since, report.pending, error)
 
@@ -207,7 +211,7 @@ class TargetLoop:
     async def _wait(self, stop: asyncio.Event) -> None:
         try:
             await asyncio.wait_for(stop.wait(), self.backoff.next())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
     async def refresh_pending(self) -> None:
@@ -262,7 +266,7 @@ async def _report(loops: list[TargetLoop], client: AsyncClient, keys: RedisKeys,
         for lp in loops:
             try:
                 await lp.refresh_pending()
-            except Exception as exc:  # noqa: BLE001: the report is informative
+            except Exception as exc:  # noqa: BLE001 (the report is informative; never stop for it)
                 log.debug("cannot read %s's position: %s", lp.target.name, exc)
         try:
             await client.hset(keys.notify_status, mapping={lp.target.name: lp.report.entry() for lp in loops})
@@ -272,7 +276,7 @@ async def _report(loops: list[TargetLoop], client: AsyncClient, keys: RedisKeys,
             return
         try:
             await asyncio.wait_for(stop.wait(), REPORT_EVERY_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
 
 

@@ -38,7 +38,7 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: Any) -> None
     try:
         async with session.post(url, data=orjson.dumps(body), headers={"Content-Type": "application/json"}) as resp:
             text = (await resp.text(errors="replace"))[:300]
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
         raise TargetDown(f"{type(exc).__name__}: {exc}") from exc
     if 200 <= resp.status < 300:
         return
@@ -145,7 +145,7 @@ class AlertmanagerTarget:
                 await self._refresh(session)
             try:
                 await asyncio.wait_for(stop.wait(), self.resend_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _refresh(self, session: aiohttp.ClientSession) -> None:

@@ -130,11 +130,12 @@ def sync_client(settings: Settings, decode_responses: bool = False) -> SyncClien
         (host, port), *others = t.nodes
         return redis.cluster.RedisCluster.from_url(
             t.node_url(host, port), decode_responses=decode_responses,
-            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None)
-    sentinel = redis.sentinel.Sentinel(list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings),
-                                       **_data_kwargs(t, decode_responses))
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None)  # type: ignore[no-untyped-call]
+    sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses))
     assert t.master is not None
-    return sentinel.master_for(t.master)
+    master: redis.Redis = sentinel.master_for(t.master)  # type: ignore[no-untyped-call]
+    return master
 
 
 def async_client(settings: Settings, decode_responses: bool = False) -> AsyncClient:
@@ -148,10 +149,11 @@ def async_client(settings: Settings, decode_responses: bool = False) -> AsyncCli
         return redis.asyncio.cluster.RedisCluster.from_url(
             t.node_url(host, port), decode_responses=decode_responses,
             startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in others] or None)
-    sentinel = redis.asyncio.sentinel.Sentinel(list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings),
-                                               **_data_kwargs(t, decode_responses))
+    sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
+        list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses))
     assert t.master is not None
-    return sentinel.master_for(t.master)
+    master: redis.asyncio.Redis = sentinel.master_for(t.master)
+    return master
 
 
 async def connect(client: AsyncClient) -> None:

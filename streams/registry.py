@@ -104,7 +104,7 @@ class WorkerRegistry:
 
 
 def _entries(found: list[Any]) -> dict[str, dict[str, Any]]:
-    pairs = zip(found[::2], found[1::2])
+    pairs = zip(found[::2], found[1::2], strict=True)
     return {(w.decode() if isinstance(w, bytes) else w): orjson.loads(e) for w, e in pairs}
 
 

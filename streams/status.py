@@ -100,7 +100,7 @@ def status_document(client: SyncClient, keys: RedisKeys, model: str | None = Non
         pipe.hgetall(keys.model(model_id))
     found = [{_text(k): typed(_text(v)) for k, v in raw.items()} for raw in pipe.execute()]
     document: dict[str, Any] = {
-        "models": [{"model_id": m, **fields} for m, fields in zip(models, found) if fields],
+        "models": [{"model_id": m, **fields} for m, fields in zip(models, found, strict=True) if fields],
         "workers": [{"worker_id": w, **entry} for w, entry in sorted(read_live_workers(client, keys).items())],
         "notify": _notify_state(client, keys),
     }

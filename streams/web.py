@@ -75,7 +75,7 @@ class Readiness:
             live = await asyncio.wait_for(read_live_workers_async(self.api.client, self.api.keys),
                                           REDIS_PING_TIMEOUT_S)
             workers = len(live)
-        except (redis.RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, redis.RedisError, OSError) as exc:
             reasons.append(f"redis: {exc or type(exc).__name__}")
         lag = sum(self.lags().values())
         if lag > self.settings.ready_max_lag:

@@ -82,7 +82,8 @@ def test_names_labels_and_values_follow_the_owned_tasks() -> None:
     drift = {(labels["model"], labels["feature"]): value for labels, value in scraped["driftline_feature_drift_score"]}
     assert drift[("churn", "x")] >= 1.0  # past its threshold
     assert ({"topic": "t.predictions", "partition": "0"}, 7.0) in scraped["driftline_consumer_lag"]
-    assert ({}, 1.0) in scraped["driftline_flush_seconds_count"] and ({}, 1.0) in scraped["driftline_checkpoint_seconds_count"]
+    assert ({}, 1.0) in scraped["driftline_flush_seconds_count"]
+    assert ({}, 1.0) in scraped["driftline_checkpoint_seconds_count"]
     status = {labels["model"]: value for labels, value in scraped["driftline_model_status"]}
     assert status == {"churn": 2.0, "fraud": 0.0}
 
