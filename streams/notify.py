@@ -172,10 +172,22 @@ class TargetLoop:
         try:
             await self.target.send(session, alerts)
         except Rejected as exc:
-            for alert in alerts:
-                await self._reject(alert, str(exc))
+            if len(alerts) == 1:
+                await self._reject(alerts[0], str(exc))
+                return
+            for alert in alerts:  # one bad alert must not take its batch with it: find it
+                await self._send_one(session, alert)
             return
         self.report.delivered += len(alerts)
+        self.report.last_delivery_at = time.time()
+
+    async def _send_one(self, session: aiohttp.ClientSession, alert: dict[str, Any]) -> None:
+        try:
+            await self.target.send(session, [alert])
+        except Rejected as exc:
+            await self._reject(alert, str(exc))
+            return
+        self.report.delivered += 1
         self.report.last_delivery_at = time.time()
 
     async def _reject(self, alert: dict[str, Any], error: str) -> None:

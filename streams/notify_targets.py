@@ -47,6 +47,15 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: Any) -> None
     raise Rejected(f"HTTP {resp.status}: {text}")
 
 
+def payload(build: Any, alert: dict[str, Any], *args: Any) -> dict[str, Any]:
+    """``build(alert, *args)``; an alert it cannot read (a field missing, a bad time) is :class:`Rejected`."""
+    try:
+        body: dict[str, Any] = build(alert, *args)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise Rejected(f"not a driftline alert: {type(exc).__name__}: {exc}") from exc
+    return body
+
+
 class Target(Protocol):
     name: str
     url: str
@@ -76,7 +85,7 @@ class WebhookTarget:
 
     async def send(self, session: aiohttp.ClientSession, alerts: list[dict[str, Any]]) -> None:
         for alert in alerts:
-            await post_json(session, self.url, slack_body(alert))
+            await post_json(session, self.url, payload(slack_body, alert))
 
     async def keep_alive(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         return None
@@ -130,7 +139,7 @@ class AlertmanagerTarget:
         posted = []
         for alert in alerts:
             fired = self.firing.get(alert["alert_id"])
-            posted.append(alertmanager_alert(alert, fired[0] if fired else None, now, self.hold_s))
+            posted.append(payload(alertmanager_alert, alert, fired[0] if fired else None, now, self.hold_s))
         await post_json(session, self.endpoint, posted)
         for alert in alerts:
             if alert["status"] == "firing":
@@ -159,4 +168,4 @@ class AlertmanagerTarget:
             log.warning("alertmanager: cannot refresh %d firing alerts: %s", len(body), exc)
 
 
-__all__ = ["AlertmanagerTarget", "Rejected", "Target", "TargetDown", "WebhookTarget", "post_json"]
+__all__ = ["AlertmanagerTarget", "Rejected", "Target", "TargetDown", "WebhookTarget", "payload", "post_json"]

@@ -80,13 +80,19 @@ def test_nothing_is_lost_while_the_webhook_is_down_and_alertmanager_keeps_receiv
 
         first = [alert(f"a{i}", "firing", model=f"m{i % 3}") for i in range(10)]
         first += [alert(f"a{i}", "resolved", model=f"m{i % 3}") for i in range(5)]
-        publish(first)
+        broken = {"alert_id": "broken", "model_id": "m1", "status": "firing"}  # no kind, no times: refused
+        publish(first[:7] + [broken] + first[7:])
         notify = _notify(env, tmp_path / "notify.log")
         try:
             wait_for(lambda: _delivered(receiver) >= {(a["alert_id"], a["status"]) for a in first} or None, 60,
                      "the webhook gets the first alerts")
             wait_for(lambda: set(_am_alerts(am)) == {f"a{i}" for i in range(5, 10)} or None, 30,
                      "alertmanager holds the five still firing")
+
+            rejected = redis.Redis.from_url(settings.redis_url, decode_responses=True).xrange(
+                RedisKeys(settings.redis_prefix).notify_rejected)
+            assert sorted(json.loads(f["alert"])["alert_id"] + " " + f["target"].split("-")[0]
+                          for _, f in rejected) == ["broken alertmanager", "broken webhook"]
 
             receiver.stop()
             second = [alert(f"b{i}", "firing", model="m1") for i in range(8)]
@@ -105,7 +111,7 @@ def test_nothing_is_lost_while_the_webhook_is_down_and_alertmanager_keeps_receiv
             assert "ClientConnectorError" in down["last_error"] or "Connect" in down["last_error"]
             status = subprocess.run([sys.executable, "-m", "streams", "status"], env={**os.environ, **env},
                                     capture_output=True, text=True, timeout=60, check=True).stdout
-            assert f"DOWN, delivered {len(first)}, {len(second)} waiting" in status
+            assert f"DOWN, delivered {len(first)}, {len(second)} waiting, 1 rejected" in status
 
             notify.process.send_signal(signal.SIGKILL)  # the undelivered were never committed ...
             notify.process.wait()
