@@ -49,17 +49,23 @@ def alertmanager_alert(alert: dict[str, Any], starts_at: float | None, now: floa
     """
     detected = parse_time(alert["detected_at"])
     labels = {
-        "alertname": f"driftline_{alert['kind']}", "model_id": alert["model_id"], "kind": alert["kind"],
-        "feature": alert.get("feature") or "", "segment": segment_label(alert.get("segment")),
-        "severity": alert["severity"], "alert_id": alert["alert_id"],
+        "alertname": f"driftline_{alert['kind']}",
+        "model_id": alert["model_id"],
+        "kind": alert["kind"],
+        "feature": alert.get("feature") or "",
+        "segment": segment_label(alert.get("segment")),
+        "severity": alert["severity"],
+        "alert_id": alert["alert_id"],
     }
     firing = alert["status"] == "firing"
     start = min(starts_at, detected) if starts_at is not None else detected
     return {
         "labels": {k: v for k, v in labels.items() if v},
         "annotations": {
-            "summary": alert.get("message", ""), "detector": str(alert.get("detector", "")),
-            "statistic": str(alert.get("statistic", "")), "threshold": str(alert.get("threshold", "")),
+            "summary": alert.get("message", ""),
+            "detector": str(alert.get("detector", "")),
+            "statistic": str(alert.get("statistic", "")),
+            "threshold": str(alert.get("threshold", "")),
             "model_version": str(alert.get("model_version", "")),
         },
         "startsAt": rfc3339(start),
@@ -84,14 +90,22 @@ def slack_body(alert: dict[str, Any]) -> dict[str, Any]:
     head = f"{alert['status'].upper()} [{alert['severity']}] {alert['model_id']} {alert['kind']}"
     text = f"{head}{' ' + where if where else ''}: {alert.get('message', '')}"
     emoji = ":white_check_mark:" if alert["status"] == "resolved" else SEVERITY_EMOJI.get(alert["severity"], "")
-    details = (f"detector `{alert.get('detector')}` · statistic {alert.get('statistic')} · threshold "
-               f"{alert.get('threshold')} · alert `{alert['alert_id']}` · {alert.get('detected_at')}")
+    details = (
+        f"detector `{alert.get('detector')}` · statistic {alert.get('statistic')} · threshold "
+        f"{alert.get('threshold')} · alert `{alert['alert_id']}` · {alert.get('detected_at')}"
+    )
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f"{emoji} *{_escape(head)}*"
-                                         f"{' `' + _escape(where) + '`' if where else ''}\n"
-                                         f"{_escape(alert.get('message', ''))}"}},
+            {
+                "type": "section",
+                "text": {
+                    "type": "mrkdwn",
+                    "text": f"{emoji} *{_escape(head)}*"
+                    f"{' `' + _escape(where) + '`' if where else ''}\n"
+                    f"{_escape(alert.get('message', ''))}",
+                },
+            },
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _escape(details)}]},
         ],
         "driftline": alert,

@@ -150,14 +150,13 @@ class ReadApi:
         last = after  # a position, not "$": nothing added between two reads is missed
         while True:
             try:
-                found: Any = await self.client.xread({self.keys.alerts_stream: last}, block=STREAM_BLOCK_MS,
-                                                           count=100)
+                found: Any = await self.client.xread({self.keys.alerts_stream: last}, block=STREAM_BLOCK_MS, count=100)
             except redis.TimeoutError:  # a socket timeout shorter than the block: nothing came
                 found = []
             if not found:
                 yield None
                 continue
-            for _, entries in (found.items() if isinstance(found, dict) else found):  # RESP3 answers a map
+            for _, entries in found.items() if isinstance(found, dict) else found:  # RESP3 answers a map
                 for entry_id, fields in entries:
                     last = _text(entry_id)
                     yield last, _alert_of(fields)

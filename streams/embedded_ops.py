@@ -29,8 +29,9 @@ def _binary(*names: str) -> Path:
     for name in names:
         if found := shutil.which(name):
             return Path(found)
-    raise EmbeddedServerError(f"{names[0]} not found: apt-get install prometheus prometheus-alertmanager "
-                              "(scripts/dev.sh installs them)")
+    raise EmbeddedServerError(
+        f"{names[0]} not found: apt-get install prometheus prometheus-alertmanager (scripts/dev.sh installs them)"
+    )
 
 
 def prometheus_binary() -> Path:
@@ -62,8 +63,14 @@ def cluster_port() -> int:
 
 class _ClusterNode(EmbeddedRedis):
     def _command(self) -> list[str]:
-        return super()._command() + ["--cluster-enabled", "yes", "--cluster-config-file",
-                                     str(self.data_dir / "nodes.conf"), "--cluster-node-timeout", "2000"]
+        return super()._command() + [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(self.data_dir / "nodes.conf"),
+            "--cluster-node-timeout",
+            "2000",
+        ]
 
 
 class EmbeddedRedisCluster:
@@ -78,8 +85,10 @@ class EmbeddedRedisCluster:
     def __init__(self, data_dir: Path | None = None, log_dir: Path | None = None, masters: int = 3) -> None:
         root = Path(data_dir or tempfile.mkdtemp(prefix="driftline-cluster-"))
         logs = Path(log_dir) if log_dir is not None else None
-        self.nodes = [_ClusterNode(cluster_port(), root / f"node-{i}",
-                                   log_path=logs / f"redis-cluster-{i}.log" if logs else None) for i in range(masters)]
+        self.nodes = [
+            _ClusterNode(cluster_port(), root / f"node-{i}", log_path=logs / f"redis-cluster-{i}.log" if logs else None)
+            for i in range(masters)
+        ]
         self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
     def start(self) -> Self:
@@ -127,17 +136,20 @@ def _cluster_ok(info: dict[str, object], masters: int) -> bool:
 class EmbeddedSentinel(_Server):
     """A Redis Sentinel watching ``master`` under the name ``name``; ``url`` is a ``redis+sentinel://`` URL."""
 
-    def __init__(self, master: EmbeddedRedis, name: str = "mymaster", port: int | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self, master: EmbeddedRedis, name: str = "mymaster", port: int | None = None, log_path: Path | None = None
+    ) -> None:
         super().__init__(port, log_path)
         self.master, self.name = master, name
         self.config = Path(tempfile.mkdtemp(prefix="driftline-sentinel-")) / "sentinel.conf"
         self.url = f"redis+sentinel://127.0.0.1:{self.port}/{name}/0"
 
     def _command(self) -> list[str]:
-        self.config.write_text(f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {self.config.parent}\n"
-                               f"sentinel monitor {self.name} 127.0.0.1 {self.master.port} 1\n"
-                               f"sentinel down-after-milliseconds {self.name} 2000\n")
+        self.config.write_text(
+            f"port {self.port}\nbind 127.0.0.1\nprotected-mode no\ndir {self.config.parent}\n"
+            f"sentinel monitor {self.name} 127.0.0.1 {self.master.port} 1\n"
+            f"sentinel down-after-milliseconds {self.name} 2000\n"
+        )
         return [str(redis_server_binary()), str(self.config), "--sentinel"]
 
     def _ready(self) -> bool:
@@ -151,8 +163,14 @@ class EmbeddedSentinel(_Server):
 class EmbeddedPrometheus(_Server):
     """Prometheus scraping ``targets`` (``host:port`` of workers' web ports) every ``scrape_interval_s``."""
 
-    def __init__(self, targets: list[str], scrape_interval_s: float = 1.0, port: int | None = None,
-                 data_dir: Path | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        targets: list[str],
+        scrape_interval_s: float = 1.0,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         super().__init__(port, log_path)
         self.targets, self.scrape_interval_s = targets, scrape_interval_s
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="driftline-prometheus-"))
@@ -161,12 +179,18 @@ class EmbeddedPrometheus(_Server):
     def _command(self) -> list[str]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         interval = f"{int(self.scrape_interval_s * 1000)}ms"
-        config = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
-                  "scrape_configs": [{"job_name": "driftline", "static_configs": [{"targets": self.targets}]}]}
+        config = {
+            "global": {"scrape_interval": interval, "evaluation_interval": interval},
+            "scrape_configs": [{"job_name": "driftline", "static_configs": [{"targets": self.targets}]}],
+        }
         path = self.data_dir / "prometheus.yml"
         path.write_text(yaml.safe_dump(config))
-        return [str(prometheus_binary()), f"--config.file={path}", f"--storage.tsdb.path={self.data_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}"]
+        return [
+            str(prometheus_binary()),
+            f"--config.file={path}",
+            f"--storage.tsdb.path={self.data_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+        ]
 
     def _ready(self) -> bool:
         return _http_ok(f"{self.url}/-/ready")
@@ -175,8 +199,13 @@ class EmbeddedPrometheus(_Server):
 class EmbeddedAlertmanager(_Server):
     """Alertmanager without clustering; with ``webhook_url`` it notifies there (resolved too), grouped per alert."""
 
-    def __init__(self, webhook_url: str | None = None, port: int | None = None, data_dir: Path | None = None,
-                 log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        webhook_url: str | None = None,
+        port: int | None = None,
+        data_dir: Path | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         super().__init__(port, log_path)
         self.webhook_url = webhook_url
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="driftline-alertmanager-"))
@@ -187,17 +216,35 @@ class EmbeddedAlertmanager(_Server):
         receiver: dict[str, object] = {"name": "default"}
         if self.webhook_url:
             receiver["webhook_configs"] = [{"url": self.webhook_url, "send_resolved": True}]
-        config = {"route": {"receiver": "default", "group_by": ["alert_id"], "group_wait": "0s",
-                            "group_interval": "1s", "repeat_interval": "1h"},
-                  "receivers": [receiver]}
+        config = {
+            "route": {
+                "receiver": "default",
+                "group_by": ["alert_id"],
+                "group_wait": "0s",
+                "group_interval": "1s",
+                "repeat_interval": "1h",
+            },
+            "receivers": [receiver],
+        }
         path = self.data_dir / "alertmanager.yml"
         path.write_text(yaml.safe_dump(config))
-        return [str(alertmanager_binary()), f"--config.file={path}", f"--storage.path={self.data_dir / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}", "--cluster.listen-address="]
+        return [
+            str(alertmanager_binary()),
+            f"--config.file={path}",
+            f"--storage.path={self.data_dir / 'data'}",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            "--cluster.listen-address=",
+        ]
 
     def _ready(self) -> bool:
         return _http_ok(f"{self.url}/-/ready")
 
 
-__all__ = ["EmbeddedAlertmanager", "EmbeddedPrometheus", "EmbeddedRedisCluster", "EmbeddedSentinel",
-           "alertmanager_binary", "prometheus_binary"]
+__all__ = [
+    "EmbeddedAlertmanager",
+    "EmbeddedPrometheus",
+    "EmbeddedRedisCluster",
+    "EmbeddedSentinel",
+    "alertmanager_binary",
+    "prometheus_binary",
+]

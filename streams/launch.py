@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import IO, Any, Self, TypeVar
 
 import orjson
-import redis
 
 from streams.errors import EmbeddedServerError
 from streams.keys import RedisKeys

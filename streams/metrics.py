@@ -37,14 +37,14 @@ SECONDS_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 
 # Per-model counts: metric name (without _total) -> (help, how to read it from the model's state)
 MODEL_COUNTS: dict[str, tuple[str, Callable[[ModelState], int]]] = {
-    "driftline_predictions": ("Valid prediction events of the model (equals predictions in Redis)",
-                              lambda s: s.predictions),
+    "driftline_predictions": (
+        "Valid prediction events of the model (equals predictions in Redis)",
+        lambda s: s.predictions,
+    ),
     "driftline_outcomes": ("Valid outcome events of the model (equals outcomes in Redis)", lambda s: s.outcomes),
     "driftline_joined": ("Outcomes joined to their prediction (equals joined in Redis)", lambda s: s.join.joined),
-    "driftline_unmatched_outcomes": ("Outcomes that never found their prediction",
-                                     lambda s: s.join.unmatched_outcomes),
-    "driftline_expired": ("Predictions that waited past the lateness budget or were evicted",
-                          lambda s: s.join.expired),
+    "driftline_unmatched_outcomes": ("Outcomes that never found their prediction", lambda s: s.join.unmatched_outcomes),
+    "driftline_expired": ("Predictions that waited past the lateness budget or were evicted", lambda s: s.join.expired),
     "driftline_invalid": ("Rejected events whose model_id was valid", lambda s: s.invalid),
     "driftline_late_events": ("Events later than the disorder bound allows", lambda s: s.late_events),
 }
@@ -59,12 +59,21 @@ WORKER_COUNTS: dict[str, tuple[str, str]] = {
 }
 
 #: Every metric family a worker exports (histograms without their _bucket/_sum/_count suffixes).
-METRIC_NAMES: frozenset[str] = frozenset({
-    *(f"{name}_total" for name in (*MODEL_COUNTS, *WORKER_COUNTS)),
-    "driftline_alerts_open", "driftline_model_metric", "driftline_model_status", "driftline_models",
-    "driftline_feature_drift_score", "driftline_feature_drift_series_omitted", "driftline_consumer_lag",
-    "driftline_partitions_owned", "driftline_flush_seconds", "driftline_checkpoint_seconds",
-})
+METRIC_NAMES: frozenset[str] = frozenset(
+    {
+        *(f"{name}_total" for name in (*MODEL_COUNTS, *WORKER_COUNTS)),
+        "driftline_alerts_open",
+        "driftline_model_metric",
+        "driftline_model_status",
+        "driftline_models",
+        "driftline_feature_drift_score",
+        "driftline_feature_drift_series_omitted",
+        "driftline_consumer_lag",
+        "driftline_partitions_owned",
+        "driftline_flush_seconds",
+        "driftline_checkpoint_seconds",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -83,10 +92,10 @@ class DriftCap:
         candidates, omitted = [], 0
         for model, features in scores:
             ranked = sorted(features, key=lambda f: (-f[1], f[0]))
-            candidates += [(model, name, score) for name, score in ranked[:self.per_model]]
+            candidates += [(model, name, score) for name, score in ranked[: self.per_model]]
             omitted += max(0, len(ranked) - self.per_model)
         candidates.sort(key=lambda c: (-c[2], c[0], c[1]))
-        return candidates[:self.total], omitted + max(0, len(candidates) - self.total)
+        return candidates[: self.total], omitted + max(0, len(candidates) - self.total)
 
 
 class WorkerCollector:
@@ -117,12 +126,17 @@ class WorkerCollector:
             yield family
 
     def _model_gauges(self, states: list[ModelState]) -> Iterator[Metric]:
-        alerts = GaugeMetricFamily("driftline_alerts_open", "Alerts firing now (model and segment alerts)",
-                                   labels=["model", "kind", "severity"])
-        metric = GaugeMetricFamily("driftline_model_metric", "The model's performance metrics, as in Redis",
-                                   labels=["model", "metric"])
-        status = GaugeMetricFamily("driftline_model_status", "The model's status: 0 ok, 1 warning, 2 critical",
-                                   labels=["model"])
+        alerts = GaugeMetricFamily(
+            "driftline_alerts_open",
+            "Alerts firing now (model and segment alerts)",
+            labels=["model", "kind", "severity"],
+        )
+        metric = GaugeMetricFamily(
+            "driftline_model_metric", "The model's performance metrics, as in Redis", labels=["model", "metric"]
+        )
+        status = GaugeMetricFamily(
+            "driftline_model_status", "The model's status: 0 ok, 1 warning, 2 critical", labels=["model"]
+        )
         for state in states:
             counts: dict[tuple[str, str], int] = {}
             for alert in state.firing():
@@ -136,30 +150,43 @@ class WorkerCollector:
         yield from (alerts, metric, status)
 
     def _drift(self, states: list[ModelState]) -> Iterator[Metric]:
-        scores = [(s.model_id, list(s.monitor.top_drifting(len(s.monitor.features)))) for s in states
-                  if s.monitor is not None]
+        scores = [
+            (s.model_id, list(s.monitor.top_drifting(len(s.monitor.features)))) for s in states if s.monitor is not None
+        ]
         kept, omitted = self.cap.keep(scores)
-        family = GaugeMetricFamily("driftline_feature_drift_score", "A feature's drift score: its strongest "
-                                   "statistic over the calibrated threshold (1 or more: significant); capped",
-                                   labels=["model", "feature"])
+        family = GaugeMetricFamily(
+            "driftline_feature_drift_score",
+            "A feature's drift score: its strongest "
+            "statistic over the calibrated threshold (1 or more: significant); capped",
+            labels=["model", "feature"],
+        )
         for model, feature, score in kept:
             family.add_metric([model, feature], score)
         yield family
-        yield GaugeMetricFamily("driftline_feature_drift_series_omitted",
-                                "Feature drift scores above 0 the cardinality caps left out", value=omitted)
+        yield GaugeMetricFamily(
+            "driftline_feature_drift_series_omitted",
+            "Feature drift scores above 0 the cardinality caps left out",
+            value=omitted,
+        )
 
     def _worker(self, models: int) -> Iterator[Metric]:
         stats = self.pipeline.stats
         for name, (text, attribute) in WORKER_COUNTS.items():
             yield CounterMetricFamily(name, text, value=getattr(stats, attribute))
-        lag = GaugeMetricFamily("driftline_consumer_lag", "Records on the broker this worker has not fetched yet",
-                                labels=["topic", "partition"])
+        lag = GaugeMetricFamily(
+            "driftline_consumer_lag",
+            "Records on the broker this worker has not fetched yet",
+            labels=["topic", "partition"],
+        )
         for (topic, partition), behind in sorted(self.lags().items()):
             lag.add_metric([topic, str(partition)], behind)
         yield lag
         yield GaugeMetricFamily("driftline_models", "Models this worker owns now", value=models)
-        yield GaugeMetricFamily("driftline_partitions_owned", "Events partitions (tasks) this worker owns now",
-                                value=len(self.pipeline.tasks))
+        yield GaugeMetricFamily(
+            "driftline_partitions_owned",
+            "Events partitions (tasks) this worker owns now",
+            value=len(self.pipeline.tasks),
+        )
 
 
 class WorkerMetrics:
@@ -180,9 +207,10 @@ class WorkerMetrics:
         ProcessCollector(registry=self.registry)
         self.histograms = {
             what: Histogram(f"driftline_{what}_seconds", text, buckets=SECONDS_BUCKETS, registry=self.registry)
-            for what, text in (("flush", "Seconds of one flush: forwards, releases, detectors, alerts, Redis state"),
-                               ("checkpoint", "Seconds of one checkpoint: deliveries awaited, the fenced save, "
-                                              "the offset commit"))
+            for what, text in (
+                ("flush", "Seconds of one flush: forwards, releases, detectors, alerts, Redis state"),
+                ("checkpoint", "Seconds of one checkpoint: deliveries awaited, the fenced save, the offset commit"),
+            )
         }
 
     def observe(self, what: str, seconds: float) -> None:

@@ -98,7 +98,7 @@ class Backoff:
         self.attempt = 0
 
     def next(self) -> float:
-        delay = min(self.cap_s, self.first_s * 2 ** self.attempt)
+        delay = min(self.cap_s, self.first_s * 2**self.attempt)
         self.attempt += 1
         return float(delay * (1 + random.uniform(-self.jitter, self.jitter)))
 
@@ -122,10 +122,16 @@ class TargetLoop:
     async def run(self, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         s = self.settings
         self.consumer = AIOKafkaConsumer(
-            s.topic_alerts, group_id=self.report.group, enable_auto_commit=False, auto_offset_reset=s.notify_start,
+            s.topic_alerts,
+            group_id=self.report.group,
+            enable_auto_commit=False,
+            auto_offset_reset=s.notify_start,
             session_timeout_ms=int(s.session_timeout_s * 1000),
-            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000), rebalance_timeout_ms=int(s.rebalance_timeout_s * 1000), client_id=f"driftline-notify-{self.target.name}",
-            **aiokafka_config(s))
+            heartbeat_interval_ms=int(s.heartbeat_interval_s * 1000),
+            rebalance_timeout_ms=int(s.rebalance_timeout_s * 1000),
+            client_id=f"driftline-notify-{self.target.name}",
+            **aiokafka_config(s),
+        )
         await self.consumer.start()
         try:
             while not stop.is_set():
@@ -142,7 +148,7 @@ class TargetLoop:
         for tp, records in batch.items():
             done = 0
             while not failed and done < len(records):
-                chunk = records[done:done + self.target.batch_size]
+                chunk = records[done : done + self.target.batch_size]
                 try:
                     await self._send(session, chunk)
                 except TargetDown as exc:
@@ -194,9 +200,12 @@ class TargetLoop:
         """Keep what a target refused for good in ``<prefix>notify:rejected``; a Redis failure is a failure."""
         log.error("%s refused an alert for good (%s): %s", self.target.name, error, orjson.dumps(alert).decode())
         try:
-            await self.redis.xadd(self.keys.notify_rejected, {"target": self.target.name, "error": error,
-                                                             "alert": orjson.dumps(alert)},
-                                  maxlen=REJECTED_MAXLEN, approximate=True)
+            await self.redis.xadd(
+                self.keys.notify_rejected,
+                {"target": self.target.name, "error": error, "alert": orjson.dumps(alert)},
+                maxlen=REJECTED_MAXLEN,
+                approximate=True,
+            )
         except (redis.RedisError, OSError) as exc:
             raise TargetDown(f"cannot keep a rejected alert in Redis: {exc}") from exc
         self.report.rejected += 1
@@ -207,12 +216,22 @@ class TargetLoop:
         report.last_error = error
         if report.failing_since is None:
             report.failing_since = report.loud_at = now
-            log.warning("%s (%s): delivery failed, retrying with backoff; alerts wait in Kafka: %s",
-                        self.target.name, report.url, error)
+            log.warning(
+                "%s (%s): delivery failed, retrying with backoff; alerts wait in Kafka: %s",
+                self.target.name,
+                report.url,
+                error,
+            )
         elif now - report.loud_at >= LOUD_EVERY_S:
             report.loud_at = now
-            log.error("%s (%s) down for %.0f s, %d alerts waiting: %s", self.target.name, report.url,
-                      now - report.failing_since, report.pending, error)
+            log.error(
+                "%s (%s) down for %.0f s, %d alerts waiting: %s",
+                self.target.name,
+                report.url,
+                now - report.failing_since,
+                report.pending,
+                error,
+            )
 
     def _recovered(self) -> None:
         if self.report.failing_since is not None:
@@ -263,8 +282,11 @@ async def run_notifier(settings: Settings, stop: asyncio.Event | None = None) ->
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.notify_timeout_s)) as session:
         for target in targets:
             await target.start(session, client, keys)
-        log.info("notify: delivering %s to %s", settings.topic_alerts,
-                 ", ".join(f"{t.name} ({redact(t.url)})" for t in targets))
+        log.info(
+            "notify: delivering %s to %s",
+            settings.topic_alerts,
+            ", ".join(f"{t.name} ({redact(t.url)})" for t in targets),
+        )
         tasks = [asyncio.create_task(lp.run(session, stop), name=lp.target.name) for lp in loops]
         tasks += [asyncio.create_task(t.keep_alive(session, stop)) for t in targets]
         tasks.append(asyncio.create_task(_report(loops, client, keys, stop)))

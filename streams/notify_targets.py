@@ -122,13 +122,14 @@ class AlertmanagerTarget:
             pipe = client.pipeline(transaction=False)
             for model_id in models:
                 pipe.hvals(keys.open_alerts(model_id))
-            for values in (await pipe.execute() if models else []):
+            for values in await pipe.execute() if models else []:
                 for raw in values:
                     alert = orjson.loads(raw)
                     self.firing[alert["alert_id"]] = (parse_time(alert["detected_at"]), alert)
         except (redis.RedisError, OSError) as exc:
-            log.warning("alertmanager: cannot read the open alerts from Redis (they are sent when they come "
-                        "again): %s", exc)
+            log.warning(
+                "alertmanager: cannot read the open alerts from Redis (they are sent when they come again): %s", exc
+            )
 
     async def send(self, session: aiohttp.ClientSession, alerts: list[dict[str, Any]]) -> None:
         async with self.lock:

@@ -67,8 +67,9 @@ class RedisTarget:
         scheme, sep, rest = url.partition("://")
         base, _, variant = scheme.partition("+")
         if not sep or base not in ("redis", "rediss") or variant not in ("", "cluster", "sentinel"):
-            raise ConfigurationError(f"not a Redis URL: {_redacted(url)!r} (redis://, rediss://, redis+cluster://, "
-                                     "redis+sentinel://)")
+            raise ConfigurationError(
+                f"not a Redis URL: {_redacted(url)!r} (redis://, rediss://, redis+cluster://, redis+sentinel://)"
+            )
         chosen: Mode = (variant or "standalone") if mode == "auto" else mode  # type: ignore[assignment]
         rest, _, query = rest.partition("?")
         netloc, _, path = rest.partition("/")
@@ -84,9 +85,16 @@ class RedisTarget:
             master = unquote(parts.pop(0))
         if len(parts) > 1 or (parts and not parts[0].isdigit()):
             raise ConfigurationError(f"cannot read the database number in {_redacted(url)!r}")
-        return cls(chosen, base == "rediss", nodes, unquote(username) or None, unquote(password) or None,
-                   int(parts[0]) if parts else 0, master if chosen == "sentinel" else None,
-                   tuple(parse_qsl(query)))
+        return cls(
+            chosen,
+            base == "rediss",
+            nodes,
+            unquote(username) or None,
+            unquote(password) or None,
+            int(parts[0]) if parts else 0,
+            master if chosen == "sentinel" else None,
+            tuple(parse_qsl(query)),
+        )
 
     def node_url(self, host: str, port: int, db: bool = False) -> str:
         """A plain redis-py URL for one node, with the credentials and options."""
@@ -129,10 +137,13 @@ def sync_client(settings: Settings, decode_responses: bool = False) -> SyncClien
     if t.mode == "cluster":
         (host, port), *others = t.nodes
         return redis.cluster.RedisCluster.from_url(
-            t.node_url(host, port), decode_responses=decode_responses,
-            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None)  # type: ignore[no-untyped-call]
+            t.node_url(host, port),
+            decode_responses=decode_responses,
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None,
+        )  # type: ignore[no-untyped-call]
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses))
+        list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses)
+    )
     assert t.master is not None
     master: redis.Redis = sentinel.master_for(t.master)  # type: ignore[no-untyped-call]
     return master
@@ -147,10 +158,13 @@ def async_client(settings: Settings, decode_responses: bool = False) -> AsyncCli
     if t.mode == "cluster":
         (host, port), *others = t.nodes
         return redis.asyncio.cluster.RedisCluster.from_url(
-            t.node_url(host, port), decode_responses=decode_responses,
-            startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in others] or None)
+            t.node_url(host, port),
+            decode_responses=decode_responses,
+            startup_nodes=[redis.asyncio.cluster.ClusterNode(h, p) for h, p in others] or None,
+        )
     sentinel = redis.asyncio.sentinel.Sentinel(  # type: ignore[no-untyped-call]
-        list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses))
+        list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses)
+    )
     assert t.master is not None
     master: redis.asyncio.Redis = sentinel.master_for(t.master)
     return master
@@ -169,8 +183,12 @@ async def connect(client: AsyncClient) -> None:
 
 def _data_kwargs(t: RedisTarget, decode_responses: bool) -> dict[str, Any]:
     """Connection options of the master a sentinel names: credentials, database, TLS, URL options."""
-    kwargs: dict[str, Any] = {"db": t.db, "username": t.username, "password": t.password,
-                              "decode_responses": decode_responses}
+    kwargs: dict[str, Any] = {
+        "db": t.db,
+        "username": t.username,
+        "password": t.password,
+        "decode_responses": decode_responses,
+    }
     if t.tls:
         kwargs["ssl"] = True
     for key, value in t.query:

@@ -76,16 +76,21 @@ class WorkerRegistry:
         self.partitions: list[int] = []
         self._announce = client.register_script(_ANNOUNCE)
 
-    async def announce(self, partitions: list[int] | None, overflow_events: int = 0,
-                       stats: dict[str, float] | None = None) -> None:
+    async def announce(
+        self, partitions: list[int] | None, overflow_events: int = 0, stats: dict[str, float] | None = None
+    ) -> None:
         """Refresh this worker's entry and its expiry; ``partitions`` is given after each rebalance."""
         if partitions is not None:
             self.partitions = partitions
         entry = {
-            "host": socket.gethostname(), "pid": os.getpid(), "partitions": self.partitions,
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "partitions": self.partitions,
             "overflow_events": overflow_events,
-            "started_at": rfc3339(self.started_at), "last_seen": rfc3339(time.time()),
-            "ttl_s": self.ttl_s, **(stats or {}),
+            "started_at": rfc3339(self.started_at),
+            "last_seen": rfc3339(time.time()),
+            "ttl_s": self.ttl_s,
+            **(stats or {}),
         }
         await self._run(orjson.dumps(entry), self.ttl_s)
 
@@ -94,8 +99,9 @@ class WorkerRegistry:
 
     async def _run(self, entry: bytes, ttl_s: float) -> None:
         try:
-            removed = await self._announce(keys=[self.keys.workers, expiry_key(self.keys)],
-                                           args=[self.worker_id, entry, ttl_s])
+            removed = await self._announce(
+                keys=[self.keys.workers, expiry_key(self.keys)], args=[self.worker_id, entry, ttl_s]
+            )
         except (redis.RedisError, OSError) as exc:  # the registry is informative: never stop work for it
             log.warning("cannot announce worker in Redis: %s", exc)
             return

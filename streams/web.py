@@ -72,16 +72,21 @@ class Readiness:
         reasons = [] if owned else ["rebalancing" if self.app.rebalancing else "owns no loaded partitions"]
         workers: int | None = None
         try:
-            live = await asyncio.wait_for(read_live_workers_async(self.api.client, self.api.keys),
-                                          REDIS_PING_TIMEOUT_S)
+            live = await asyncio.wait_for(read_live_workers_async(self.api.client, self.api.keys), REDIS_PING_TIMEOUT_S)
             workers = len(live)
         except (TimeoutError, redis.RedisError, OSError) as exc:
             reasons.append(f"redis: {exc or type(exc).__name__}")
         lag = sum(self.lags().values())
         if lag > self.settings.ready_max_lag:
             reasons.append(f"lag {lag} > {self.settings.ready_max_lag}")
-        return not reasons, {"ready": not reasons, "reasons": reasons, "partitions": events, "lag": lag,
-                             "redis": workers is not None, "live_workers": workers}
+        return not reasons, {
+            "ready": not reasons,
+            "reasons": reasons,
+            "partitions": events,
+            "lag": lag,
+            "redis": workers is not None,
+            "live_workers": workers,
+        }
 
 
 def install(app: Any, api: ReadApi, readiness: Readiness, metrics: WorkerMetrics) -> None:
@@ -177,8 +182,9 @@ async def stream_alerts(api: ReadApi, request: web.Request) -> web.StreamRespons
         position = after or await api.stream_end()  # before the client hears it is subscribed
     except (redis.RedisError, OSError) as exc:
         return _unavailable(exc)
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
     await response.prepare(request)
     await response.write(b": driftline alerts\n\n")
     try:
@@ -187,8 +193,9 @@ async def stream_alerts(api: ReadApi, request: web.Request) -> web.StreamRespons
                 await response.write(b": keep-alive\n\n")
                 continue
             entry_id, alert = item
-            await response.write(b"event: alert\nid: " + entry_id.encode() + b"\ndata: " + orjson.dumps(alert)
-                                 + b"\n\n")
+            await response.write(
+                b"event: alert\nid: " + entry_id.encode() + b"\ndata: " + orjson.dumps(alert) + b"\n\n"
+            )
     except ConnectionResetError:
         pass  # the client went away
     except (redis.RedisError, OSError) as exc:

@@ -57,8 +57,14 @@ def test_every_dashboard_query_names_metrics_the_worker_exports() -> None:
     assert named <= METRIC_NAMES, sorted(named - METRIC_NAMES)
     assert all(METRIC.search(q) for q in queries), "a query names no driftline metric"
     # what the issue asks the dashboard to show: status, accuracy and its estimate, drift, alerts, lag, throughput
-    assert {"driftline_model_status", "driftline_model_metric", "driftline_feature_drift_score",
-            "driftline_alerts_open", "driftline_consumer_lag", "driftline_predictions_total"} <= named
+    assert {
+        "driftline_model_status",
+        "driftline_model_metric",
+        "driftline_feature_drift_score",
+        "driftline_alerts_open",
+        "driftline_consumer_lag",
+        "driftline_predictions_total",
+    } <= named
     assert any('metric="estimated_accuracy"' in q for q in queries) and any('metric="accuracy"' in q for q in queries)
 
 
@@ -86,8 +92,12 @@ def test_prometheus_scrapes_every_worker_on_its_web_port() -> None:
     named = {family(m) for r in rules for m in METRIC.findall((config_dir / r).read_text())}
     assert named <= METRIC_NAMES
     promtool = prometheus_binary().with_name("promtool")
-    checked = subprocess.run([str(promtool), "check", "config", str(config_dir / "prometheus.yml")],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [str(promtool), "check", "config", str(config_dir / "prometheus.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
 
@@ -97,8 +107,9 @@ def test_alertmanager_configuration_is_valid_and_notify_points_at_it() -> None:
     amtool = prometheus_binary().with_name("amtool")
     if not amtool.exists():
         pytest.fail("amtool missing: scripts/dev.sh installs prometheus-alertmanager, which ships it")
-    checked = subprocess.run([str(amtool), "check-config", str(config_dir / "alertmanager.yml")],
-                             capture_output=True, text=True, timeout=60)
+    checked = subprocess.run(
+        [str(amtool), "check-config", str(config_dir / "alertmanager.yml")], capture_output=True, text=True, timeout=60
+    )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     notify = svcs["notify"]
     assert notify["command"] == ["notify"] and notify["image"] == svcs["worker"]["image"]

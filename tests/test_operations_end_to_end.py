@@ -63,31 +63,63 @@ def steady(model: str, start: int, stop: int) -> list[tuple[str, dict[str, Any]]
     out: list[tuple[str, dict[str, Any]]] = []
     for i in range(start, stop):
         x = rng.gauss(0, 1)
-        out.append(("p", {"model_id": model, "prediction_id": str(i), "features": {"x": x, "y": rng.random()},
-                          "prediction": int(x > 0), "score": 0.8, "timestamp": T0 + i}))
+        out.append(
+            (
+                "p",
+                {
+                    "model_id": model,
+                    "prediction_id": str(i),
+                    "features": {"x": x, "y": rng.random()},
+                    "prediction": int(x > 0),
+                    "score": 0.8,
+                    "timestamp": T0 + i,
+                },
+            )
+        )
         out.append(("o", {"model_id": model, "prediction_id": str(i), "label": int(x > 0.1), "timestamp": T0 + i}))
     return out
 
 
 def drifting(start: int, stop: int) -> list[tuple[str, dict[str, Any]]]:
     rng = random.Random(start)
-    return [("p", {"model_id": DRIFTING, "prediction_id": str(i),
-                   "features": {"x": rng.gauss(3.0 if DRIFT_FROM <= i < DRIFT_TO else 0.0, 1), "y": rng.random()},
-                   "prediction": 1, "timestamp": T0 + i}) for i in range(start, stop)]
+    return [
+        (
+            "p",
+            {
+                "model_id": DRIFTING,
+                "prediction_id": str(i),
+                "features": {"x": rng.gauss(3.0 if DRIFT_FROM <= i < DRIFT_TO else 0.0, 1), "y": rng.random()},
+                "prediction": 1,
+                "timestamp": T0 + i,
+            },
+        )
+        for i in range(start, stop)
+    ]
 
 
 @pytest.fixture
 def stack(driftline_env: dict[str, str], tmp_path: Path):
     receiver = Receiver(free_port()).start()
     ports = [free_port(), free_port()]
-    with EmbeddedAlertmanager(f"http://127.0.0.1:{receiver.port}/alertmanager",
-                              log_path=tmp_path / "alertmanager.log") as am, \
-            EmbeddedPrometheus([f"127.0.0.1:{p}" for p in ports], scrape_interval_s=1.0,
-                               log_path=tmp_path / "prometheus.log") as prometheus:
-        env = {**driftline_env, "DRIFTLINE_ALERTMANAGER_URL": am.url, "DRIFTLINE_WEBHOOK_URLS": receiver.url,
-               "DRIFTLINE_MAX_DISORDER_S": "0", "DRIFTLINE_WATERMARK_IDLE_S": "0.5"}
-        workers = [WorkerProcess({**env, "DRIFTLINE_WEB_PORT": str(p)}, tmp_path / f"worker-{n}.log")
-                   for n, p in enumerate(ports)]
+    with (
+        EmbeddedAlertmanager(
+            f"http://127.0.0.1:{receiver.port}/alertmanager", log_path=tmp_path / "alertmanager.log"
+        ) as am,
+        EmbeddedPrometheus(
+            [f"127.0.0.1:{p}" for p in ports], scrape_interval_s=1.0, log_path=tmp_path / "prometheus.log"
+        ) as prometheus,
+    ):
+        env = {
+            **driftline_env,
+            "DRIFTLINE_ALERTMANAGER_URL": am.url,
+            "DRIFTLINE_WEBHOOK_URLS": receiver.url,
+            "DRIFTLINE_MAX_DISORDER_S": "0",
+            "DRIFTLINE_WATERMARK_IDLE_S": "0.5",
+        }
+        workers = [
+            WorkerProcess({**env, "DRIFTLINE_WEB_PORT": str(p)}, tmp_path / f"worker-{n}.log")
+            for n, p in enumerate(ports)
+        ]
         notify = WorkerProcess(env, tmp_path / "notify.log", command="notify")
         try:
             yield env, workers, ports, notify, receiver, am, prometheus
@@ -134,8 +166,10 @@ def test_prometheus_alertmanager_webhook_api_and_registry(stack) -> None:
         moved, previous[0] = now != previous[0], now
         if moved:
             return None
-        prom = [by_model(promql(prometheus, f"sum by (model) (driftline_{name}_total)"))
-                for name in ("predictions", "outcomes", "joined")]
+        prom = [
+            by_model(promql(prometheus, f"sum by (model) (driftline_{name}_total)"))
+            for name in ("predictions", "outcomes", "joined")
+        ]
         return now if all(prom[n] == {m: c[n] for m, c in now.items()} for n in range(3)) else None
 
     counts = wait_for(settled, 90, "PromQL sums equal to the Redis counts after the rebalance", every_s=1.0)
@@ -147,22 +181,43 @@ def test_prometheus_alertmanager_webhook_api_and_registry(stack) -> None:
     _check_api(ports, counts)
     workers[0].kill()  # SIGKILL: no goodbye in the registry
     survivor = workers[1].pid
-    wait_for(lambda: [w["pid"] for w in _status_json(env)["workers"]] == [survivor] or None, 30,
-             "the dead worker out of status --json")
-    ready = wait_for(lambda: (r := get(f"http://127.0.0.1:{ports[1]}/ready"))[0] == 200 and r[1]["live_workers"] == 1
-                     and r[1] or None, 60, "the survivor ready alone")
+    wait_for(
+        lambda: [w["pid"] for w in _status_json(env)["workers"]] == [survivor] or None,
+        30,
+        "the dead worker out of status --json",
+    )
+    ready = wait_for(
+        lambda: (
+            (r := get(f"http://127.0.0.1:{ports[1]}/ready"))[0] == 200 and r[1]["live_workers"] == 1 and r[1] or None
+        ),
+        60,
+        "the survivor ready alone",
+    )
     check("/ready", ready)
     assert ready["partitions"] == list(range(int(env["DRIFTLINE_PARTITIONS"])))
 
 
 def _am_drift_alert(am: EmbeddedAlertmanager) -> dict[str, Any] | None:
-    return next((a for a in get(f"{am.url}/api/v2/alerts")[1]
-                 if a["labels"].get("model_id") == DRIFTING and a["labels"].get("kind") == "data_drift"), None)
+    return next(
+        (
+            a
+            for a in get(f"{am.url}/api/v2/alerts")[1]
+            if a["labels"].get("model_id") == DRIFTING and a["labels"].get("kind") == "data_drift"
+        ),
+        None,
+    )
 
 
 def _am_notified(receiver: Receiver, alert_id: str, status: str) -> dict[str, Any] | None:
-    return next((a for body in receiver.bodies("/alertmanager") for a in body["alerts"]
-                 if a["labels"].get("alert_id") == alert_id and a["status"] == status), None)
+    return next(
+        (
+            a
+            for body in receiver.bodies("/alertmanager")
+            for a in body["alerts"]
+            if a["labels"].get("alert_id") == alert_id and a["status"] == status
+        ),
+        None,
+    )
 
 
 def _hook_statuses(receiver: Receiver, alert_id: str) -> set[str]:
@@ -174,8 +229,14 @@ def _owners(client: redis.Redis, keys: RedisKeys) -> int:
 
 
 def _status_json(env: dict[str, str]) -> dict[str, Any]:
-    run = subprocess.run([sys.executable, "-m", "streams", "status", "--json"], env={**os.environ, **env},
-                         capture_output=True, text=True, timeout=60, check=True)
+    run = subprocess.run(
+        [sys.executable, "-m", "streams", "status", "--json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return json.loads(run.stdout)
 
 
@@ -193,8 +254,10 @@ def _check_api(ports: list[int], counts: dict[str, tuple[int, ...]]) -> None:
         assert detail["model"]["predictions"] == counts[DRIFTING][0] and "x" in detail["features"]
         status, recent = get(f"{base}/api/alerts/recent?model={DRIFTING}")
         check("/api/alerts/recent", recent)
-        assert {e["alert"]["status"] for e in recent["alerts"] if e["alert"]["feature"] == "x"} >= {"firing",
-                                                                                                   "resolved"}
+        assert {e["alert"]["status"] for e in recent["alerts"] if e["alert"]["feature"] == "x"} >= {
+            "firing",
+            "resolved",
+        }
         check("/api/alerts/open", get(f"{base}/api/alerts/open")[1])
         assert get(f"{base}/api/models/nobody")[0] == 404
         with urllib.request.urlopen(f"{base}/metrics") as response:

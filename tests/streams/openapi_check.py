@@ -22,8 +22,9 @@ def response_validator(path: str, status: str = "200", document: dict[str, Any] 
     doc = document or openapi_document()
     assert "application/json" in doc["paths"][path]["get"]["responses"][status]["content"], (path, status)
     registry = Registry().with_resource(BASE, Resource.from_contents(doc, default_specification=DRAFT202012))
-    pointer = "/".join(_escape(p) for p in ("paths", path, "get", "responses", status, "content",
-                                            "application/json", "schema"))
+    pointer = "/".join(
+        _escape(p) for p in ("paths", path, "get", "responses", status, "content", "application/json", "schema")
+    )
     return Draft202012Validator({"$ref": f"{BASE}#/{pointer}"}, registry=registry, format_checker=FormatChecker())
 
 
@@ -36,5 +37,6 @@ def check_component(name: str, instance: Any) -> None:
     """Raise unless ``instance`` fits the document's schema ``components/schemas/<name>``."""
     doc = openapi_document()
     registry = Registry().with_resource(BASE, Resource.from_contents(doc, default_specification=DRAFT202012))
-    Draft202012Validator({"$ref": f"{BASE}#/components/schemas/{name}"}, registry=registry,
-                         format_checker=FormatChecker()).validate(instance)
+    Draft202012Validator(
+        {"$ref": f"{BASE}#/components/schemas/{name}"}, registry=registry, format_checker=FormatChecker()
+    ).validate(instance)

@@ -24,26 +24,38 @@ from streams.web import stream_alerts
 from tests.streams.feeding import feed, outcome, prediction
 from tests.streams.openapi_check import check, check_component
 
-SETTINGS = Settings(model_probation_events=1, max_disorder_s=0.0, segment_selection_events=200,
-                    segment_min_events=50)
+SETTINGS = Settings(model_probation_events=1, max_disorder_s=0.0, segment_selection_events=200, segment_min_events=50)
 EVIDENCE = Evidence("data_drift", "x", "cusum", 9.0, 5.0, 120, 100.0, 140.0, "critical", "x moved")
 
 
 def _state(model: str, n: int) -> ModelState:
     state = ModelState.create(model, SETTINGS)
     rng = random.Random(2)
-    events = [e for i in range(n) for e in (
-        prediction(str(i), 100.0 + i, int(i % 3 == 0), {"x": rng.random(), "plan": rng.choice("ab")}, model_id=model,
-                   score=0.6, segment={"region": "eu" if i % 2 else "us"}),
-        outcome(str(i), 100.0 + i, label=int(i % 4 == 0), model_id=model))]
+    events = [
+        e
+        for i in range(n)
+        for e in (
+            prediction(
+                str(i),
+                100.0 + i,
+                int(i % 3 == 0),
+                {"x": rng.random(), "plan": rng.choice("ab")},
+                model_id=model,
+                score=0.6,
+                segment={"region": "eu" if i % 2 else "us"},
+            ),
+            outcome(str(i), 100.0 + i, label=int(i % 4 == 0), model_id=model),
+        )
+    ]
     feed(state, events, SETTINGS, every=50)
     return state
 
 
 async def _write(url: str, keys: RedisKeys, alerts: list[Alert]) -> None:
     client = redis.asyncio.Redis.from_url(url)
-    await RedisStateWriter(client, keys, stream_maxlen=100).write([_state("churn", 400), _state("fraud", 60)],
-                                                                  alerts, now=500.0)
+    await RedisStateWriter(client, keys, stream_maxlen=100).write(
+        [_state("churn", 400), _state("fraud", 60)], alerts, now=500.0
+    )
     registry = WorkerRegistry(client, keys, ttl_s=30)
     await registry.announce([0, 1])
     await client.aclose()
@@ -57,10 +69,15 @@ def test_every_answer_fits_the_openapi_description(redis_server: EmbeddedRedis, 
     async def answers() -> dict[str, object]:
         client = redis.asyncio.Redis.from_url(redis_server.url)
         api = ReadApi(client, keys)
-        found = {"/api/models": await api.models(), "/api/models/{model_id}": await api.model("churn"),
-                 "/api/alerts/open": await api.open_alerts(), "/api/alerts/recent": await api.recent_alerts(10),
-                 "/api/workers": await api.workers(), "missing": await api.model("nope"),
-                 "fraud alerts": await api.open_alerts("fraud")}
+        found = {
+            "/api/models": await api.models(),
+            "/api/models/{model_id}": await api.model("churn"),
+            "/api/alerts/open": await api.open_alerts(),
+            "/api/alerts/recent": await api.recent_alerts(10),
+            "/api/workers": await api.workers(),
+            "missing": await api.model("nope"),
+            "fraud alerts": await api.open_alerts("fraud"),
+        }
         await client.aclose()
         return found
 
@@ -80,7 +97,8 @@ def test_every_answer_fits_the_openapi_description(redis_server: EmbeddedRedis, 
 
 
 def test_the_alert_stream_sends_new_alerts_and_resumes_after_the_last_event_id(
-    redis_server: EmbeddedRedis, unique: str,
+    redis_server: EmbeddedRedis,
+    unique: str,
 ) -> None:
     keys = RedisKeys(f"t{unique}:")
 
@@ -88,6 +106,7 @@ def test_the_alert_stream_sends_new_alerts_and_resumes_after_the_last_event_id(
         client = redis.asyncio.Redis.from_url(redis_server.url)
         api = ReadApi(client, keys)
         app = web.Application()
+
         async def handler(request: web.Request) -> web.StreamResponse:
             return await stream_alerts(api, request)
 
@@ -101,12 +120,14 @@ def test_the_alert_stream_sends_new_alerts_and_resumes_after_the_last_event_id(
             async with session.get(f"http://127.0.0.1:{port}/stream") as response:
                 assert response.headers["Content-Type"].startswith("text/event-stream")
                 await response.content.readline()  # the opening comment: subscribed
-                await writer.write([], [Alert(f"a{i}", "churn", "v1", "firing", EVIDENCE, 141.0 + i)
-                                        for i in range(3)], now=0.0)
+                await writer.write(
+                    [], [Alert(f"a{i}", "churn", "v1", "firing", EVIDENCE, 141.0 + i) for i in range(3)], now=0.0
+                )
                 first = await _events(response, 3)
             resumed_after = first[0]["id"]
-            async with session.get(f"http://127.0.0.1:{port}/stream",
-                                   headers={"Last-Event-ID": resumed_after}) as response:
+            async with session.get(
+                f"http://127.0.0.1:{port}/stream", headers={"Last-Event-ID": resumed_after}
+            ) as response:
                 again = await _events(response, 2)
         await runner.cleanup()
         await client.aclose()

@@ -36,8 +36,16 @@ def _drifting_model(task: TaskState, model: str, n: int, labels: bool) -> None:
     events = []
     for i in range(n):
         x = rng.gauss(3.0 if i >= 1500 else 0.0, 1.0)
-        events.append(prediction(str(i), 1000.0 + i, int(x > 0), {"x": x, "y": rng.random(), "z": rng.random()},
-                                 model_id=model, score=0.7))
+        events.append(
+            prediction(
+                str(i),
+                1000.0 + i,
+                int(x > 0),
+                {"x": x, "y": rng.random(), "z": rng.random()},
+                model_id=model,
+                score=0.7,
+            )
+        )
         if labels:
             events.append(outcome(str(i), 1000.0 + i, label=int(i % 5 != 0), model_id=model))
     feed(state, events, SETTINGS, every=100)
@@ -75,8 +83,9 @@ def test_names_labels_and_values_follow_the_owned_tasks() -> None:
     assert joined == {"churn": 2000, "fraud": 0}
     assert scraped["driftline_dead_letters_total"] == [({}, 3.0)]
     assert ({"model": "churn", "kind": "data_drift", "severity": "critical"}, 1.0) in scraped["driftline_alerts_open"]
-    churn_metrics = {labels["metric"]: value for labels, value in scraped["driftline_model_metric"]
-                     if labels["model"] == "churn"}
+    churn_metrics = {
+        labels["metric"]: value for labels, value in scraped["driftline_model_metric"] if labels["model"] == "churn"
+    }
     assert churn_metrics["accuracy"] == first.models["churn"].summary(0)["accuracy"]
     assert not [labels for labels, _ in scraped["driftline_model_metric"] if labels["model"] == "fraud"]
     drift = {(labels["model"], labels["feature"]): value for labels, value in scraped["driftline_feature_drift_score"]}
@@ -98,8 +107,9 @@ def test_every_exported_family_is_declared() -> None:
     _drifting_model(task, "churn", 2000, labels=True)
     metrics = WorkerMetrics(_pipeline(task), lambda: {("t", 0): 1}, DriftCap(10, 100))
     metrics.observe("flush", 0.001)
-    families = [f for f in text_string_to_metric_families(metrics.exposition().decode())
-                if f.name.startswith("driftline_")]
+    families = [
+        f for f in text_string_to_metric_families(metrics.exposition().decode()) if f.name.startswith("driftline_")
+    ]
     exported = {f.name + "_total" if f.type == "counter" else f.name for f in families}
     assert exported == set(METRIC_NAMES)
 

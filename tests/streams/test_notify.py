@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -24,21 +23,41 @@ from streams.topics import ensure_topics
 from tests.http_receiver import Receiver
 
 
-def alert(alert_id: str, status: str, model: str = "churn", feature: str | None = "age",
-          segment: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"alert_id": alert_id, "model_id": model, "model_version": "v1", "kind": "data_drift", "status": status,
-            "severity": "critical", "feature": feature, "segment": segment, "detector": "cusum", "statistic": 9.5,
-            "threshold": 5.0, "n": 120, "window_start": "2026-11-26T18:50:14.720Z",
-            "window_end": "2026-11-26T18:50:15.870Z", "message": f"{feature} moved",
-            "detected_at": "2026-11-26T18:50:16.170Z" if status == "firing" else "2026-11-26T19:10:00.000Z"}
+def alert(
+    alert_id: str, status: str, model: str = "churn", feature: str | None = "age", segment: dict[str, str] | None = None
+) -> dict[str, Any]:
+    return {
+        "alert_id": alert_id,
+        "model_id": model,
+        "model_version": "v1",
+        "kind": "data_drift",
+        "status": status,
+        "severity": "critical",
+        "feature": feature,
+        "segment": segment,
+        "detector": "cusum",
+        "statistic": 9.5,
+        "threshold": 5.0,
+        "n": 120,
+        "window_start": "2026-11-26T18:50:14.720Z",
+        "window_end": "2026-11-26T18:50:15.870Z",
+        "message": f"{feature} moved",
+        "detected_at": "2026-11-26T18:50:16.170Z" if status == "firing" else "2026-11-26T19:10:00.000Z",
+    }
 
 
 def test_alertmanager_labels_and_times_follow_the_episode() -> None:
     segment = {"region": "eu", "channel": "web"}
     firing = alertmanager_alert(alert("a1", "firing", segment=segment), None, now=1796150000.0, hold_s=240.0)
-    assert firing["labels"] == {"alertname": "driftline_data_drift", "model_id": "churn", "kind": "data_drift",
-                                "feature": "age", "segment": '{"channel":"web","region":"eu"}',
-                                "severity": "critical", "alert_id": "a1"}
+    assert firing["labels"] == {
+        "alertname": "driftline_data_drift",
+        "model_id": "churn",
+        "kind": "data_drift",
+        "feature": "age",
+        "segment": '{"channel":"web","region":"eu"}',
+        "severity": "critical",
+        "alert_id": "a1",
+    }
     assert firing["startsAt"] == "2026-11-26T18:50:16.170Z" and firing["endsAt"] > firing["startsAt"]
     fired_at = parse_time("2026-11-26T18:50:16.170Z")
     resolved = alertmanager_alert(alert("a1", "resolved", feature=None), fired_at, 1796150000.0, 240)
@@ -63,12 +82,17 @@ def _notify(env: dict[str, str], log: Path) -> WorkerProcess:
 
 
 def test_nothing_is_lost_while_the_webhook_is_down_and_alertmanager_keeps_receiving(
-    driftline_env: dict[str, str], tmp_path: Path,
+    driftline_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     receiver = Receiver(free_port()).start()
     with EmbeddedAlertmanager(log_path=tmp_path / "alertmanager.log") as am:
-        env = {**driftline_env, "DRIFTLINE_ALERTMANAGER_URL": am.url, "DRIFTLINE_WEBHOOK_URLS": receiver.url,
-               "DRIFTLINE_NOTIFY_MAX_BACKOFF_S": "1"}
+        env = {
+            **driftline_env,
+            "DRIFTLINE_ALERTMANAGER_URL": am.url,
+            "DRIFTLINE_WEBHOOK_URLS": receiver.url,
+            "DRIFTLINE_NOTIFY_MAX_BACKOFF_S": "1",
+        }
         settings = WorkerProcess(env).settings()
         ensure_topics(settings)
         producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, linger_ms=5)
@@ -84,21 +108,32 @@ def test_nothing_is_lost_while_the_webhook_is_down_and_alertmanager_keeps_receiv
         publish(first[:7] + [broken] + first[7:])
         notify = _notify(env, tmp_path / "notify.log")
         try:
-            wait_for(lambda: _delivered(receiver) >= {(a["alert_id"], a["status"]) for a in first} or None, 60,
-                     "the webhook gets the first alerts")
-            wait_for(lambda: set(_am_alerts(am)) == {f"a{i}" for i in range(5, 10)} or None, 30,
-                     "alertmanager holds the five still firing")
+            wait_for(
+                lambda: _delivered(receiver) >= {(a["alert_id"], a["status"]) for a in first} or None,
+                60,
+                "the webhook gets the first alerts",
+            )
+            wait_for(
+                lambda: set(_am_alerts(am)) == {f"a{i}" for i in range(5, 10)} or None,
+                30,
+                "alertmanager holds the five still firing",
+            )
 
             rejected = redis.Redis.from_url(settings.redis_url, decode_responses=True).xrange(
-                RedisKeys(settings.redis_prefix).notify_rejected)
-            assert sorted(json.loads(f["alert"])["alert_id"] + " " + f["target"].split("-")[0]
-                          for _, f in rejected) == ["broken alertmanager", "broken webhook"]
+                RedisKeys(settings.redis_prefix).notify_rejected
+            )
+            assert sorted(
+                json.loads(f["alert"])["alert_id"] + " " + f["target"].split("-")[0] for _, f in rejected
+            ) == ["broken alertmanager", "broken webhook"]
 
             receiver.stop()
             second = [alert(f"b{i}", "firing", model="m1") for i in range(8)]
             publish(second)
-            wait_for(lambda: {f"b{i}" for i in range(8)} <= set(_am_alerts(am)) or None, 30,
-                     "alertmanager keeps receiving while the webhook is down")
+            wait_for(
+                lambda: {f"b{i}" for i in range(8)} <= set(_am_alerts(am)) or None,
+                30,
+                "alertmanager keeps receiving while the webhook is down",
+            )
             client = redis.Redis.from_url(settings.redis_url, decode_responses=True)
             keys = RedisKeys(settings.redis_prefix)
 
@@ -109,12 +144,17 @@ def test_nothing_is_lost_while_the_webhook_is_down_and_alertmanager_keeps_receiv
 
             down = wait_for(webhook_reported_down, 30, "the webhook reported down with its backlog")
             assert "ClientConnectorError" in down["last_error"] or "Connect" in down["last_error"]
-            status = subprocess.run([sys.executable, "-m", "streams", "status"], env={**os.environ, **env},
-                                    capture_output=True, text=True, timeout=60, check=True).stdout
+            status = subprocess.run(
+                [sys.executable, "-m", "streams", "status"],
+                env={**os.environ, **env},
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout
             assert f"DOWN, delivered {len(first)}, {len(second)} waiting, 1 rejected" in status
 
-            notify.process.send_signal(signal.SIGKILL)  # the undelivered were never committed ...
-            notify.process.wait()
+            notify.kill()  # SIGKILL: the undelivered were never committed ...
             receiver.start()
             notify = _notify(env, tmp_path / "notify.log")  # ... so a new notify delivers them
             expected = {(a["alert_id"], a["status"]) for a in first + second}

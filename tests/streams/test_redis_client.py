@@ -19,15 +19,18 @@ from streams.status import status_rows
 from tests.streams.feeding import feed, prediction
 
 
-@pytest.mark.parametrize("url, mode, expected", [
-    ("redis://127.0.0.1:6379/0", "auto", ("standalone", ((("127.0.0.1", 6379),)), 0, None)),
-    ("rediss://u:p@cache/3", "auto", ("standalone", (("cache", 6379),), 3, None)),
-    ("redis+cluster://a:7000,b:7001", "auto", ("cluster", (("a", 7000), ("b", 7001)), 0, None)),
-    ("redis://a:7000", "cluster", ("cluster", (("a", 7000),), 0, None)),
-    ("redis+sentinel://s1,s2:26380/cache/1", "auto", ("sentinel", (("s1", 26379), ("s2", 26380)), 1, "cache")),
-    ("redis+sentinel://s1:26379", "auto", ("sentinel", (("s1", 26379),), 0, "mymaster")),
-    ("redis://[::1]:6380/0", "auto", ("standalone", (("::1", 6380),), 0, None)),
-])
+@pytest.mark.parametrize(
+    "url, mode, expected",
+    [
+        ("redis://127.0.0.1:6379/0", "auto", ("standalone", ((("127.0.0.1", 6379),)), 0, None)),
+        ("rediss://u:p@cache/3", "auto", ("standalone", (("cache", 6379),), 3, None)),
+        ("redis+cluster://a:7000,b:7001", "auto", ("cluster", (("a", 7000), ("b", 7001)), 0, None)),
+        ("redis://a:7000", "cluster", ("cluster", (("a", 7000),), 0, None)),
+        ("redis+sentinel://s1,s2:26380/cache/1", "auto", ("sentinel", (("s1", 26379), ("s2", 26380)), 1, "cache")),
+        ("redis+sentinel://s1:26379", "auto", ("sentinel", (("s1", 26379),), 0, "mymaster")),
+        ("redis://[::1]:6380/0", "auto", ("standalone", (("::1", 6380),), 0, None)),
+    ],
+)
 def test_the_url_or_the_setting_selects_the_deployment(url: str, mode: str, expected: tuple) -> None:
     target = RedisTarget.parse(url, mode)
     assert (target.mode, target.nodes, target.db, target.master) == expected
@@ -48,8 +51,10 @@ def test_a_bad_url_is_a_configuration_error_without_the_password(url: str) -> No
 
 def test_a_sentinel_url_reaches_the_master_it_names(tmp_path, unique: str) -> None:
     keys = RedisKeys(f"t{unique}:")
-    with EmbeddedRedis(log_path=tmp_path / "master.log") as master, \
-            EmbeddedSentinel(master, "driftline-main", log_path=tmp_path / "sentinel.log") as sentinel:
+    with (
+        EmbeddedRedis(log_path=tmp_path / "master.log") as master,
+        EmbeddedSentinel(master, "driftline-main", log_path=tmp_path / "sentinel.log") as sentinel,
+    ):
         settings = Settings(redis_url=sentinel.url, model_probation_events=1)
         state = ModelState.create("churn", settings)
         feed(state, [prediction(str(i), 100.0 + i, model_id="churn") for i in range(30)], settings)

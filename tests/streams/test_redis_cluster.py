@@ -29,8 +29,9 @@ from tests.streams.feeding import feed, prediction
 
 def test_keys_that_move_together_share_a_slot(unique: str) -> None:
     keys = RedisKeys(f"t{unique}:")
-    model = {key_slot(k.encode()) for k in (keys.model("m"), keys.features("m"), keys.open_alerts("m"),
-                                            keys.segments("m"))}
+    model = {
+        key_slot(k.encode()) for k in (keys.model("m"), keys.features("m"), keys.open_alerts("m"), keys.segments("m"))
+    }
     store = CheckpointStore.__new__(CheckpointStore)
     store.keys, store.scope = keys, "group/topic"
     checkpoints = {key_slot(store._key(p, what).encode()) for p in range(8) for what in ("lease", "meta", "models")}
@@ -39,7 +40,8 @@ def test_keys_that_move_together_share_a_slot(unique: str) -> None:
 
 
 def test_state_checkpoints_registry_configs_and_api_work_on_a_cluster(
-    redis_cluster: EmbeddedRedisCluster, unique: str,
+    redis_cluster: EmbeddedRedisCluster,
+    unique: str,
 ) -> None:
     settings = Settings(redis_url=redis_cluster.url, model_probation_events=1)
     keys = RedisKeys(f"t{unique}:")
@@ -70,7 +72,13 @@ def test_state_checkpoints_registry_configs_and_api_work_on_a_cluster(
     lost, models, (workers, restored) = asyncio.run(run())
     assert lost == set() and restored == [True, True, True]
     assert {m["model_id"]: m["predictions"] for m in models["models"]} == {
-        "m0a": 20, "m0b": 20, "m1a": 21, "m1b": 21, "m2a": 22, "m2b": 22}
+        "m0a": 20,
+        "m0b": 20,
+        "m1a": 21,
+        "m1b": 21,
+        "m2a": 22,
+        "m2b": 22,
+    }
     assert [w["partitions"] for w in workers["workers"]] == [[0, 1, 2]]
     client = sync_client(settings, decode_responses=True)
     assert len(read_live_workers(client, keys)) == 1
@@ -80,7 +88,9 @@ def test_state_checkpoints_registry_configs_and_api_work_on_a_cluster(
 
 
 def test_a_worker_on_a_cluster_keeps_exact_counts(
-    redis_cluster: EmbeddedRedisCluster, driftline_env: dict[str, str], tmp_path: Path,
+    redis_cluster: EmbeddedRedisCluster,
+    driftline_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     from kafka import KafkaProducer
 
@@ -89,20 +99,28 @@ def test_a_worker_on_a_cluster_keeps_exact_counts(
     producer = KafkaProducer(bootstrap_servers=env["DRIFTLINE_KAFKA_BOOTSTRAP"], linger_ms=5)
     with WorkerProcess(env, tmp_path / "worker.log").start().ready() as worker:
         for i in range(300):
-            batch = [{"model_id": m, "prediction_id": f"{m}-{i}", "features": {"x": i}, "prediction": 1}
-                     for m in models]
+            batch = [
+                {"model_id": m, "prediction_id": f"{m}-{i}", "features": {"x": i}, "prediction": 1} for m in models
+            ]
             producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(batch).encode())
         producer.flush()
         settings = worker.settings()
         client = sync_client(settings)
         keys = RedisKeys(settings.redis_prefix)
         done = {m: (300, 0, 0) for m in models}
-        counts = wait_for(lambda: (c := model_counts(client, keys, models)) == done and c or None, 60,
-                          "counts on the cluster")
+        counts = wait_for(
+            lambda: (c := model_counts(client, keys, models)) == done and c or None, 60, "counts on the cluster"
+        )
         assert worker.alive
     assert counts == done
-    status = subprocess.run([sys.executable, "-m", "streams", "status", "--json"], env={**os.environ, **env},
-                            capture_output=True, text=True, timeout=60, check=True)
+    status = subprocess.run(
+        [sys.executable, "-m", "streams", "status", "--json"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     document = json.loads(status.stdout)
     assert sorted(m["model_id"] for m in document["models"]) == models
     assert document["workers"] == []  # the worker left on SIGTERM

@@ -25,7 +25,9 @@ async def _announce(url: str, keys: RedisKeys, worker_id: str, ttl_s: float, par
 
 
 def test_an_entry_not_refreshed_expires_and_the_next_announcement_removes_it(
-    redis_server: EmbeddedRedis, redis_client: redis.Redis, unique: str,
+    redis_server: EmbeddedRedis,
+    redis_client: redis.Redis,
+    unique: str,
 ) -> None:
     keys = RedisKeys(f"t{unique}:")
     asyncio.run(_announce(redis_server.url, keys, "host:1", 0.5, [0, 1]))
@@ -43,7 +45,11 @@ def test_an_entry_not_refreshed_expires_and_the_next_announcement_removes_it(
 
 
 def test_status_json_lists_models_and_live_workers(
-    redis_server: EmbeddedRedis, redis_client: redis.Redis, unique: str, capsys, monkeypatch,
+    redis_server: EmbeddedRedis,
+    redis_client: redis.Redis,
+    unique: str,
+    capsys,
+    monkeypatch,
 ) -> None:
     keys = RedisKeys(f"t{unique}:")
     redis_client.sadd(keys.models, "churn")
