@@ -190,7 +190,7 @@ class FeatureMonitor:
         monitor = self.out_of_range
         if monitor is None:
             q = profile.quantiles
-            iqr = q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4]
+            iqr = float(q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4])  # the sketch is an array now
             expected = 2.0 / (profile.sample_size + 1)
             monitor = RangeMonitor(self.name, profile.min - iqr, profile.max + iqr, expected, self.missing.min_jump)
             self.out_of_range = monitor
