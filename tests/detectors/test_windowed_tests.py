@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import Evidence
+from detectors.calibration import uniform_windows, wasserstein_rows
 from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder, build_profile
 from detectors.windowed_tests import (
     Calibration, WindowedDriftMonitor, calibrate, category_counts, chi_square, ks_statistic, psi, unseen_categories,
@@ -322,3 +323,51 @@ def test_categorical_statistics_stay_finite_and_non_negative(reference: list[str
     assert all(math.isfinite(s) and s >= 0 for s in stats.values()), stats
     cal = calibrate(profile, max(len(window), 1), 1e6, seed=0, draws=50)
     assert all(math.isfinite(t) and t >= 0 for t in cal.thresholds)
+
+
+# --- shared calibration ------------------------------------------------------------------------------------
+
+def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_features_of_one_size() -> None:
+    rng = np.random.default_rng(20)
+    shapes = [rng.normal(0, 1, 4000), rng.lognormal(0, 2, 4000), rng.uniform(-5, 5, 4000), rng.standard_t(2, 4000)]
+    cals = [calibrate(build_profile(x), 400, 1e5, seed=2, draws=500) for x in shapes]
+    assert len({c.thresholds[:2] for c in cals}) == 1  # KS and PSI: distribution-free for continuous data
+    assert len({round(c.threshold("wasserstein"), 6) for c in cals}) == len(cals)  # Wasserstein: per shape
+    u = uniform_windows(400, 500, 2)
+    for x, cal in zip(shapes, cals):  # what the per-feature simulation of old gives, test by test
+        profile = build_profile(x)
+        xs = profile.inverse_cdf(u)
+        direct = calibrate.__globals__["_tail_quantile"]
+        grow = 1 + 400 / profile.sample_size
+        assert cal.threshold("ks") == direct(_ks_rows(xs, profile), 1e-5, 1.0) * math.sqrt(grow)
+        assert cal.threshold("psi") == direct(_psi_numeric_rows(xs, profile), 1e-5, 2.0) * grow
+
+
+@pytest.mark.parametrize("gen", [
+    lambda r, n: r.normal(0, 1, n), lambda r, n: r.lognormal(0, 1.5, n), lambda r, n: r.poisson(2, n),
+    lambda r, n: r.integers(0, 2, n), lambda r, n: np.where(r.random(n) < 0.3, 0.0, r.exponential(1, n)),
+])
+def test_wasserstein_rows_bound_the_simulated_windows_and_match_them_closely(gen: Gen) -> None:
+    rng = np.random.default_rng(21)
+    profile = build_profile(gen(rng, 5000).astype(float))
+    assert isinstance(profile, NumericProfile)
+    exact = _wasserstein_rows(profile.inverse_cdf(uniform_windows(500, 600, 4)), profile)
+    fast = wasserstein_rows(profile, 500, 600, 4)
+    assert np.all(fast >= exact - 1e-9)  # a window's quantile between two atoms is bounded, never understated
+    assert np.mean(fast - exact) <= 0.01 * np.mean(exact) + 1e-12
+
+
+def test_a_new_model_of_continuous_features_calibrates_from_one_shared_simulation() -> None:
+    rng = np.random.default_rng(22)
+    monitors = [WindowedDriftMonitor(f"x{i}", build_profile(rng.gamma(1 + i, 1, 3000)), n_features=20, draws=300)
+                for i in range(20)]
+    for monitor in monitors:
+        monitor.calibrate_now()
+    caches = [calibrate.__globals__[name] for name in ("_counted_null", "_coverage")]
+    before = [cache.cache_info() for cache in caches]
+    for monitor in monitors:
+        monitor.set_budget(2e6)
+        monitor.calibrate_now()
+    for cache, was in zip(caches, before):  # KS and PSI, and Wasserstein's coverage: none simulated its own
+        now = cache.cache_info()
+        assert now.misses == was.misses and now.hits >= was.hits + 20
