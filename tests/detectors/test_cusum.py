@@ -125,3 +125,19 @@ def test_normal_scores_of_values_outside_the_reference_are_finite_extremes() -> 
     z = scores.transform(np.array([-1e300, -5.0, 0.5, 5.0, 1e300]), start=0)
     assert np.isfinite(z).all() and z[0] == z[1] < -3 and abs(z[2]) < 0.01 and z[3] == z[4] > 3
     assert normal_quantile(np.array([0.5]))[0] == pytest.approx(0.0, abs=1e-9)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["normal", "poisson", "zeros", "constant"]), st.integers(0, 10**6))
+def test_one_value_scores_as_the_column_does_to_the_bit(seed: int, shape: str, start: int) -> None:
+    rng = np.random.default_rng(seed)
+    reference = {
+        "normal": lambda n: rng.normal(0, 1, n), "poisson": lambda n: rng.poisson(3, n).astype(float),
+        "zeros": lambda n: np.where(rng.random(n) < 0.4, 0.0, rng.exponential(1, n)),
+        "constant": lambda n: np.full(n, 2.5),
+    }[shape](int(rng.integers(1, 3000)))
+    scores = NormalScores(build_profile(reference))
+    x = np.concatenate([rng.choice(reference, 200), rng.normal(reference.mean(), 3 * reference.std() + 1, 200),
+                        [reference.min(), reference.max(), -1e300, 1e300]])
+    column = scores.transform(x, start)
+    assert [scores.score(v, start + i) for i, v in enumerate(x.tolist())] == column.tolist()
