@@ -82,7 +82,7 @@ class ModelMonitor:
     ...     monitor.observe_prediction({"x": x, "plan": "pro"}, 0.5, float(i), "v1")
     ...     fired += [(i, a.evidence.kind, a.evidence.feature) for a in monitor.alerts(now=float(i))]
     >>> fired
-    [(1547, 'data_drift', 'x')]
+    [(1540, 'data_drift', 'x')]
     """
 
     model_id: str
