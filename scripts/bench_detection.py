@@ -37,6 +37,7 @@ the same arguments print the same tables, whatever the number of worker processe
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import math
 import multiprocessing as mp
@@ -175,46 +176,33 @@ def river_onsets(detector: Any, values: list[float], start: int = 0, stop_after:
 def driftline_onsets(values: list[Any], profile: Any, n_features: int) -> dict[str, list[int]]:
     """driftline's data-drift monitor on one stream: as deployed, its CUSUM alone, its windowed tests alone.
 
-    The deployed ``WindowedDriftMonitor`` (``sequential=True``, the default) is fed once;
-    its ``active`` (windowed tests or CUSUM) gives "deployed" and its ``cusum.active``
-    gives "cusum". The windowed tests alone come from a second monitor built with
-    ``sequential=False`` (same profile, budget and calibration). A categorical profile
-    has no CUSUM: the deployed monitor is then the windowed tests, fed once, and there is
-    no "cusum" entry. Missing values (``None``) are skipped, as driftline does (the
-    missing rate has its own monitor).
+    The deployed ``WindowedDriftMonitor`` (``sequential=True``, the default) gives "deployed"
+    (its ``active``); a copy of its CUSUM, fresh, fed the same values, gives "cusum" (what
+    ``cusum.active`` does inside it). The windowed tests alone come from a second monitor built
+    with ``sequential=False`` (same profile, budget and calibration). A categorical profile has
+    no CUSUM: the deployed monitor is then the windowed tests, and there is no "cusum" entry.
+    Missing values (``None``) are skipped, as driftline does (the missing rate has its own
+    monitor). Each detector takes the whole stream in one ``update_many`` call, whose changes are
+    those of one value at a time (any split gives the same).
     """
     deployed = WindowedDriftMonitor("x", profile, n_features=n_features)
-    cusum = deployed.cusum
-    windowed = (
-        WindowedDriftMonitor(  # the deployed monitor's windowed tests: the same share of the budget
-            "x", profile, n_features=n_features, sequential=False, budget_events=BUDGET_EVENTS / (1 - CUSUM_SHARE)
-        ) if cusum is not None else None
-    )
-    out: dict[str, list[int]] = {"cusum": [], "wdm": [], "deployed": []}
-    prev_c = prev_w = prev_d = False
-    d_update = deployed.update
-    w_update = windowed.update if windowed is not None else None
-    for i, x in enumerate(values):
-        if x is None:
-            continue  # skipped: no state changes
-        ts = float(i)
-        d_update(x, ts)
-        d_on = deployed.active
-        if w_update is not None:
-            w_update(x, ts)
-            w_on = windowed.active  # type: ignore[union-attr]
-            c_on = cusum.active  # type: ignore[union-attr]
-        else:
-            w_on, c_on = d_on, False
-        if c_on and not prev_c:
-            out["cusum"].append(i)
-        if w_on and not prev_w:
-            out["wdm"].append(i)
-        if d_on and not prev_d:
-            out["deployed"].append(i)
-        prev_c, prev_w, prev_d = c_on, w_on, d_on
+    cusum = copy.deepcopy(deployed.cusum)
+    present = np.array([i for i, x in enumerate(values) if x is not None], dtype=np.int64)
+    column = np.array([values[i] for i in present], dtype=np.float64 if cusum is not None else object)
+    ts = present.astype(np.float64)
+
+    def onsets(changes: list[Any]) -> list[int]:
+        return [int(present[c.index]) for c in changes if c.active]
+
+    out = {"deployed": onsets(deployed.update_many(column, ts))}
     if cusum is None:
-        del out["cusum"]
+        out["wdm"] = out["deployed"]
+        return out
+    windowed = WindowedDriftMonitor(  # the deployed monitor's windowed tests: the same share of the budget
+        "x", profile, n_features=n_features, sequential=False, budget_events=BUDGET_EVENTS / (1 - CUSUM_SHARE)
+    )
+    out["wdm"] = onsets(windowed.update_many(column, ts))
+    out["cusum"] = onsets(cusum.update_many(column, ts))
     return out
 
 
@@ -647,16 +635,19 @@ def main() -> None:
 
 Each drift row is {seeds} seeded streams (numpy `Generator`s keyed by drift kind and seed): the
 change happens at event 5,000 + u, with u uniform in 0..{PHASE - 1} per seed, so that it falls at
-any phase of the windowed tests' 500-event tumbling windows, of the CUSUM's {MeanShiftCusum.chunk}-value scoring
-chunks and of MissingRateMonitor's 16-event checks; before it every monitor has seen at least
-5,000 events (MissingRateMonitor's baseline is the first 500, the others' is a reference sample). A
-detection is the first alarm at or after the change; the delay is the number of post-change
-events seen when it fires (1 = on the first changed event) and counts only within {HORIZON:,}
-events. Median over all seeds (a miss counts as beyond the horizon, hence ">{HORIZON:,}" when half
-or more miss), max over the seeds that detected. An alarm before the change is a false alarm,
+any phase of the windowed tests' 500-event tumbling windows, of the CUSUM's {MeanShiftCusum.chunk}-value
+chunks (it decides at the exact value; a chunk only restarts its running minimum) and of
+MissingRateMonitor's 16-event checks; before it every monitor has seen at least 5,000 events
+(MissingRateMonitor's baseline is the first 500, the others' is a reference sample). A detection
+is the first alarm at or after the change; the delay is the number of post-change events seen
+when it fires (1 = on the first changed event) and counts only within {HORIZON:,} events.
+Median over all seeds (a miss counts as beyond the horizon, hence ">{HORIZON:,}" when half or
+more miss), max over the seeds that detected. An alarm before the change is a false alarm,
 counted in the second table and never as a detection. For driftline's monitors an alarm is
 `active` turning on (an episode); an episode already open at the change does not count as a
 detection, a new onset is needed. For river's detectors an alarm is any `drift_detected`.
+driftline's data-drift monitors take each stream in one `update_many` batch (the same changes
+as one value at a time); river's detectors are fed one value at a time.
 driftline's data-drift monitor is `WindowedDriftMonitor(name, profile, n_features={features})`, its
 reference profile `build_profile` on a separate sample of {REFERENCE_SIZE:,} values from the
 pre-change distribution, `budget_events` at its default of {BUDGET_EVENTS:,.0f} events between false
