@@ -38,7 +38,7 @@ _K2 = np.tile(_K, 2)[:, None]
 _K2_LIST = _K2.ravel().tolist()
 # Small batches go value by value in plain Python, with the same arithmetic as numpy's (so the same state):
 # up to the first size each score too, up to the second the sums only (the scores are one numpy call).
-_SCORED_ONE_BY_ONE, _SUMMED_ONE_BY_ONE = 4, 96
+_SCORED_ONE_BY_ONE, _SUMMED_ONE_BY_ONE = 4, 64
 
 
 @functools.lru_cache(maxsize=256)
