@@ -138,9 +138,10 @@ class RateMonitor:
         firsts = np.r_[self.block_start, times[ends[:-1]]]
         flip = self._first_flip(counts)
         last = len(counts) - 1 if flip < 0 else flip
-        for count, first in zip(counts[: last + 1].tolist(), firsts[: last + 1].tolist()):
-            self.block_starts[self.blocks.head] = first
-            self.blocks.push(float(count))
+        ring = self.blocks
+        lo = max(last + 1 - ring.size, 0)  # blocks before ``lo`` are overwritten within the batch
+        self.block_starts[(ring.head + np.arange(lo, last + 1)) % ring.size] = firsts[lo : last + 1]
+        ring.push_many(counts[: last + 1].astype(np.float64))
         self.block = self.block_n = 0
         self.block_start = 0.0  # no block is open
         stop = int(ends[last])
