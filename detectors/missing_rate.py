@@ -153,6 +153,8 @@ class RateMonitor:
     def _first_flip(self, counts: np.ndarray) -> int:
         """Index of the first closing block whose decision flips the condition, or -1."""
         ring = self.blocks
+        if not self.rule.active and self._cannot_fire(counts):
+            return -1
         totals = np.cumsum(np.concatenate((ring.oldest(), counts.astype(np.float64))))
         ends = np.arange(ring.n, ring.n + len(counts))
         sizes = np.minimum(ends + 1, ring.size)
@@ -165,6 +167,17 @@ class RateMonitor:
         judged = recent >= min(self.window, 200)
         held = np.inf if self.rule.active else -np.inf  # an unjudged block keeps the condition as it is
         return self.rule.first_change(np.where(judged, jump, held), np.where(judged, z, 0.0))
+
+    def _cannot_fire(self, counts: np.ndarray) -> bool:
+        """Whether no judged block of ``counts`` can reach the jump, by a bound (the common, quiet case).
+
+        A window holds at most the ring's total plus the new counts, over at
+        least the smallest judged window: its rate can't exceed that ratio.
+        """
+        ring = self.blocks
+        smallest = max(min(ring.n + 1, ring.size) * self.check_every, min(self.window, 200))
+        most = (ring.total + float(counts.sum())) / smallest
+        return bool(most - self.baseline_rate < self.rule.bound)
 
     def evidence(self, at: float | None = None) -> Evidence:
         """The current measurement, whether or not the condition holds."""

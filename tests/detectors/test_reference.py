@@ -179,7 +179,7 @@ def test_builder_survives_a_checkpoint() -> None:
         whole.update(float(v))
         part.update(float(v))
     assert part.profile() == whole.profile()
-    assert codec.decode(codec.encode(whole.profile()), type(whole.profile())) == whole.profile()
+    assert decode(encode(whole.profile()), type(whole.profile())) == whole.profile()
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)
