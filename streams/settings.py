@@ -112,6 +112,11 @@ class Settings(BaseSettings):
         1.0, gt=0, description="when no input at all arrives for this long (wall clock), every model's watermark "
         "moves to its newest event and everything held is decided on (Flink's idleness)",
     )
+    decision_interval_s: float = Field(
+        0.5, ge=0, description="how often (wall clock, at most) a model's events the watermark passed go to its join "
+        "and detectors: bigger batches cost less per event, and decisions are the same for any batching; counts are "
+        "live, and decisions already wait max_disorder_s in event time",
+    )
     max_task_idle_ms: int = Field(
         100, ge=0, description="how long to wait for a partition that has unread records but none fetched before "
         "taking records with a later event time from the others (Kafka Streams' max.task.idle.ms)",

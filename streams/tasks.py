@@ -26,6 +26,8 @@ checkpoint and skips what it had already applied: every count stays exact.
 from __future__ import annotations
 
 import logging
+import math
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -98,6 +100,7 @@ class TaskState:
 
     def __post_init__(self) -> None:
         self.budget = FeatureBudget(self.settings.max_features_per_partition)
+        self.released_at: dict[str, float] = {}  # when each model was last released (monotonic; not checkpointed)
 
     def model(self, model_id: str) -> ModelState | None:
         """The model's state, created on its first event; None beyond the partition's cap."""
@@ -133,14 +136,26 @@ class TaskState:
         self.meta.watermarks[source] = origin
         return False
 
-    def release(self, final: bool) -> int:
-        """Release every model's events the watermark passed; return how many. Keeps the partition's bounds."""
+    def release(self, final: bool, now: float | None = None) -> int:
+        """Release the models' events the watermark passed; return how many. Keeps the partition's bounds.
+
+        A model is released at most every ``decision_interval_s`` (``now``: a
+        monotonic clock), unless ``final`` or over its share of the bound on
+        held events: the same decisions, in fewer and bigger batches.
+        """
         keep = self._held_shares()
+        now = time.monotonic() if now is None else now
+        due = now - self.settings.decision_interval_s
         done = 0
         for model_id, state in self.models.items():
-            if len(state.buffer):
-                done += state.release(final, self.settings, self.configs.get(model_id),
-                                      self.references.get(model_id), self.budget, keep.get(model_id))
+            if not len(state.buffer):
+                continue
+            bound = keep.get(model_id)
+            if not final and bound is None and self.released_at.get(model_id, -math.inf) > due:
+                continue
+            self.released_at[model_id] = now
+            done += state.release(final, self.settings, self.configs.get(model_id),
+                                  self.references.get(model_id), self.budget, bound)
         self._bound_pending()
         return done
 
