@@ -21,8 +21,8 @@ Latency runs give a fresh worker steady traffic in one-event messages plus a
 probe model whose events carry their send time; a child polls Redis every
 millisecond to time each probe event from produce to Redis. Throughput runs set
 ``DRIFTLINE_WATERMARK_IDLE_S=0.5`` so the last events are decided half a
-second after input stops (the default waits ``max_disorder_s``, 10 s); that
-wait is inside the measured time. The machine may be shared: each figure comes
+second after input stops (the default waits 1 s); that wait is inside the
+measured time. The machine may be shared: each figure comes
 with the CPU other processes used meanwhile.
 """
 
