@@ -108,7 +108,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     app.driftline_pipeline = pipeline
     registry = WorkerRegistry(client, keys, ttl_s=settings.session_timeout_s)
     configs = ModelConfigStore(keys)
-    _install_web(app, settings, pipeline, ReadApi(client, keys))
+    _install_web(app, settings, pipeline, ReadApi(client, keys, history.policy))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
