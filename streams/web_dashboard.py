@@ -23,6 +23,7 @@ from streams.api import ReadApi
 from streams.history_read import MAX_SPARKLINE_MODELS, HistoryQuery
 
 ASSETS = {
+    "charts.js": "application/javascript",
     "dashboard.js": "application/javascript",
     "dashboard.css": "text/css",
 }
