@@ -10,11 +10,14 @@ Two capped streams per model, in the model's cluster slot (:class:`~streams.keys
   last window's statistics.
 
 With each point, ``...:distributions`` gets every feature's reference against
-its recent values (:mod:`detectors.distributions`). The writer adds them to the
-pipeline it sends anyway (:class:`~streams.redis_state.RedisStateWriter`), so
-history costs no round trip. A point is due when the frontier enters a new
-interval; a worker that restarts or takes a model over writes the current
-interval's point again, and readers keep the last point of each interval.
+its recent values (:mod:`detectors.distributions`). A point is taken where a
+model's released events cross into a new interval of event time
+(:meth:`~streams.state.ModelState.release`): the state as of that boundary,
+whatever batches the events came in, live or replayed. The writer adds the
+points to the pipeline it sends anyway (:class:`~streams.redis_state.RedisStateWriter`),
+so history costs no round trip. A worker that restarts from a checkpoint, or
+takes a model over, takes the points after the checkpoint again; readers keep
+the last point of each interval.
 Each stream holds ``ceil(retention / interval)`` points (trimmed approximately:
 up to 100 more); readers drop points older than the retention in event time.
 """
@@ -22,15 +25,18 @@ up to 100 more); readers drop points older than the retention in event time.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from detectors.distributions import window_distribution
 from streams.keys import RedisKeys
 from streams.settings import Settings
-from streams.state import ModelState
+
+if TYPE_CHECKING:
+    from streams.state import ModelState
 
 COUNTS = ("predictions", "outcomes", "joined", "unmatched_outcomes", "expired", "invalid", "late_events")
 FEATURE_STATS = ("drift_statistic", "window_psi", "window_ks", "window_wasserstein", "window_chi2", "window_unseen")
@@ -68,10 +74,17 @@ class HistoryPolicy:
 
 
 def model_point(state: ModelState, t: float) -> dict[str, Any]:
-    """The model's point at event time ``t``: counts, status, open alerts and its rolling metrics."""
+    """The model's point at event time ``t``: counts, status, open alerts and its rolling metrics.
+
+    ``predictions`` and ``outcomes`` count the events decided on before ``t``, and
+    so do the join's counts and the metrics; ``invalid`` and ``late_events`` count
+    arrivals; ``status`` and ``open_alerts`` are those of the alerts decided so far.
+    """
     summary = state.summary(now=0.0)
     point: dict[str, Any] = {"t": round(t, 3), "status": summary["status"], "open_alerts": summary["open_alerts"]}
     point |= {name: summary[name] for name in COUNTS}
+    point["predictions"] = state.released_predictions  # decided on by t, not arrived: the same for any batching
+    point["outcomes"] = state.released - state.released_predictions
     if "metric" in summary:
         point["metric"] = summary["metric"]
     for name, value in state.metrics().items():
@@ -94,6 +107,44 @@ def feature_point(state: ModelState, t: float, max_features: int) -> dict[str, A
     return {"t": round(t, 3), "features": dict(ranked)}
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryMark:
+    """One history point, taken at an interval's boundary, waiting for the next write."""
+
+    model: bytes  # JSON of model_point
+    features: bytes  # JSON of feature_point
+
+
+def take_mark(state: ModelState, t: float, max_features: int) -> HistoryMark:
+    """The state's point as of event time ``t``."""
+    return HistoryMark(orjson.dumps(model_point(state, t)), orjson.dumps(feature_point(state, t, max_features)))
+
+
+def interval_chunks(
+    ready: list[tuple[Any, float]], frontier: float, interval_s: float
+) -> Iterator[tuple[float | None, list[tuple[Any, float]]]]:
+    """Released events (in event-time order) cut where they enter a new interval after ``frontier``,
+    each chunk with the boundary before it (None: no boundary).
+
+    >>> chunks = interval_chunks([("a", 50.0), ("b", 70.0), ("c", 80.0), ("d", 250.0)], 10.0, 60.0)
+    >>> [(b, [e for e, _ in part]) for b, part in chunks]
+    [(None, ['a']), (60.0, ['b', 'c']), (240.0, ['d'])]
+    """
+    bucket = math.floor(frontier / interval_s) if math.isfinite(frontier) else None
+    boundary: float | None = None
+    start = 0
+    for i, (_, at) in enumerate(ready):
+        current = math.floor(at / interval_s)
+        if bucket is None:
+            bucket = current
+        if current > bucket:
+            if i > start:
+                yield boundary, ready[start:i]
+            boundary, start, bucket = current * interval_s, i, current
+    if ready:
+        yield boundary, ready[start:]
+
+
 def distributions(state: ModelState) -> dict[str, bytes]:
     """Feature name -> JSON of its reference against its recent values, for the features that have one."""
     monitor = state.monitor
@@ -110,40 +161,34 @@ def distributions(state: ModelState) -> dict[str, bytes]:
 
 @dataclass
 class HistoryRecorder:
-    """Decides when a model's next point is due and queues it on the writer's pipeline.
-
-    It remembers only the interval of each model's last point (an integer per model).
-    """
+    """Queues the points a model took since the last write on the writer's pipeline, with its distributions."""
 
     keys: RedisKeys
     policy: HistoryPolicy
-    last: dict[str, int] = field(default_factory=dict)
-
-    def due(self, state: ModelState) -> float | None:
-        """The event time of the model's next point if one is due now, else None."""
-        t = state.buffer.frontier
-        if state.monitor is None or not math.isfinite(t):
-            return None
-        bucket = self.policy.bucket(t)
-        previous = self.last.get(state.model_id)
-        return t if previous is None or bucket > previous else None
 
     def queue(self, pipe: Any, state: ModelState) -> int:
-        """Add the model's point to ``pipe`` if one is due; return the commands queued."""
-        t = self.due(state)
-        if t is None:
+        """Add the model's new points to ``pipe``; return the commands queued. The writer clears
+        ``state.history_marks`` once the pipeline went through."""
+        marks = state.history_marks
+        if not marks:
             return 0
-        self.last[state.model_id] = self.policy.bucket(t)
         keys, model_id, cap = self.keys, state.model_id, self.policy.max_points
-        pipe.xadd(keys.history(model_id), {"p": orjson.dumps(model_point(state, t))}, maxlen=cap, approximate=True)
-        features = orjson.dumps(feature_point(state, t, self.policy.max_features))
-        pipe.xadd(keys.feature_history(model_id), {"p": features}, maxlen=cap, approximate=True)
-        queued = 2
+        for mark in marks:
+            pipe.xadd(keys.history(model_id), {"p": mark.model}, maxlen=cap, approximate=True)
+            pipe.xadd(keys.feature_history(model_id), {"p": mark.features}, maxlen=cap, approximate=True)
         shown = distributions(state)
         if shown:
             pipe.hset(keys.distributions(model_id), mapping=shown)
-            queued += 1
-        return queued
+        return 2 * len(marks) + bool(shown)
 
 
-__all__ = ["HistoryPolicy", "HistoryRecorder", "distributions", "feature_point", "model_point"]
+__all__ = [
+    "HistoryMark",
+    "HistoryPolicy",
+    "HistoryRecorder",
+    "distributions",
+    "feature_point",
+    "interval_chunks",
+    "model_point",
+    "take_mark",
+]

@@ -80,4 +80,5 @@ class RedisStateWriter:
                 state.monitor.removed_features = []
             if state.segments is not None:
                 state.segments.removed = []
+            state.history_marks = []
         return commands

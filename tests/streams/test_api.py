@@ -96,7 +96,8 @@ def test_every_answer_fits_the_openapi_description(redis_server: EmbeddedRedis, 
     assert found["page"]["total"] == 2 and found["page"]["statuses"] == {"ok": 2}
     assert [m["model_id"] for m in found["page"]["models"]] == ["fraud"]
     history = found["/api/models/{model_id}/history"]
-    assert history["points"][-1]["predictions"] == 400 and set(history["features"]) == {"x", "plan"}
+    assert [p["t"] for p in history["points"]] == [120.0 + 60 * i for i in range(7)]  # event times 100 to 499
+    assert set(history["features"]) == {"x", "plan"}
     assert found["no history"] is None and found["/api/history"]["history"]["nope"] == []
     assert found["/api/models/{model_id}"]["distributions"] == {}  # references still building (1,000 values)
     detail = found["/api/models/{model_id}"]
