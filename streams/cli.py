@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
     demo.add_argument("--models", type=int, default=3, help="how many models to simulate (default 3)")
     demo.add_argument("--rate", type=float, default=400.0, help="predictions per second per model")
+    demo.add_argument("--stay", action="store_true", help="keep the dashboard up after the traffic, until Ctrl-C")
     args = parser.parse_args(argv)
     try:
         if args.command == "worker":
@@ -184,7 +185,8 @@ def run_demo(args: argparse.Namespace) -> int:
     if not script.exists():
         print("driftline: the demo runs from a source checkout (scripts/demo.py not found)", file=sys.stderr)
         return 2
-    sys.argv = [str(script), "--duration", str(args.duration), "--models", str(args.models), "--rate", str(args.rate)]
+    sys.argv = [str(script), "--duration", str(args.duration), "--models", str(args.models), "--rate", str(args.rate),
+                *(["--stay"] if args.stay else [])]
     runpy.run_path(str(script), run_name="__main__")
     return 0
 
