@@ -64,6 +64,16 @@ class ModelPage:
         )
 
 
+def sparkline_point(point: dict[str, Any]) -> dict[str, Any]:
+    """A history point cut to what a sparkline draws.
+
+    >>> sparkline_point({"t": 60.0, "status": "ok", "predictions": 9, "metric": "mae", "mae": 0.5, "rmse": 1.0})
+    {'t': 60.0, 'status': 'ok', 'metric': 'mae', 'mae': 0.5}
+    """
+    kept = ("t", "status", "metric", point.get("metric"), "estimated_accuracy")
+    return {k: point[k] for k in kept if k is not None and k in point}
+
+
 def _integer(text: str | None, default: int) -> int:
     try:
         return int(text) if text is not None else default
@@ -180,19 +190,19 @@ class ReadApi:
         return parse_history(answers, model_id, query, self.history_policy) if known else None
 
     async def sparklines(self, model_ids: list[str], points: int) -> dict[str, Any]:
-        """``GET /api/history?models=a,b``: the newest points of a few models (no features), for an overview."""
+        """``GET /api/history?models=a,b``: the newest points of a few models, for an overview's sparklines:
+        each point's time, status, metric and estimated accuracy only."""
         query = HistoryQuery(points=points, features=())
         chosen = list(dict.fromkeys(model_ids))[:MAX_SPARKLINE_MODELS]
         pipe = self.client.pipeline(transaction=False)
         for model_id in chosen:
             queue_history(pipe, self.keys, model_id, query)
         found = await pipe.execute() if chosen else []
-        return {
-            "history": {
-                m: parse_history([raw], m, query, self.history_policy)["points"]
-                for m, raw in zip(chosen, found, strict=True)
-            }
-        }
+        history = {}
+        for model_id, raw in zip(chosen, found, strict=True):
+            points = parse_history([raw], model_id, query, self.history_policy)["points"]
+            history[model_id] = [sparkline_point(p) for p in points]
+        return {"history": history}
 
     async def open_alerts(self, model_id: str | None = None) -> dict[str, Any]:
         """``GET /api/alerts/open``: the alerts firing now, of every model or of one."""

@@ -43,10 +43,10 @@ FEATURE_STATS = ("drift_statistic", "window_psi", "window_ks", "window_wasserste
 FEATURE_FIELDS = ("score", "psi", "ks", "wasserstein", "chi2", "unseen")  # in a point, in FEATURE_STATS' order
 
 
-def _number(x: Any) -> float | None:
+def _number(x: Any, digits: int = 5) -> float | None:
     if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
         return None
-    return float(f"{x:.5g}")
+    return float(f"{x:.{digits}g}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +95,21 @@ def model_point(state: ModelState, t: float) -> dict[str, Any]:
 
 
 def feature_point(state: ModelState, t: float, max_features: int) -> dict[str, Any]:
-    """Every feature's drift score and window statistics at ``t`` (the ``max_features`` highest scores)."""
+    """Every feature's drift score and window statistics at ``t`` (the ``max_features`` highest scores).
+
+    Stored compact: each feature's values in ``FEATURE_FIELDS`` order, null where a
+    statistic does not apply (:func:`streams.history_read.feature_stats` reads them).
+    """
     monitor = state.monitor
-    features: dict[str, dict[str, float]] = {}
+    features: dict[str, list[float | None]] = {}
     if monitor is not None:
         for name, feature in monitor.features.items():
             summary = feature.summary()
-            stats = {key: _number(summary.get(stat)) for key, stat in zip(FEATURE_FIELDS, FEATURE_STATS, strict=True)}
-            features[name] = {key: value for key, value in stats.items() if value is not None}
-    ranked = sorted(features.items(), key=lambda kv: (-kv[1].get("score", 0.0), kv[0]))[:max_features]
+            stats = [_number(summary.get(stat), 4) for stat in FEATURE_STATS]
+            while stats and stats[-1] is None:
+                stats.pop()
+            features[name] = stats
+    ranked = sorted(features.items(), key=lambda kv: (-(kv[1][0] or 0.0) if kv[1] else 0.0, kv[0]))[:max_features]
     return {"t": round(t, 3), "features": dict(ranked)}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from streams.history import HistoryPolicy
+from streams.history import FEATURE_FIELDS, HistoryPolicy
 from streams.keys import RedisKeys
 
 DEFAULT_POINTS = 1440  # a day at one point a minute
@@ -81,6 +81,15 @@ class HistoryQuery:
         return cls(max(1, min(wanted, cap)), chosen)
 
 
+def feature_stats(stored: list[float | None]) -> dict[str, float]:
+    """A feature's stored values by name.
+
+    >>> feature_stats([1.5, 0.2, None, None, 30.0])
+    {'score': 1.5, 'psi': 0.2, 'chi2': 30.0}
+    """
+    return {name: v for name, v in zip(FEATURE_FIELDS, stored, strict=False) if v is not None}
+
+
 def queue_history(pipe: Any, keys: RedisKeys, model_id: str, query: HistoryQuery) -> None:
     """Queue the reads of one model's history (two commands, or one without features)."""
     pipe.xrevrange(keys.history(model_id), count=query.points)
@@ -97,7 +106,7 @@ def parse_history(answers: list[Any], model_id: str, query: HistoryQuery, policy
         for point in latest_per_interval(_points(answers[1]), policy):
             for name, stats in point["features"].items():
                 if wanted is None or name in wanted:
-                    series.setdefault(name, []).append({"t": point["t"], **stats})
+                    series.setdefault(name, []).append({"t": point["t"], **feature_stats(stats)})
     return {
         "model_id": model_id,
         "interval_s": policy.interval_s,

@@ -23,7 +23,7 @@ from scripts.harness import wait_for, wait_for_counts
 from streams.embedded import free_port
 from streams.keys import RedisKeys
 from streams.launch import WorkerProcess
-from tests.browser import browser, shown
+from scripts.harness.browser import browser, shown
 
 DRIFTING, STEADY = "credit-risk", [f"steady-{n}" for n in range(4)]
 EVENTS, DRIFT_AT, STEP_S, T0 = 3600, 1800, 2.0, 1_700_000_000.0

@@ -14,7 +14,7 @@ from streams.embedded import EmbeddedRedis
 from streams.history import HistoryPolicy
 from streams.keys import RedisKeys
 from streams.report import render_html, report_document
-from tests.browser import browser, shown
+from scripts.harness.browser import browser, shown
 from tests.streams.test_history import _run, drifting_events
 
 
