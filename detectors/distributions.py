@@ -56,7 +56,8 @@ def reference_cdf(profile: NumericProfile, x: np.ndarray) -> np.ndarray:
     """The reference's share of values at most ``x``, from its sketch (linear between points)."""
     q = np.asarray(profile.quantiles)
     at_most = np.asarray(profile.cdf_at_most)
-    return np.interp(x, q, at_most, left=0.0, right=1.0)
+    found: np.ndarray = np.interp(x, q, at_most, left=0.0, right=1.0)
+    return found
 
 
 def numeric_distribution(profile: NumericProfile, recent: np.ndarray, bins: int = BINS) -> Distribution:

@@ -33,7 +33,8 @@ def recent_alerts(
 ) -> list[dict[str, Any]]:
     """The model's newest alerts in the alerts stream, newest first."""
     found: list[dict[str, Any]] = []
-    for _, fields in client.xrevrange(keys.alerts_stream, count=MAX_RECENT * 10):
+    entries: Any = client.xrevrange(keys.alerts_stream, count=MAX_RECENT * 10)
+    for _, fields in entries:
         alert = _alert_of(fields)
         if alert["model_id"] == model_id:
             found.append(alert)

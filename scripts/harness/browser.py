@@ -62,7 +62,8 @@ class Page:
         answer = await asyncio.wait_for(future, 30)
         if "error" in answer:
             raise RuntimeError(f"{method}: {answer['error']}")
-        return answer.get("result", {})
+        result: dict[str, Any] = answer.get("result", {})
+        return result
 
     async def evaluate(self, expression: str) -> Any:
         """The value of a JavaScript expression (JSON-serialisable)."""
