@@ -8,11 +8,15 @@ import random
 import orjson
 import redis
 import redis.asyncio
+from redis.cluster import key_slot
 
+from streams.api import ReadApi
 from streams.embedded import EmbeddedRedis
+from streams.embedded_ops import EmbeddedRedisCluster
 from streams.history import HistoryPolicy, HistoryRecorder
 from streams.history_read import HistoryQuery, parse_distributions, parse_history, queue_distributions, queue_history
 from streams.keys import RedisKeys
+from streams.redis_client import async_client, connect
 from streams.redis_state import RedisStateWriter
 from streams.settings import Settings
 from streams.state import ModelState
@@ -22,7 +26,9 @@ SETTINGS = Settings(model_probation_events=1, max_disorder_s=0.0, reference_even
 POLICY = HistoryPolicy(interval_s=60.0, retention_s=3600.0, max_features=10)
 
 
-def drifting_events(n: int, drift_at: int, start: float = 1000.0, step: float = 1.0, seed: int = 3) -> list:
+def drifting_events(
+    n: int, drift_at: int, start: float = 1000.0, step: float = 1.0, seed: int = 3, model_id: str = "churn"
+) -> list:
     """A model with a numeric feature that shifts by 2 std at ``drift_at``, a steady one and a category."""
     rng = random.Random(seed)
     events = []
@@ -30,7 +36,10 @@ def drifting_events(n: int, drift_at: int, start: float = 1000.0, step: float = 
         income = rng.gauss(50.0 + (20.0 if i >= drift_at else 0.0), 10.0)
         features = {"income": income, "age": rng.gauss(40.0, 5.0), "plan": rng.choice("aab")}
         ts = start + i * step
-        events += [prediction(str(i), ts, int(income > 55), features, score=0.7), outcome(str(i), ts, int(i % 3 > 0))]
+        events += [
+            prediction(str(i), ts, int(income > 55), features, model_id=model_id, score=0.7),
+            outcome(str(i), ts, int(i % 3 > 0), model_id=model_id),
+        ]
     return events
 
 
@@ -140,3 +149,33 @@ def test_points_follow_event_time_whatever_the_batches(redis_server: EmbeddedRed
         decided = [{k: v for k, v in p.items() if k not in ("status", "open_alerts")} for p in history["points"]]
         found.append((decided, history["features"]))
     assert found[0] == found[1] and len(found[0][0]) >= 30
+
+
+def test_history_keys_share_the_model_slot_and_work_on_a_cluster(
+    redis_cluster: EmbeddedRedisCluster, unique: str
+) -> None:
+    keys = RedisKeys(f"t{unique}:")
+    named = (keys.model, keys.history, keys.feature_history, keys.distributions)
+    assert len({key_slot(name("credit-risk").encode()) for name in named}) == 1
+    settings = Settings(redis_url=redis_cluster.url)
+
+    async def run() -> tuple[dict, dict]:
+        client = async_client(settings)
+        await connect(client)
+        writer = RedisStateWriter(client, keys, stream_maxlen=100, history=HistoryRecorder(keys, POLICY))
+        states = []
+        for model_id in ("a", "b", "c"):
+            state = ModelState.create(model_id, SETTINGS)
+            for event in drifting_events(600, drift_at=10_000, model_id=model_id):
+                state.arrive(event)
+            state.release(True, SETTINGS)
+            states.append(state)
+        await writer.write(states, [], now=0.0)
+        api = ReadApi(client, keys, POLICY)
+        found = (await api.history("b", HistoryQuery()), await api.sparklines(["a", "b", "c"], 5))
+        await client.aclose()
+        return found
+
+    history, sparklines = asyncio.run(run())
+    assert len(history["points"]) == 10 and set(history["features"]) == {"income", "age", "plan"}  # 1020 to 1560
+    assert {m: len(p) for m, p in sparklines["history"].items()} == {"a": 5, "b": 5, "c": 5}
