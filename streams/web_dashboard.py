@@ -43,6 +43,11 @@ def install_dashboard(app: Any, api: ReadApi) -> None:
         async def get(self, request: web.Request) -> web.Response:
             return web.Response(text=asset("index.html"), content_type="text/html", headers=_NO_STORE)
 
+    @app.page(DASHBOARD_PATH + "/")
+    class PageSlash(View):
+        async def get(self, request: web.Request) -> web.Response:
+            raise web.HTTPFound(DASHBOARD_PATH)
+
     @app.page(DASHBOARD_PATH + "/{name}")
     class Asset(View):
         async def get(self, request: web.Request, name: str) -> web.Response:

@@ -112,6 +112,7 @@
 
   function select(doc, name) {
     view.feature = name;
+    if (!REPORT) history.replaceState(null, "", `#/model/${enc(doc.model.model_id)}/${enc(name)}`);
     document.querySelectorAll("#features tr[data-feature]").forEach((r) => r.classList.toggle("selected", r.dataset.feature === name));
     const dist = (doc.distributions || {})[name], series = (doc.history.features || {})[name] || [];
     const panel = document.getElementById("feature-panel");
@@ -132,7 +133,8 @@
   /* ---- alerts: recent, then live through the alerts stream ---- */
   function showAlerts(alerts) {
     const list = document.getElementById("alert-list");
-    const items = alerts.slice(0, 100).map((a) => el("li", { class: a.status === "resolved" ? "resolved" : a.severity, "data-alert": a.alert_id },
+    const shownAlerts = !REPORT && view.model ? alerts.filter((a) => a.model_id === view.model) : alerts;
+    const items = shownAlerts.slice(0, 100).map((a) => el("li", { class: a.status === "resolved" ? "resolved" : a.severity, "data-alert": a.alert_id },
       el("b", {}, `${a.status} ${a.kind}`), ` ${a.model_id}${a.feature ? " / " + a.feature : ""}`, el("br"), el("span", { class: "muted" }, a.detected_at), el("br"), a.message));
     list.replaceChildren(...(items.length ? items : [el("li", {}, "no alerts")]));
   }
@@ -164,6 +166,7 @@
     const where = route();
     if (where.model !== view.model) view.feature = null;
     view.model = where.model;
+    showAlerts(view.alerts);
     try {
       await (where.model ? modelPage(where.model, where.feature) : overview());
     } catch (error) {

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +22,10 @@ import redis
 from kafka import KafkaProducer
 
 from scripts.harness import wait_for, wait_for_counts
+from scripts.harness.browser import browser, shown
 from streams.embedded import free_port
 from streams.keys import RedisKeys
 from streams.launch import WorkerProcess
-from scripts.harness.browser import browser, shown
 
 DRIFTING, STEADY = "credit-risk", [f"steady-{n}" for n in range(4)]
 EVENTS, DRIFT_AT, STEP_S, T0 = 3600, 1800, 2.0, 1_700_000_000.0
@@ -122,3 +124,7 @@ def test_the_dashboard_shows_the_drift_and_asks_only_the_worker(worker: Any, tmp
     outside = [url for url in requests if not url.startswith(base + "/")]
     assert not outside, outside
     assert any(url.startswith(f"{base}/api/alerts/stream") for url in requests)  # the live alert list
+    with urllib.request.urlopen(f"{base}/dashboard/", timeout=10) as response:  # redirected to the page
+        assert b"/dashboard/dashboard.js" in response.read()
+    with pytest.raises(urllib.error.HTTPError, match="404"):
+        urllib.request.urlopen(f"{base}/dashboard/secrets.txt", timeout=10)

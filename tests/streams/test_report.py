@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 import redis
 
+from scripts.harness.browser import browser, shown
 from streams.cli import main
 from streams.embedded import EmbeddedRedis
 from streams.history import HistoryPolicy
 from streams.keys import RedisKeys
 from streams.report import render_html, report_document
-from scripts.harness.browser import browser, shown
 from tests.streams.test_history import _run, drifting_events
 
 
