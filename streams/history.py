@@ -137,6 +137,9 @@ def interval_chunks(
     [(None, ['a']), (60.0, ['b', 'c']), (240.0, ['d'])]
     """
     bucket = math.floor(frontier / interval_s) if math.isfinite(frontier) else None
+    if ready and math.floor(ready[-1][1] / interval_s) <= (bucket if bucket is not None else ready[0][1] // interval_s):
+        yield None, ready  # the usual case, live: no boundary crossed (the events are in event-time order)
+        return
     boundary: float | None = None
     start = 0
     for i, (_, at) in enumerate(ready):

@@ -114,8 +114,8 @@ def test_points_are_capped_and_a_replayed_interval_is_read_once(redis_server: Em
     keys = RedisKeys(f"t{unique}:")
     small = HistoryPolicy(interval_s=10.0, retention_s=2000.0, max_features=2)  # 200 points at most
     events = drifting_events(3000, drift_at=10_000)
-    asyncio.run(_run(redis_server.url, keys, events, chunk=15, policy=small))
-    asyncio.run(_run(redis_server.url, keys, events[4000:], chunk=15, policy=small))  # a restart replays the end
+    asyncio.run(_run(redis_server.url, keys, events, chunk=100, policy=small))
+    asyncio.run(_run(redis_server.url, keys, events[4000:], chunk=100, policy=small))  # a restart replays the end
     client = redis.Redis.from_url(redis_server.url)
     assert small.max_points <= client.xlen(keys.history("churn")) <= small.max_points + 100  # approximate trim
     history = _read(client, keys, HistoryQuery(points=small.max_points + 100), small)
@@ -139,9 +139,9 @@ def test_history_memory_per_model_is_bounded(redis_server: EmbeddedRedis, unique
 
 
 def test_points_follow_event_time_whatever_the_batches(redis_server: EmbeddedRedis, unique: str) -> None:
-    """The same events written in batches of 7 and of 400 give the same points (a backlog replays like live)."""
+    """The same events written in batches of 13 and of 400 give the same points (a backlog replays like live)."""
     found = []
-    for chunk in (7, 400):
+    for chunk in (13, 400):
         keys = RedisKeys(f"t{unique}{chunk}:")
         asyncio.run(_run(redis_server.url, keys, drifting_events(2000, drift_at=1000), chunk=chunk))
         client = redis.Redis.from_url(redis_server.url)
