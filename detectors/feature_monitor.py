@@ -22,19 +22,6 @@ __all__ = ["FeatureMonitor", "KeyedChange", "NewFeature", "RangeMonitor"]
 KeyedChange = tuple[AlertKey, Change]
 
 
-def _update_many(detector: Any, values: Any, ts: np.ndarray) -> list[Change]:
-    """A detector's batch update; value by value for one that has none yet."""
-    if hasattr(detector, "update_many"):
-        return detector.update_many(values, ts)  # type: ignore[no-any-return]
-    changes, was = [], detector.active
-    for i, (x, t) in enumerate(zip(values, ts.tolist())):
-        detector.update(None if isinstance(x, float) and x != x else x, t)
-        if detector.active != was:
-            was = detector.active
-            changes.append(Change(i, was, detector.evidence()))
-    return changes
-
-
 def _shift(changes: list[Change], rows: np.ndarray | None, offset: int = 0) -> list[Change]:
     """Changes of a detector fed ``rows`` of a batch (from ``offset``), with indices into the batch."""
     if rows is None:
@@ -120,9 +107,9 @@ class FeatureMonitor:
         split = self._reference_completes_after(column)
         out: list[KeyedChange] = []
         if split is not None:  # the reference completes inside this batch: the range starts right after it
-            out += self._keyed("drift", _shift(_update_many(windowed, column[:split], ts[:split]), rows))
+            out += self._keyed("drift", _shift(windowed.update_many(column[:split], ts[:split]), rows))
             column, ts, rows = column[split:], ts[split:], rows[split:]
-        out += self._keyed("drift", _shift(_update_many(windowed, column, ts), rows))
+        out += self._keyed("drift", _shift(windowed.update_many(column, ts), rows))
         if self.out_of_range is None and isinstance(windowed.profile, NumericProfile) and split is not None:
             self._start_range(windowed.profile)
         if self.out_of_range is not None and len(column):
@@ -145,7 +132,7 @@ class FeatureMonitor:
 
     def _start_range(self, profile: NumericProfile) -> None:
         q = profile.quantiles
-        iqr = q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4]
+        iqr = float(q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4])
         expected = 2.0 / (profile.sample_size + 1)
         self.out_of_range = RangeMonitor(
             self.name, profile.min - iqr, profile.max + iqr, expected, self.missing.min_jump, window=self.window,

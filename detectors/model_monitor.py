@@ -12,7 +12,7 @@ from detectors.alerts import Alert, AlertBook, AlertKey, key_from_text, key_text
 from detectors.base import Change
 from detectors.columns import FeatureValue, Label, PairColumns, PredictionColumns
 from detectors.concept_drift import ConceptDriftMonitor
-from detectors.feature_monitor import FeatureMonitor, KeyedChange, _shift, _update_many
+from detectors.feature_monitor import FeatureMonitor, KeyedChange, _shift
 from detectors.missing_rate import MissingRateMonitor, TypeChangeMonitor
 from detectors.monitor_config import FeatureBudget, MonitorConfig
 from detectors.new_feature import NewFeature
@@ -160,7 +160,7 @@ class ModelMonitor:
             if self.score is None:
                 self.score = self._windowed(None, True, "prediction_drift", label="score")
             if self.score is not None:
-                parts.append((0, _shift(_update_many(self.score, batch.scores[rows], batch.ts[rows]), rows)))
+                parts.append((0, _shift(self.score.update_many(batch.scores[rows], batch.ts[rows]), rows)))
         classified = (self.config.task or infer_task(batch.predictions[0])) == "classification"
         labelled = np.flatnonzero([p is not None for p in batch.predictions]) if classified else []
         if len(labelled):
@@ -168,7 +168,7 @@ class ModelMonitor:
                 self.classes = self._windowed(None, False, "prediction_drift", label="predicted class")
             if self.classes is not None:
                 labels = [batch.predictions[i] for i in labelled.tolist()]
-                parts.append((1, _shift(_update_many(self.classes, labels, batch.ts[labelled]), labelled)))
+                parts.append((1, _shift(self.classes.update_many(labels, batch.ts[labelled]), labelled)))
         return [(PREDICTION_DRIFT, c) for c in _any_of(parts, before)]
 
     def _prediction_parts_active(self) -> list[bool]:
@@ -365,36 +365,13 @@ class ModelMonitor:
     def status(self) -> str:
         return self.alert_book.status()
 
-    # -- the performance suite, value by value until it takes columns ----------------------
-
     def _suite_predictions(self, batch: PredictionColumns) -> list[KeyedChange]:
-        suite = self.performance
-        assert suite is not None
-        if hasattr(suite, "observe_predictions"):
-            return suite.observe_predictions(batch.predictions, batch.scores, batch.ts)  # type: ignore[no-any-return]
-        return _poll(suite, [(lambda p=p, s=s, t=t: suite.observe_prediction(p, None if s != s else s, t))
-                             for p, s, t in zip(batch.predictions, batch.scores.tolist(), batch.ts.tolist())])
+        assert self.performance is not None
+        return self.performance.observe_predictions(batch.predictions, batch.scores, batch.ts)
 
     def _suite_outcomes(self, batch: PairColumns) -> list[KeyedChange]:
-        suite = self.performance
-        assert suite is not None
-        if hasattr(suite, "observe_outcomes"):
-            return suite.observe_outcomes(batch.predictions, batch.labels, batch.scores, batch.ts)  # type: ignore
-        return _poll(suite, [(lambda p=p, y=y, s=s, t=t: suite.observe_outcome(p, y, None if s != s else s, t))
-                             for p, y, s, t in zip(batch.predictions, batch.labels, batch.scores.tolist(),
-                                                   batch.ts.tolist())])
-
-
-def _poll(suite: PerformanceSuite, steps: list[Callable[[], None]]) -> list[KeyedChange]:
-    out: list[KeyedChange] = []
-    states = {key: d.active for key, d in suite.detectors()}
-    for i, step in enumerate(steps):
-        step()
-        for key, detector in suite.detectors():
-            if detector.active != states.get(key, False):
-                states[key] = detector.active
-                out.append((key, Change(i, detector.active, detector.evidence())))
-    return out
+        assert self.performance is not None
+        return self.performance.observe_outcomes(batch.predictions, batch.labels, batch.scores, batch.ts)
 
 
 class _AnyActive:

@@ -1,4 +1,12 @@
-"""Reference profiles: a bounded summary of a feature's training distribution."""
+"""Reference profiles: a bounded summary of a feature's training distribution.
+
+A profile is a value (frozen dataclass) small enough to keep one per feature
+of thousands of models: a numeric profile holds its sketch in numpy arrays
+(201 points cost 1.6 KB as float64, against 6.4 KB as a tuple of Python
+floats), read-only so that monitors can share them and derive tables from
+them without copies. ``to_dict``/``from_dict`` give the JSON form stored for
+uploaded references, and the dataclass fields are what checkpoints encode.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +14,20 @@ import math
 import numbers
 import sys
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 from typing import Any, Iterable
 
 import numpy as np
 
-from detectors.windows import RunningMoments
-
 QUANTILES = 201  # sketch points, at probabilities 0, 0.005, ..., 1
 PSI_BINS = 10
 TOP_K = 50
-RESERVOIR = 10_000
-_MASK = (1 << 64) - 1
+
+__all__ = [
+    "CategoricalProfile", "NumericProfile", "ProfileBuilder", "as_label", "as_number", "as_numbers",
+    "build_profile", "is_number", "profile_from_dict",
+]
 
 
 def as_number(x: Any) -> float | None:
@@ -31,6 +41,21 @@ def as_number(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def as_numbers(values: Any) -> np.ndarray:
+    """A float64 column of ``values``: NaN where a value is missing, non-finite or not a number.
+
+    >>> as_numbers([1, None, "2", 2.5, float("inf"), True]).tolist()
+    [1.0, nan, nan, 2.5, nan, nan]
+    """
+    if isinstance(values, np.ndarray) and values.dtype.kind in "fiu":
+        x = values.astype(np.float64, copy=False).ravel()
+        return x if np.isfinite(x).all() else np.where(np.isfinite(x), x, np.nan)
+    if isinstance(values, np.ndarray) and values.dtype.kind == "b":
+        return np.full(values.size, np.nan)
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    return np.array([np.nan if v is None else v for v in map(as_number, items)], dtype=np.float64)
+
+
 def is_number(x: Any) -> bool:
     """Whether ``x`` is a real number, finite or not (bools are not)."""
     return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
@@ -40,10 +65,27 @@ def as_label(x: Any) -> str | None:
     """``x`` as a category (``str(x)``), or ``None`` when missing (``None`` or NaN)."""
     if x is None or (isinstance(x, float) and x != x):
         return None
-    return x if isinstance(x, str) else str(x)
+    if isinstance(x, str):
+        return x if type(x) is str else str.__str__(x)  # numpy's str_ and other subclasses: the plain string
+    return str(x)
 
 
-@dataclass(frozen=True, slots=True)
+def _frozen(values: Any) -> np.ndarray:
+    """A read-only 1-D float64 array of ``values`` (copied when the caller could still change it)."""
+    out = np.asarray(values, dtype=np.float64)
+    if out.ndim != 1:
+        out = out.reshape(-1)
+    if out.flags.writeable:
+        if out is values or out.base is not None:
+            out = out.copy()
+        out.setflags(write=False)
+    return out
+
+
+_SKETCH = ("quantiles", "cdf_below", "cdf_at_most", "psi_edges", "psi_fractions")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class NumericProfile:
     """A numeric reference in bounded memory, whatever the sample size.
 
@@ -54,7 +96,7 @@ class NumericProfile:
     atoms. ``psi_edges`` are the inner edges of up to 10 quantile bins,
     ``(-inf, e0], (e0, e1], ...``, with the reference share of each bin in
     ``psi_fractions``. ``sample_size`` is the number of values the sketch was
-    computed from (at most ``n``).
+    computed from (at most ``n``). The five sketch arrays are read-only float64.
 
     >>> import numpy as np
     >>> p = build_profile(np.random.default_rng(0).normal(40, 6, 100_000))
@@ -68,18 +110,33 @@ class NumericProfile:
     std: float
     min: float
     max: float
-    quantiles: tuple[float, ...]
-    cdf_below: tuple[float, ...]
-    cdf_at_most: tuple[float, ...]
-    psi_edges: tuple[float, ...]
-    psi_fractions: tuple[float, ...]
+    quantiles: np.ndarray
+    cdf_below: np.ndarray
+    cdf_at_most: np.ndarray
+    psi_edges: np.ndarray
+    psi_fractions: np.ndarray
     sample_size: int
+
+    def __post_init__(self) -> None:
+        for name in _SKETCH:
+            object.__setattr__(self, name, _frozen(getattr(self, name)))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not NumericProfile:
+            return NotImplemented
+        return all(
+            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name in _SKETCH
+            else getattr(self, f.name) == getattr(other, f.name)
+            for f in fields(self)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.n, self.sample_size, self.mean, self.std, self.quantiles.tobytes()))
 
     def inverse_cdf(self, u: np.ndarray) -> np.ndarray:
         """The sketch's quantile function at probabilities ``u``: flat across atoms, linear between points."""
-        q = np.asarray(self.quantiles)
-        points, first = np.unique(q, return_index=True)
-        xp = np.column_stack([np.asarray(self.cdf_below)[first], np.asarray(self.cdf_at_most)[first]]).ravel()
+        points, first = np.unique(self.quantiles, return_index=True)
+        xp = np.column_stack([self.cdf_below[first], self.cdf_at_most[first]]).ravel()
         return np.interp(u, xp, np.repeat(points, 2))
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
@@ -87,49 +144,61 @@ class NumericProfile:
         return self.inverse_cdf(rng.random(size))
 
     def to_dict(self) -> dict[str, Any]:
-        doc = {name: getattr(self, name) for name in self.__slots__}
-        return {"type": "numeric", **{k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}}
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {"type": "numeric", **{k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in doc.items()}}
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> NumericProfile:
         return cls(
             int(doc["n"]), float(doc["missing_rate"]), float(doc["mean"]), float(doc["std"]),
-            float(doc["min"]), float(doc["max"]), _floats(doc["quantiles"]), _floats(doc["cdf_below"]),
-            _floats(doc["cdf_at_most"]), _floats(doc["psi_edges"]), _floats(doc["psi_fractions"]),
+            float(doc["min"]), float(doc["max"]), *(np.asarray(doc[k], dtype=np.float64) for k in _SKETCH),
             int(doc["sample_size"]),
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CategoricalProfile:
     """Shares of the top categories (most frequent first), the rest pooled in ``other``.
 
     >>> p = build_profile(["a"] * 6 + ["b"] * 3 + ["c", None], top_k=2)
-    >>> p.categories, p.frequencies, round(p.other, 3), round(p.missing_rate, 3)
-    (('a', 'b'), (0.6, 0.3), 0.1, 0.091)
+    >>> p.categories, p.frequencies.tolist(), round(p.other, 3), round(p.missing_rate, 3)
+    (('a', 'b'), [0.6, 0.3], 0.1, 0.091)
     """
 
     n: int
     missing_rate: float
     categories: tuple[str, ...]
-    frequencies: tuple[float, ...]
+    frequencies: np.ndarray
     other: float
     sample_size: int
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "frequencies", _frozen(self.frequencies))
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not CategoricalProfile:
+            return NotImplemented
+        return (self.n, self.missing_rate, self.categories, self.other, self.sample_size) == (
+            other.n, other.missing_rate, other.categories, other.other, other.sample_size,
+        ) and np.array_equal(self.frequencies, other.frequencies)
+
+    def __hash__(self) -> int:
+        return hash((self.n, self.sample_size, self.categories, self.frequencies.tobytes()))
+
     def to_dict(self) -> dict[str, Any]:
-        doc = {name: getattr(self, name) for name in self.__slots__}
-        return {"type": "categorical", **{k: list(v) if isinstance(v, tuple) else v for k, v in doc.items()}}
+        doc = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {
+            "type": "categorical",
+            **{k: v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v
+               for k, v in doc.items()},
+        }
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> CategoricalProfile:
         return cls(
             int(doc["n"]), float(doc["missing_rate"]), tuple(str(c) for c in doc["categories"]),
-            tuple(float(f) for f in doc["frequencies"]), float(doc["other"]), int(doc["sample_size"]),
+            np.asarray(doc["frequencies"], dtype=np.float64), float(doc["other"]), int(doc["sample_size"]),
         )
-
-
-def _floats(values: Iterable[Any]) -> tuple[float, ...]:
-    return tuple(float(v) for v in values)
 
 
 def profile_from_dict(doc: dict[str, Any]) -> NumericProfile | CategoricalProfile:
@@ -146,8 +215,9 @@ def _moments(x: np.ndarray) -> tuple[float, float]:
     return float(np.mean(y)) * scale, min(std * scale, sys.float_info.max)
 
 
-def _numeric(
-    x: np.ndarray, n: int, missing: int, quantiles: int, bins: int, exact: tuple[float, ...] = (),
+def numeric_profile(
+    x: np.ndarray, n: int, missing: int, quantiles: int = QUANTILES, bins: int = PSI_BINS,
+    exact: tuple[float, ...] = (),
 ) -> NumericProfile:
     """Profile of the finite values ``x``; ``exact`` (mean, std, min, max) when known beyond ``x``."""
     x = np.sort(x)
@@ -157,18 +227,18 @@ def _numeric(
     counts = np.diff(np.searchsorted(x, edges, side="right"), prepend=0, append=len(x))
     mean, std, lo, hi = exact or (*_moments(x), float(q[0]), float(q[-1]))
     return NumericProfile(
-        n, missing / max(n + missing, 1), mean, std, lo, hi, tuple(q.tolist()), tuple(below.tolist()),
-        tuple(at_most.tolist()), tuple(edges.tolist()), tuple((counts / len(x)).tolist()), len(x),
+        n, missing / max(n + missing, 1), mean, std, lo, hi, q, below, at_most, edges, counts / len(x), len(x),
     )
 
 
-def _categorical(labels: Iterable[str], n: int, missing: int, top_k: int) -> CategoricalProfile:
-    counts = Counter(labels)
+def categorical_profile(counts: Mapping[str, int], n: int, missing: int, top_k: int = TOP_K) -> CategoricalProfile:
+    """Profile of category counts (of a sample of ``sum(counts)`` values out of ``n``)."""
     size = sum(counts.values())
-    top = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top_k]
-    shares = tuple(c / size for _, c in top)
+    top = sorted(((k, c) for k, c in counts.items() if c), key=lambda kv: (-kv[1], kv[0]))[:top_k]
+    shares = [c / size for _, c in top]
     return CategoricalProfile(
-        n, missing / max(n + missing, 1), tuple(k for k, _ in top), shares, max(1.0 - math.fsum(shares), 0.0), size,
+        n, missing / max(n + missing, 1), tuple(k for k, _ in top), np.asarray(shares, dtype=np.float64),
+        max(1.0 - math.fsum(shares), 0.0), size,
     )
 
 
@@ -186,105 +256,23 @@ def build_profile(
         finite = x[np.isfinite(x)]
         if not len(finite):
             raise ValueError("cannot profile a sample without values")
-        return _numeric(finite, len(finite), len(x) - len(finite), quantiles, bins)
+        return numeric_profile(finite, len(finite), len(x) - len(finite), quantiles, bins)
     items = list(values)
     if kind is None:
         present = [v for v in items if as_label(v) is not None]
         kind = "numeric" if present and all(is_number(v) for v in present) else "categorical"
     if kind == "numeric":
-        parsed = [as_number(x) for x in items]
-        return build_profile(np.array([np.nan if v is None else v for v in parsed]), quantiles=quantiles, bins=bins)
+        return build_profile(as_numbers(items), quantiles=quantiles, bins=bins)
     labels = [s for s in map(as_label, items) if s is not None]
     if not labels:
         raise ValueError("cannot profile a sample without values")
-    return _categorical(labels, len(labels), len(items) - len(labels), top_k)
+    return categorical_profile(Counter(labels), len(labels), len(items) - len(labels), top_k)
 
 
-def _draw(seed: int, i: int) -> int:
-    """A 64-bit hash of (seed, i) (splitmix64): the reservoir's seeded randomness, with no state to keep."""
-    z = (seed * 0x9E3779B97F4A7C15 + (i + 1) * 0xD1B54A32D192ED03) & _MASK
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
-    return z ^ (z >> 31)
+def __getattr__(name: str) -> Any:
+    """``ProfileBuilder`` lives in :mod:`detectors.profile_builder` (which imports this module); re-exported here."""
+    if name == "ProfileBuilder":
+        from detectors.profile_builder import ProfileBuilder
 
-
-def _no_numbers() -> np.ndarray:
-    return np.zeros(0, dtype=np.float64)
-
-
-@dataclass
-class ProfileBuilder:
-    """Build a profile online from the first ``size`` present values of a stream.
-
-    Values beyond ``capacity`` go through reservoir sampling (algorithm R, with
-    a seeded hash instead of an RNG object, so the state is plain numbers); mean,
-    standard deviation, min and max stay exact. ``kind`` is decided by the first
-    present value when not given.
-
-    >>> import random
-    >>> rng = random.Random(1)
-    >>> builder = ProfileBuilder(size=20_000, capacity=5_000)
-    >>> for i in range(30_000):
-    ...     builder.update(rng.gauss(0, 1))
-    ...     if builder.done:
-    ...         break
-    >>> i, builder.profile().sample_size, round(builder.profile().quantiles[100], 1)
-    (19999, 5000, 0.0)
-    """
-
-    size: int = 5000
-    kind: str | None = None
-    capacity: int = RESERVOIR
-    seed: int = 0
-    top_k: int = TOP_K
-    seen: int = 0
-    missing: int = 0
-    moments: RunningMoments = field(default_factory=RunningMoments)
-    low: float = math.inf
-    high: float = -math.inf
-    numbers: np.ndarray = field(default_factory=_no_numbers)
-    labels: list[str] = field(default_factory=list)
-
-    @property
-    def done(self) -> bool:
-        return self.seen >= self.size
-
-    def update(self, x: Any) -> None:
-        """Offer one value; ignored once ``done``."""
-        if self.seen >= self.size:
-            return
-        if self.kind is None:
-            if as_label(x) is None:
-                self.missing += 1
-                return
-            self.kind = "numeric" if is_number(x) else "categorical"
-        value = as_number(x) if self.kind == "numeric" else as_label(x)
-        if value is None:
-            self.missing += 1
-            return
-        i, cap = self.seen, self.capacity
-        self.seen += 1
-        slot = i if i < cap else _draw(self.seed, i) % (i + 1)
-        if isinstance(value, str):
-            if slot == len(self.labels):
-                self.labels.append(value)
-            elif slot < cap:
-                self.labels[slot] = value
-            return
-        self.moments.update(value)
-        self.low, self.high = min(self.low, value), max(self.high, value)
-        if len(self.numbers) == 0:
-            self.numbers = np.zeros(min(self.size, cap), dtype=np.float64)
-        if slot < cap:
-            self.numbers[slot] = value
-
-    def profile(self, quantiles: int = QUANTILES, bins: int = PSI_BINS) -> NumericProfile | CategoricalProfile:
-        """The profile of the values seen so far."""
-        if self.seen == 0:
-            raise ValueError("cannot profile a sample without values")
-        if self.kind == "categorical":
-            return _categorical(self.labels, self.seen, self.missing, self.top_k)
-        x = self.numbers[: min(self.seen, self.capacity)]
-        m = self.moments
-        exact = (m.mean, m.std, self.low, self.high) if math.isfinite(m.mean) and math.isfinite(m.std) else ()
-        return _numeric(x, self.seen, self.missing, quantiles, bins, exact or (*_moments(x), self.low, self.high))
+        return ProfileBuilder
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

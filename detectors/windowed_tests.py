@@ -6,34 +6,52 @@ each feature is judged once per tumbling window against its reference profile
 (:mod:`detectors.reference`) with several statistics (KS, PSI and Wasserstein-1
 for numbers; chi-square and PSI for categories). An alert needs both a material
 effect and a significance level that spends a false-alarm budget, which
-:func:`calibrate` turns into thresholds.
+:func:`calibrate` turns into thresholds (shared between features wherever they
+do not depend on the feature: see :mod:`detectors.calibration`).
+
+Batches (:meth:`WindowedDriftMonitor.update_many`) are exact: windows close at
+fixed counts of usable values and the CUSUM decides at the exact value, so any
+split of a stream gives the same changes and the same state.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
 from detectors.alerts import Evidence
+from detectors.base import Change, as_times
 from detectors.calibration import Calibration, calibrate
 from detectors.cusum import MeanShiftCusum
-from detectors.reference import NumericProfile, ProfileBuilder, as_label, as_number, build_profile  # noqa: F401
+from detectors.profile_builder import ProfileBuilder
+from detectors.reference import (  # noqa: F401 (build_profile: doctest)
+    CategoricalProfile, NumericProfile, as_label, as_number, as_numbers, build_profile,
+)
 from detectors.two_sample import (  # noqa: F401 (re-exported: the statistics live in two_sample)
     CAP, CATEGORICAL_TESTS, NUMERIC_TESTS, Profile, _categorical_rows, _cells, category_counts, chi_square,
     ks_statistic, psi, unseen_categories, wasserstein, window_statistics,
 )
 
 __all__ = [
-    "Calibration", "WindowedDriftMonitor", "calibrate", "category_counts", "chi_square", "ks_statistic", "psi",
-    "unseen_categories", "wasserstein", "window_statistics",
+    "CUSUM_SHARE", "Calibration", "WindowedDriftMonitor", "calibrate", "category_counts", "chi_square",
+    "ks_statistic", "psi", "unseen_categories", "wasserstein", "window_statistics",
 ]
 
 
 # A numeric feature's false-alarm share goes 3/4 to its CUSUM, whose thresholds grow with the log of
 # the budget (delay with them), and 1/4 to the windowed tests, whose simulated thresholds barely move.
 CUSUM_SHARE = 0.75
+# Batches up to this size go value by value in plain Python (the same state as numpy gives): the numpy
+# path costs a few dozen calls per batch for numbers (with their CUSUM, or a reference building), fewer
+# for categories.
+_SMALL_NUMERIC, _SMALL_CATEGORICAL = 12, 4
+_SETTINGS = (
+    "name", "kind", "window", "n_features", "budget_events", "reference_size", "dtype", "min_psi", "min_ks",
+    "min_wasserstein", "clear_after", "draws", "seed", "label", "sequential",
+)
 
 
 def _no_floats() -> np.ndarray:
@@ -48,33 +66,34 @@ def _no_ints() -> np.ndarray:
 class WindowedDriftMonitor:
     """Tumbling windows of one feature tested against its reference profile.
 
-    Values fill a preallocated window of ``window`` values; each full window is
-    tested once (KS, PSI, Wasserstein for a :class:`NumericProfile`; chi-square
-    and PSI for a :class:`CategoricalProfile`). A window *hits* when some test
-    crosses its calibrated threshold (significance: with ``n_features`` features
-    and one threshold per test, a stationary model raises at most about one
-    false alarm per ``budget_events`` events) and the effect is material (PSI >= ``min_psi``,
+    Values fill a window of ``window`` values (allocated once a reference
+    exists); each full window is tested once (KS, PSI, Wasserstein for a
+    :class:`NumericProfile`; chi-square and PSI for a :class:`CategoricalProfile`).
+    A window *hits* when some test crosses its calibrated threshold
+    (significance: with ``n_features`` features and one threshold per test, a
+    stationary model raises at most about one false alarm per
+    ``budget_events`` events) and the effect is material (PSI >= ``min_psi``,
     KS >= ``min_ks`` or Wasserstein >= ``min_wasserstein`` reference std). The
-    condition holds from the first hit until ``clear_after`` windows in a row
-    do not hit. Without a profile, the first ``reference_size`` present values
-    build one (:class:`ProfileBuilder`). ``None``, NaN and non-numbers (for a
-    numeric profile) are skipped; the missing rate has its own monitor.
+    windowed condition holds from the first hit until ``clear_after`` windows
+    in a row do not hit; a numeric feature also runs a CUSUM on its level
+    (:class:`MeanShiftCusum`), and :attr:`active` holds while either holds.
+    Without a profile, the first ``reference_size`` present values build one
+    (:class:`ProfileBuilder`). The reference (the ``profile`` argument) is kept
+    in :attr:`numeric` or :attr:`categorical`, two fields so that checkpoints
+    decode it typed; :attr:`profile` reads it. ``None``, NaN and non-numbers
+    (for a numeric profile) are skipped and counted in :attr:`missing`; the
+    missing rate has its own monitor.
 
     Examples
     --------
-    >>> import numpy as np
     >>> rng = np.random.default_rng(7)
     >>> monitor = WindowedDriftMonitor("age", build_profile(rng.normal(40, 6, 10_000)), n_features=20)
-    >>> for i in range(6000):
-    ...     monitor.update(rng.normal(40, 6 if i < 3000 else 9), float(i))  # spread x1.5 at event 3000
-    ...     if monitor.active:
-    ...         break
-    >>> i, monitor.evidence().detector
-    (3499, 'windowed_psi')
+    >>> x = rng.normal(40, np.where(np.arange(6000) < 3000, 6, 9))  # spread x1.5 at event 3000
+    >>> [(c.index, c.active, c.evidence.detector) for c in monitor.update_many(x, np.arange(6000.0))]
+    [(3499, True, 'windowed_psi')]
     """
 
     name: str | None
-    profile: Profile | None = None
     kind: str = "data_drift"
     window: int = 500
     n_features: int = 1
@@ -89,15 +108,13 @@ class WindowedDriftMonitor:
     seed: int = 0
     label: str | None = None  # what messages call the stream (default: its name, or "score")
     sequential: bool = True  # also run a CUSUM on a numeric feature's level (:class:`MeanShiftCusum`)
+    numeric: NumericProfile | None = None  # the reference: one of the two, once known
+    categorical: CategoricalProfile | None = None
     builder: ProfileBuilder | None = None
     cusum: MeanShiftCusum | None = None
-    fed: int = 0  # buffered values already given to the CUSUM
-    fed_ts: float = 0.0
     calibration: Calibration | None = None
-    buffer: np.ndarray = field(default_factory=_no_floats)
-    counts: np.ndarray = field(default_factory=_no_ints)
-    probs: np.ndarray = field(default_factory=_no_floats)
-    cells: dict[str, int] = field(default_factory=dict)
+    buffer: np.ndarray = field(default_factory=_no_floats)  # numbers: the window's values
+    counts: np.ndarray = field(default_factory=_no_ints)  # categories: the window's count per cell
     unseen: dict[str, int] = field(default_factory=dict)
     fill: int = 0
     n: int = 0
@@ -111,11 +128,40 @@ class WindowedDriftMonitor:
     judged: tuple[float, float] = (0.0, 0.0)  # event times of the last tested window
     last_ts: float = 0.0
 
-    def __post_init__(self) -> None:
-        if self.profile is None and self.builder is None:
+    def __init__(  # the settings' defaults are the fields' (names in a class body see the class's own)
+        self, name: str | None, profile: Profile | None = None, kind: str = kind, window: int = window,
+        n_features: int = n_features, budget_events: float = budget_events, reference_size: int = reference_size,
+        dtype: str | None = dtype, min_psi: float = min_psi, min_ks: float = min_ks,
+        min_wasserstein: float = min_wasserstein, clear_after: int = clear_after, draws: int = draws, seed: int = seed,
+        label: str | None = label, sequential: bool = sequential,
+    ) -> None:
+        given = locals()
+        for spec in fields(self):
+            if spec.name in _SETTINGS:
+                setattr(self, spec.name, given[spec.name])
+            else:
+                factory = spec.default_factory
+                setattr(self, spec.name, spec.default if factory is MISSING else factory())
+        if profile is None:
             self.builder = ProfileBuilder(size=self.reference_size, kind=self.dtype, seed=self.seed)
-        elif self.profile is not None and self.calibration is None:
-            self._start(self.profile)
+        else:
+            self._start(profile)
+        self._derive()
+
+    def __post_init__(self) -> None:  # a checkpoint decoded by streams.codec
+        self._derive()
+
+    def _derive(self) -> None:
+        """Rebuild what derives from the reference (never checkpointed)."""
+        if self.categorical is not None:
+            self._cells, self._probs = _cells(self.categorical, self.window)
+
+    _after_restore = _derive  # the old checkpoint codec (streams/checkpoint.py) calls this after decoding
+
+    @property
+    def profile(self) -> Profile | None:
+        """The reference, once there is one."""
+        return self.numeric if self.numeric is not None else self.categorical
 
     @property
     def active(self) -> bool:
@@ -124,57 +170,160 @@ class WindowedDriftMonitor:
 
     @property
     def tests(self) -> tuple[str, ...]:
-        return NUMERIC_TESTS if isinstance(self.profile, NumericProfile) else CATEGORICAL_TESTS
+        return NUMERIC_TESTS if self.numeric is not None else CATEGORICAL_TESTS
 
     def _start(self, profile: Profile) -> None:
         """Take the reference; calibration waits for :meth:`calibrate_now` or the first full window."""
-        self.profile, self.builder = profile, None
+        self.builder = None
         if isinstance(profile, NumericProfile):
+            self.numeric = profile
             self.buffer = np.zeros(self.window, dtype=np.float64)
             if self.sequential:
                 budget = self.budget_events * self.n_features / CUSUM_SHARE
                 self.cusum = MeanShiftCusum(self.name, profile, self.kind, budget, clear_window=self.window)
         else:
-            self.cells, self.probs = _cells(profile, self.window)
-            self.counts = np.zeros(len(self.probs), dtype=np.int64)
+            self.categorical = profile
+            self._derive()
+            self.counts = np.zeros(len(self._probs), dtype=np.int64)
 
     def update(self, x: Any, ts: float) -> None:
         """Add one value with its event time (Unix seconds)."""
+        self._one(x, float(ts))
+
+    def _one(self, x: Any, ts: float) -> Change | None:
+        """One value, in plain Python; the change it makes (at index 0), if any. The state of ``update_many([x])``."""
         self.n += 1
         self.last_ts = ts
         if self.builder is not None:
             self.builder.update(x)
             if self.builder.done:
                 self._start(self.builder.profile())
-            return
-        if len(self.buffer):  # numeric
-            v = x if type(x) is float and x - x == 0.0 else as_number(x)  # fast path for finite floats
+            return None
+        cusum = self.cusum
+        before = self.window_hit or (cusum is not None and cusum.active)
+        if self.numeric is not None:
+            v = x if type(x) is float and x - x == 0.0 else as_number(x)
             if v is None:
                 self.missing += 1
-                return
+                return None
+            if self.fill == 0:
+                self.start_ts = ts
             self.buffer[self.fill] = v
-            if self.fill == self.fed:
-                self.fed_ts = ts
+            if cusum is not None:
+                cusum.step(v, ts)
         else:
             label = as_label(x)
             if label is None:
                 self.missing += 1
-                return
-            cell = self.cells.get(label)
-            if cell is None:
-                cell = len(self.counts) - 1
-                if label in self.unseen or len(self.unseen) < 1000:
-                    self.unseen[label] = self.unseen.get(label, 0) + 1
-            self.counts[cell] += 1
-        if self.fill == 0:
-            self.start_ts = ts
+                return None
+            if self.fill == 0:
+                self.start_ts = ts
+            self.counts[self._cell(label)] += 1
         self.fill += 1
-        cusum = self.cusum
-        if cusum is not None and (self.fill - self.fed >= cusum.chunk or self.fill == self.window):
-            cusum.update_many(self.buffer[self.fed:self.fill], self.fed_ts, ts)
-            self.fed = self.fill
         if self.fill == self.window:
             self._judge()
+        after = self.window_hit or (cusum is not None and cusum.active)
+        return Change(0, after, self.evidence()) if after != before else None
+
+    def update_many(self, values: np.ndarray | Sequence[Any], ts: np.ndarray | float) -> list[Change]:
+        """Add values in stream order with their event times; return where :attr:`active` started or stopped.
+
+        A numeric stream is a float64 column (NaN: no usable value); a categorical
+        one, a sequence of labels (``None``: none). While the reference builds,
+        values go to it; a batch that completes it goes on into windows at once.
+        """
+        n = len(values)
+        if not n:
+            return []
+        if n <= (_SMALL_CATEGORICAL if self.categorical is not None else _SMALL_NUMERIC):
+            items = values.tolist() if isinstance(values, np.ndarray) else values
+            stamps = ts.tolist() if isinstance(ts, np.ndarray) and ts.ndim == 1 else as_times(ts, n).tolist()
+            changes = []
+            for i in range(n):
+                change = self._one(items[i], stamps[i])
+                if change is not None:
+                    changes.append(Change(i, change.active, change.evidence))
+            return changes
+        times = as_times(ts, n)
+        self.n += n
+        start = 0
+        if self.builder is not None:
+            start = self.builder.update_many(values)
+            if self.builder.done:
+                self._start(self.builder.profile())
+        changes: list[Change] = []
+        if start < n and self.builder is None:
+            rest = values[start:]
+            if self.numeric is not None:
+                self._numbers(as_numbers(rest), times[start:], start, changes)
+            else:
+                items = rest.tolist() if isinstance(rest, np.ndarray) else list(rest)
+                self._labels(items, times[start:], start, changes)
+        self.last_ts = float(times[-1])
+        return changes
+
+    def _numbers(self, x: np.ndarray, times: np.ndarray, offset: int, changes: list[Change]) -> None:
+        usable = np.isfinite(x)
+        where = np.flatnonzero(usable) if not usable.all() else None
+        if where is not None:
+            self.missing += len(x) - len(where)
+            x, times = x[where], times[where]
+
+        def at(i: int) -> int:  # the batch index of usable value i
+            return offset + (i if where is None else int(where[i]))
+
+        done = 0
+        while done < len(x):
+            end = done + min(len(x) - done, self.window - self.fill)
+            if self.fill == 0:
+                self.start_ts = float(times[done])
+            self.buffer[self.fill:self.fill + end - done] = x[done:end]
+            self.fill += end - done
+            closes = self.fill == self.window
+            before = self.active  # the condition before the window's last value, if it closes
+            cusum = self.cusum
+            for change in cusum.update_many(x[done:end], times[done:end]) if cusum is not None else ():
+                i = done + change.index
+                if closes and i == end - 1:
+                    break  # judged with the window, below
+                before = self.window_hit or change.active
+                if not self.window_hit:
+                    evidence = change.evidence if change.active else self._window_evidence(float(times[i]))
+                    changes.append(Change(at(i), change.active, evidence))
+            if closes:
+                self.last_ts = float(times[end - 1])
+                self._judge()
+                if self.active != before:
+                    changes.append(Change(at(end - 1), self.active, self.evidence()))
+            done = end
+
+    def _labels(self, items: list[Any], times: np.ndarray, offset: int, changes: list[Change]) -> None:
+        labels = [as_label(v) for v in items]
+        present = [i for i, label in enumerate(labels) if label is not None]
+        self.missing += len(labels) - len(present)
+        done = 0
+        while done < len(present):
+            part = present[done:done + self.window - self.fill]
+            if self.fill == 0:
+                self.start_ts = float(times[part[0]])
+            self.counts += np.bincount([self._cell(labels[i]) for i in part], minlength=len(self.counts))
+            self.fill += len(part)
+            done += len(part)
+            if self.fill == self.window:
+                before = self.window_hit
+                self.last_ts = float(times[part[-1]])
+                self._judge()
+                if self.window_hit != before:
+                    changes.append(Change(offset + part[-1], self.window_hit, self.evidence()))
+
+    def _cell(self, label: str) -> int:
+        """The window cell of a category (counting it among the unseen when the reference lacks it)."""
+        cell = self._cells.get(label)
+        if cell is None:
+            cell = len(self.counts) - 1
+            if label in self.unseen or len(self.unseen) < 1000:
+                self.unseen[label] = self.unseen.get(label, 0) + 1
+        return cell
 
     def set_budget(self, budget_events: float) -> None:
         """Take a new false-alarm budget: the CUSUM's thresholds now, the windowed tests' at their next window."""
@@ -190,20 +339,22 @@ class WindowedDriftMonitor:
         return self.profile is not None and self.calibration is None
 
     def calibrate_now(self) -> None:
-        """Simulate the thresholds (tens of ms): a caller can spread this work between batches."""
-        assert self.profile is not None
+        """Set the thresholds: a matrix product for a continuous feature whose reference size was seen before,
+        tens of ms otherwise (a caller can spread this work between batches)."""
+        profile = self.profile
+        assert profile is not None
         share = 1.0 - CUSUM_SHARE if self.cusum is not None else 1.0
         budget = self.budget_events * self.n_features * len(self.tests) / self.window / share
-        self.calibration = calibrate(self.profile, self.window, budget, self.seed, self.draws)
+        self.calibration = calibrate(profile, self.window, budget, self.seed, self.draws)
 
     def _judge(self) -> None:
         if self.calibration is None:
             self.calibrate_now()
-        assert self.profile is not None and self.calibration is not None
-        if isinstance(self.profile, NumericProfile):
-            stats = window_statistics(self.buffer, self.profile)
+        assert self.calibration is not None
+        if self.numeric is not None:
+            stats = window_statistics(self.buffer, self.numeric)
         else:
-            rows = _categorical_rows(self.counts[None, :], self.probs)
+            rows = _categorical_rows(self.counts[None, :], self._probs)
             stats = {"chi2": float(rows["chi2"][0]), "psi": float(rows["psi"][0]), "unseen": float(len(self.unseen))}
             self.counts[:] = 0
             self.unseen = {}
@@ -218,18 +369,20 @@ class WindowedDriftMonitor:
         self.stats, self.score = stats, min(float(score), CAP)
         self.judged = (self.start_ts, self.last_ts)
         self.windows += 1
-        self.fill = self.fed = 0
+        self.fill = 0
 
     def evidence(self) -> Evidence:
         """The CUSUM's decision while only it holds, else the last window's measurement."""
         if self.cusum is not None and self.cusum.active and not self.window_hit:
             return self.cusum.evidence()
+        return self._window_evidence(self.last_ts)
+
+    def _window_evidence(self, at: float) -> Evidence:
+        """The last window's measurement (or that there is none yet, as of event time ``at``)."""
         label = self.label or (self.name if self.name is not None else "score")
         if not self.stats or self.calibration is None:
-            return Evidence(
-                self.kind, self.name, "windowed", 0.0, 0.0, 0, self.last_ts, self.last_ts, "warning",
-                f"{label}: no full window yet",
-            )
+            message = f"{label}: no full window yet"
+            return Evidence(self.kind, self.name, "windowed", 0.0, 0.0, 0, at, at, "warning", message)
         cal, stats = self.calibration, self.stats
         test = max(self.tests, key=lambda t: stats[t] / max(cal.threshold(t), 1e-12))
         major = (

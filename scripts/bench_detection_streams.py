@@ -6,6 +6,7 @@ the same arguments give the same streams in any process.
 
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
@@ -133,48 +134,33 @@ def river_onsets(detector: Any, values: list[float], start: int = 0, stop_after:
 def driftline_onsets(values: list[Any], profile: Any, n_features: int) -> dict[str, list[int]]:
     """driftline's data-drift monitor on one stream: as deployed, its CUSUM alone, its windowed tests alone.
 
-    The deployed ``WindowedDriftMonitor`` (``sequential=True``, the default) is fed once;
-    its ``active`` (windowed tests or CUSUM) gives "deployed" and its ``cusum.active``
-    gives "cusum". The windowed tests alone come from a second monitor built with
-    ``sequential=False`` (same profile, budget and calibration). A categorical profile
-    has no CUSUM: the deployed monitor is then the windowed tests, fed once, and there is
-    no "cusum" entry. Missing values (``None``) are skipped, as driftline does (the
-    missing rate has its own monitor).
+    The deployed ``WindowedDriftMonitor`` (``sequential=True``, the default) gives "deployed"
+    (its ``active``); a copy of its CUSUM, fresh, fed the same values, gives "cusum" (what
+    ``cusum.active`` does inside it). The windowed tests alone come from a second monitor built
+    with ``sequential=False`` (same profile, budget and calibration). A categorical profile has
+    no CUSUM: the deployed monitor is then the windowed tests, and there is no "cusum" entry.
+    Missing values (``None``) are skipped, as driftline does (the missing rate has its own
+    monitor). Each detector takes the whole stream in one ``update_many`` call, whose changes are
+    those of one value at a time (any split gives the same).
     """
     deployed = WindowedDriftMonitor("x", profile, n_features=n_features)
-    cusum = deployed.cusum
-    windowed = (
-        WindowedDriftMonitor(  # the deployed monitor's windowed tests: the same share of the budget
-            "x", profile, n_features=n_features, sequential=False, budget_events=BUDGET_EVENTS / (1 - CUSUM_SHARE)
-        )
-        if cusum is not None
-        else None
-    )
-    out: dict[str, list[int]] = {"cusum": [], "wdm": [], "deployed": []}
-    prev_c = prev_w = prev_d = False
-    d_update = deployed.update
-    w_update = windowed.update if windowed is not None else None
-    for i, x in enumerate(values):
-        if x is None:
-            continue  # skipped: no state changes
-        ts = float(i)
-        d_update(x, ts)
-        d_on = deployed.active
-        if w_update is not None:
-            w_update(x, ts)
-            w_on = windowed.active  # type: ignore[union-attr]
-            c_on = cusum.active  # type: ignore[union-attr]
-        else:
-            w_on, c_on = d_on, False
-        if c_on and not prev_c:
-            out["cusum"].append(i)
-        if w_on and not prev_w:
-            out["wdm"].append(i)
-        if d_on and not prev_d:
-            out["deployed"].append(i)
-        prev_c, prev_w, prev_d = c_on, w_on, d_on
+    cusum = copy.deepcopy(deployed.cusum)
+    present = np.array([i for i, x in enumerate(values) if x is not None], dtype=np.int64)
+    column = np.array([values[i] for i in present], dtype=np.float64 if cusum is not None else object)
+    ts = present.astype(np.float64)
+
+    def onsets(changes: list[Any]) -> list[int]:
+        return [int(present[c.index]) for c in changes if c.active]
+
+    out = {"deployed": onsets(deployed.update_many(column, ts))}
     if cusum is None:
-        del out["cusum"]
+        out["wdm"] = out["deployed"]
+        return out
+    windowed = WindowedDriftMonitor(  # the deployed monitor's windowed tests: the same share of the budget
+        "x", profile, n_features=n_features, sequential=False, budget_events=BUDGET_EVENTS / (1 - CUSUM_SHARE)
+    )
+    out["wdm"] = onsets(windowed.update_many(column, ts))
+    out["cusum"] = onsets(cusum.update_many(column, ts))
     return out
 
 

@@ -11,12 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import Evidence
+from detectors.calibration import uniform_windows, wasserstein_rows
 from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder, build_profile
 from detectors.windowed_tests import (
     Calibration, WindowedDriftMonitor, calibrate, category_counts, chi_square, ks_statistic, psi, unseen_categories,
     wasserstein, window_statistics,
 )
 from detectors.two_sample import _ks_rows, _psi_numeric_rows, _wasserstein_rows
+from streams.codec import decode, encode
+from tests.detectors.batching import assert_split_invariant, cuts, times
 
 Gen = Callable[[np.random.Generator, int], np.ndarray]
 
@@ -26,7 +29,17 @@ def phi(x: float) -> float:
 
 
 def feed(monitor: WindowedDriftMonitor, values: np.ndarray, start: int = 0) -> list[bool]:
-    """Feed values at ts = start.. and return the active flag after each."""
+    """Feed values at ts = start.. in one batch and return the active flag after each (from the changes)."""
+    flags, on, done = [], monitor.active, 0
+    for change in monitor.update_many(values, np.arange(start, start + len(values), dtype=np.float64)):
+        flags += [on] * (change.index - done)
+        on, done = change.active, change.index
+    flags += [on] * (len(values) - done)
+    assert on == monitor.active
+    return flags
+
+
+def feed_one_by_one(monitor: WindowedDriftMonitor, values: np.ndarray, start: int = 0) -> list[bool]:
     flags = []
     for i, x in enumerate(values.tolist()):
         monitor.update(x, float(start + i))
@@ -222,22 +235,16 @@ def test_categorical_monitor_reports_unseen_categories() -> None:
     assert "7 unseen categories" in monitor.evidence().message
 
 
-def test_monitor_survives_a_checkpoint_mid_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    from streams import checkpoint
-
-    for cls in (WindowedDriftMonitor, Calibration, ProfileBuilder, NumericProfile, CategoricalProfile):
-        name = f"{cls.__module__}.{cls.__qualname__}"
-        monkeypatch.setitem(checkpoint.ALLOWED, name, cls)
-        monkeypatch.setitem(checkpoint._NAMES, cls, name)
+def test_monitor_survives_a_checkpoint_mid_window() -> None:
     rng = np.random.default_rng(9)
     for values in (rng.normal(0, 1, 9000), np.array(rng.choice(CATS, 9000).tolist(), dtype=object)):
         whole, part = WindowedDriftMonitor("x", reference_size=3000), WindowedDriftMonitor("x", reference_size=3000)
         feed(whole, values[:1500])
         feed(part, values[:1500])
-        part = checkpoint.loads(checkpoint.dumps(part))  # while building the reference
+        part = decode(encode(part), type(part))  # while building the reference
         feed(whole, values[1500:5250])
         feed(part, values[1500:5250])
-        part = checkpoint.loads(checkpoint.dumps(part))  # mid-window
+        part = decode(encode(part), type(part))  # mid-window
         shifted = values[5250:] if values.dtype == object else values[5250:] + 0.5
         assert feed(whole, shifted) == feed(part, shifted)
         assert (part.stats, part.windows, part.active, part.calibration) == (
@@ -322,3 +329,170 @@ def test_categorical_statistics_stay_finite_and_non_negative(reference: list[str
     assert all(math.isfinite(s) and s >= 0 for s in stats.values()), stats
     cal = calibrate(profile, max(len(window), 1), 1e6, seed=0, draws=50)
     assert all(math.isfinite(t) and t >= 0 for t in cal.thresholds)
+
+
+# --- shared calibration ------------------------------------------------------------------------------------
+
+def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_features_of_one_size() -> None:
+    rng = np.random.default_rng(20)
+    shapes = [rng.normal(0, 1, 4000), rng.lognormal(0, 2, 4000), rng.uniform(-5, 5, 4000), rng.standard_t(2, 4000)]
+    cals = [calibrate(build_profile(x), 400, 1e5, seed=2, draws=500) for x in shapes]
+    assert len({c.thresholds[:2] for c in cals}) == 1  # KS and PSI: distribution-free for continuous data
+    assert len({round(c.threshold("wasserstein"), 6) for c in cals}) == len(cals)  # Wasserstein: per shape
+    u = uniform_windows(400, 500, 2)
+    for x, cal in zip(shapes, cals):  # what the per-feature simulation of old gives, test by test
+        profile = build_profile(x)
+        xs = profile.inverse_cdf(u)
+        direct = calibrate.__globals__["_tail_quantile"]
+        grow = 1 + 400 / profile.sample_size
+        assert cal.threshold("ks") == direct(_ks_rows(xs, profile), 1e-5, 1.0) * math.sqrt(grow)
+        assert cal.threshold("psi") == direct(_psi_numeric_rows(xs, profile), 1e-5, 2.0) * grow
+
+
+@pytest.mark.parametrize("gen", [
+    lambda r, n: r.normal(0, 1, n), lambda r, n: r.lognormal(0, 1.5, n), lambda r, n: r.poisson(2, n),
+    lambda r, n: r.integers(0, 2, n), lambda r, n: np.where(r.random(n) < 0.3, 0.0, r.exponential(1, n)),
+])
+def test_wasserstein_rows_bound_the_simulated_windows_and_match_them_closely(gen: Gen) -> None:
+    rng = np.random.default_rng(21)
+    profile = build_profile(gen(rng, 5000).astype(float))
+    assert isinstance(profile, NumericProfile)
+    exact = _wasserstein_rows(profile.inverse_cdf(uniform_windows(500, 600, 4)), profile)
+    fast = wasserstein_rows(profile, 500, 600, 4)
+    assert np.all(fast >= exact - 1e-9)  # a window's quantile between two atoms is bounded, never understated
+    assert np.mean(fast - exact) <= 0.01 * np.mean(exact) + 1e-12
+
+
+def test_a_new_model_of_continuous_features_calibrates_from_one_shared_simulation() -> None:
+    rng = np.random.default_rng(22)
+    monitors = [WindowedDriftMonitor(f"x{i}", build_profile(rng.gamma(1 + i, 1, 3000)), n_features=20, draws=300)
+                for i in range(20)]
+    for monitor in monitors:
+        monitor.calibrate_now()
+    caches = [calibrate.__globals__[name] for name in ("_counted_null", "_coverage")]
+    before = [cache.cache_info() for cache in caches]
+    for monitor in monitors:
+        monitor.set_budget(2e6)
+        monitor.calibrate_now()
+    for cache, was in zip(caches, before):  # KS and PSI, and Wasserstein's coverage: none simulated its own
+        now = cache.cache_info()
+        assert now.misses == was.misses and now.hits >= was.hits + 20
+
+
+# --- batches -------------------------------------------------------------------------------------------------
+
+def numeric_stream(rng: np.random.Generator, n: int, shift: float, spread: float) -> np.ndarray:
+    """Stationary, then drifted (level and spread), then back; some values are not usable."""
+    drifted = (np.arange(n) >= n // 3) & (np.arange(n) < 2 * n // 3)
+    x = rng.normal(np.where(drifted, shift, 0.0), np.where(drifted, spread, 1.0))
+    x[rng.random(n) < 0.03] = np.nan
+    return x
+
+
+def label_stream(rng: np.random.Generator, n: int) -> np.ndarray:
+    drifted = (np.arange(n) >= n // 3) & (np.arange(n) < 2 * n // 3)
+    labels = np.where(drifted, rng.choice(list("abcz"), n, p=[0.1, 0.2, 0.3, 0.4]), rng.choice(list("abc"), n))
+    out = labels.astype(object)
+    out[rng.random(n) < 0.03] = None
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2500), given_profile=st.booleans(),
+       window=st.sampled_from([40, 100]), shift=st.sampled_from([0.0, 0.8, 2.0]), spread=st.sampled_from([1.0, 2.5]))
+def test_any_split_of_a_numeric_stream_gives_the_changes_and_state_of_one_value_at_a_time(
+    data: st.DataObject, seed: int, n: int, given_profile: bool, window: int, shift: float, spread: float,
+) -> None:
+    rng = np.random.default_rng(seed)
+    profile = build_profile(rng.normal(0, 1, 3000)) if given_profile else None
+    x, ts = numeric_stream(rng, n, shift, spread), times(n, rng)
+
+    def make() -> WindowedDriftMonitor:
+        return WindowedDriftMonitor("x", profile, window=window, reference_size=300, n_features=2, budget_events=2e3,
+                                    draws=200, seed=1)
+
+    changes = assert_split_invariant(make, lambda m, part: m.update_many(x[part], ts[part]), n, data.draw(cuts(n)))
+    assert [active for _, active, _ in changes] == [k % 2 == 0 for k in range(len(changes))]
+    assert all(e.window_start <= e.window_end for _, _, e in changes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(data=st.data(), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2500), given_profile=st.booleans(),
+       window=st.sampled_from([40, 100]))
+def test_any_split_of_a_categorical_stream_gives_the_changes_and_state_of_one_value_at_a_time(
+    data: st.DataObject, seed: int, n: int, given_profile: bool, window: int,
+) -> None:
+    rng = np.random.default_rng(seed)
+    profile = build_profile(rng.choice(list("abc"), 3000).tolist()) if given_profile else None
+    labels, ts = label_stream(rng, n), times(n, rng)
+
+    def make() -> WindowedDriftMonitor:
+        return WindowedDriftMonitor("city", profile, window=window, reference_size=300, n_features=2,
+                                    budget_events=2e3, draws=200, dtype="categorical")
+
+    changes = assert_split_invariant(make, lambda m, part: m.update_many(labels[part], ts[part]), n,
+                                     data.draw(cuts(n)))
+    assert [active for _, active, _ in changes] == [k % 2 == 0 for k in range(len(changes))]
+
+
+def test_a_drifting_stream_flips_the_condition_in_the_split_tests() -> None:
+    """The property tests above see the condition start and stop (they would prove little on silent streams)."""
+    rng = np.random.default_rng(23)
+    numeric = WindowedDriftMonitor("x", window=100, reference_size=300, n_features=2, budget_events=2e3, draws=200)
+    changes = numeric.update_many(numeric_stream(rng, 2400, 2.0, 1.0), times(2400, rng))
+    assert [c.active for c in changes][:2] == [True, False] and changes[0].evidence.detector == "cusum"
+    labels = WindowedDriftMonitor("c", window=100, reference_size=300, n_features=2, budget_events=2e3, draws=200)
+    changes = labels.update_many(label_stream(rng, 2400), times(2400, rng))
+    assert [c.active for c in changes][:2] == [True, False] and changes[0].evidence.detector.startswith("windowed")
+
+
+def test_values_one_at_a_time_give_the_flags_and_state_of_one_batch() -> None:
+    rng = np.random.default_rng(24)
+    x = numeric_stream(rng, 6000, 0.6, 1.8)
+    x[::97] = 7  # ints, strings and None are values too
+    items = x.tolist()
+    items[5::211] = ["7"] * len(items[5::211])
+    items[9::101] = [None] * len(items[9::101])
+    one, batch = (WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5) for _ in range(2))
+    assert feed_one_by_one(one, np.array(items, dtype=object)) == feed(batch, np.array(items, dtype=object))
+    assert True in feed_one_by_one(WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5),
+                                   np.array(items, dtype=object))
+    assert encode(one) == encode(batch) and one.missing == batch.missing > 0
+
+
+# --- checkpoints and memory ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("numeric", [True, False])
+def test_the_monitor_round_trips_through_the_checkpoint_codec_at_every_stage(numeric: bool) -> None:
+    rng = np.random.default_rng(25)
+    n = 6000
+    values = numeric_stream(rng, n, 1.5, 1.0) if numeric else label_stream(rng, n)
+    ts = np.arange(n, dtype=np.float64)
+
+    def make() -> WindowedDriftMonitor:
+        return WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5)
+
+    whole = make()
+    expected = [(c.index, c.active, c.evidence) for c in whole.update_many(values, ts)]
+    assert expected and expected[0][1]
+    first_on = expected[0][0]
+    for cut in (500, 1000 + 150, first_on + 1, first_on + 250):  # mid-reference, mid-window, active
+        part = make()
+        got = [(c.index, c.active, c.evidence) for c in part.update_many(values[:cut], ts[:cut])]
+        if cut == 500:
+            assert part.builder is not None
+        if cut > first_on:
+            assert part.active and (not numeric or part.cusum is not None)
+        part = decode(encode(part), WindowedDriftMonitor)
+        got += [(cut + c.index, c.active, c.evidence) for c in part.update_many(values[cut:], ts[cut:])]
+        assert got == expected and encode(part) == encode(whole)
+
+
+def test_a_monitor_allocates_its_window_once_it_has_a_reference() -> None:
+    monitor = WindowedDriftMonitor("x", reference_size=5000)
+    monitor.update_many(np.random.default_rng(26).normal(0, 1, 100), np.arange(100.0))
+    assert monitor.buffer.size == 0 and monitor.cusum is None and monitor.builder is not None
+    assert monitor.builder.numbers.size < 200
+    monitor.update_many(np.random.default_rng(27).normal(0, 1, 5000), np.arange(100.0, 5100.0))
+    assert monitor.builder is None and monitor.buffer.size == monitor.window and monitor.fill == 100
+    assert monitor.profile is monitor.numeric and monitor.categorical is None

@@ -54,6 +54,8 @@ def test_a_restored_model_continues_like_an_uninterrupted_run() -> None:
 
     assert fired == expected and any(status == "firing" for _, status in fired)
     assert restored.summary(now=0.0) == straight.summary(now=0.0)
+    restored.buffer.compact()  # as a checkpoint does: released events are not state
+    straight.buffer.compact()
     assert codec.encode(restored) == codec.encode(straight)
 
 
