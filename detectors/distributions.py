@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from detectors.reference import CategoricalProfile, NumericProfile
+from detectors.two_sample import _cells
 
 BINS = 20
 
@@ -139,7 +140,8 @@ def window_distribution(windowed: Any) -> Distribution | None:
         recent = buffer if windowed.windows > 0 else buffer[: windowed.fill]  # the buffer holds the last window
         return numeric_distribution(profile, recent)
     if isinstance(profile, CategoricalProfile) and len(windowed.counts):
-        return categorical_distribution(profile, windowed.cells, windowed.counts)
+        cells, _ = _cells(profile, windowed.window)  # the windowed test's own cells, in its counts' order
+        return categorical_distribution(profile, cells, windowed.counts)
     return None
 
 

@@ -2,12 +2,12 @@
 
 Two capped streams per model, in the model's cluster slot (:class:`~streams.keys.RedisKeys`):
 
-- ``...:history``: ``t`` (the model's event-time frontier: the newest event
-  time decided on), its counts, ``status``, ``open_alerts`` and its rolling
-  metrics (``accuracy``, ``estimated_accuracy``, ``mae``, ...);
+- ``...:history``: ``t`` (the start of an interval of event time: the point
+  is the model as of then), its counts, ``status``, ``open_alerts`` and its
+  rolling metrics (``accuracy``, ``estimated_accuracy``, ``mae``, ...);
 - ``...:history:features``: ``t`` and, per feature (at most
   ``history_max_features``, the highest drift scores), its drift score and the
-  last window's statistics.
+  last window's statistics, stored compact (values in ``FEATURE_FIELDS`` order).
 
 With each point, ``...:distributions`` gets every feature's reference against
 its recent values (:mod:`detectors.distributions`). A point is taken where a
@@ -17,8 +17,7 @@ whatever batches the events came in, live or replayed. The writer adds the
 points to the pipeline it sends anyway (:class:`~streams.redis_state.RedisStateWriter`),
 so history costs no round trip. A worker that restarts from a checkpoint, or
 takes a model over, takes the points after the checkpoint again; readers keep
-the last point of each interval.
-Each stream holds ``ceil(retention / interval)`` points (trimmed approximately:
+the last point of each interval. Each stream holds ``ceil(retention / interval)`` points (trimmed approximately:
 up to 100 more); readers drop points older than the retention in event time.
 """
 
