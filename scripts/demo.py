@@ -12,10 +12,13 @@ gets concept drift (the rule behind its labels changes) at 40 % of the run;
 other models stay steady. Outcomes arrive a few seconds after their
 predictions, and some models send their events in batches.
 
-Alerts are printed as they arrive on the alerts topic, and the status table
-from Redis every 10 seconds. After ``--duration`` seconds of traffic it waits
-for the worker to catch up, prints the final table and a summary, stops
-everything and exits 0. Ctrl-C stops everything too, with exit code 130.
+It prints the dashboard's address (the worker's web port) as soon as the
+worker runs. Alerts are printed as they arrive on the alerts topic, and the
+status table from Redis every 10 seconds. After ``--duration`` seconds of
+traffic it waits for the worker to catch up, prints the final table and a
+summary, writes the drifting models' reports (``driftline report``) next to
+its logs, stops everything and exits 0; with ``--stay`` it keeps the dashboard
+up until Ctrl-C. Ctrl-C stops everything too, with exit code 130.
 
 This module only reads the command line: the run is :mod:`scripts.demo_run`,
 the cast and what is printed :mod:`scripts.demo_console`.
@@ -38,6 +41,7 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
     parser.add_argument("--models", type=int, default=3, help="how many models to simulate (default 3)")
     parser.add_argument("--rate", type=float, default=400.0, help="predictions per second per model (default 400)")
+    parser.add_argument("--stay", action="store_true", help="keep the stack and the dashboard up after the traffic")
     args = parser.parse_args(argv)
     if args.duration <= 0 or args.models < 1 or args.rate <= 0:
         parser.error("--duration and --rate must be > 0, --models >= 1")

@@ -20,15 +20,22 @@ from scripts.demo_console import ANSI, AlertWatcher, Console, SimulatedModel, ca
 from scripts.harness import GROUP_TIMING, Producer, WorkerProcess, kafka_producer, model_counts, wait_for
 from scripts.produce import PlayStats, play
 from scripts.scenarios import stream, train_model
-from streams.embedded import EmbeddedBroker, EmbeddedRedis, EmbeddedServerError, EmbeddedStack
+from streams.embedded import EmbeddedBroker, EmbeddedRedis, EmbeddedServerError, EmbeddedStack, free_port
+from streams.history import HistoryPolicy
 from streams.keys import RedisKeys
+from streams.report import render_html, report_document
 from streams.settings import Settings
 from streams.status import render_status
+from streams.web_dashboard import DASHBOARD_PATH
 
 STATUS_EVERY_S = 10.0
 DRIFT_AT = 0.4  # share of the run after which the drifting models drift
 CATCH_UP_S = 30.0  # how long to wait, after the traffic, for the worker to process everything
-WORKER_ENV = GROUP_TIMING | {"DRIFTLINE_LOG_LEVEL": "warning"}  # the broker is on loopback: restarts are quick
+WORKER_ENV = GROUP_TIMING | {
+    "DRIFTLINE_LOG_LEVEL": "warning",  # the broker is on loopback: restarts are quick
+    "DRIFTLINE_HISTORY_INTERVAL_S": "5",  # a point every 5 s of event time: a 90 s run draws a trend
+}
+REPORTED = ("credit-risk", "churn")  # the models whose report the demo writes at its end
 
 
 class Demo:
@@ -50,6 +57,7 @@ class Demo:
         self.stats: dict[str, PlayStats] = {}
         self.failures: list[str] = []
         self.traffic_s = 0.0
+        self.web_port = 0
 
     def run(self) -> int:
         """Start the stack, the worker and the traffic; print alerts and status; return 0 at the end."""
@@ -64,9 +72,12 @@ class Demo:
         )
         self.stack.start()
         say(f"started Tansu at {self.stack.broker.bootstrap} and Redis at {self.stack.redis.url}")
-        self.worker = WorkerProcess({**self.stack.env(), **WORKER_ENV}, log_path=self.logs / "worker.log").start()
+        self.web_port = free_port()
+        env = {**self.stack.env(), **WORKER_ENV, "DRIFTLINE_WEB_PORT": str(self.web_port)}
+        self.worker = WorkerProcess(env, log_path=self.logs / "worker.log").start()
         self.worker.ready(timeout_s=90)
         say(f"worker pid {self.worker.pid} is consuming ({time.monotonic() - began:.1f} s after start)")
+        say(self.console.paint(f"dashboard: {self.dashboard}  (open it now: it follows the run live)", "1"))
         self.redis = redis.Redis.from_url(self.stack.redis.url)
         self.producer = kafka_producer(self.stack.broker.bootstrap, client_id="driftline-demo")
 
@@ -110,7 +121,36 @@ class Demo:
         time.sleep(1.5)  # the last alerts are on the alerts topic: let the watcher print them
         self.print_status(f"final status at +{time.monotonic() - t0:.0f}s")
         say(self.summary(caught_up))
+        self.write_reports()
+        if args.stay:
+            return self.stay()
+        say(f"dashboard was at {self.dashboard} (python -m scripts.demo --stay keeps it up after the traffic)")
         return 0
+
+    @property
+    def dashboard(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}{DASHBOARD_PATH}"
+
+    def write_reports(self) -> None:
+        """The drifting models' reports (``driftline report``), to look at after the demo."""
+        assert self.redis is not None
+        for model_id in REPORTED[: self.args.models]:
+            document = report_document(self.redis, self.keys, model_id, HistoryPolicy(5.0, 7 * 86400.0, 10))
+            if document is not None:
+                path = self.logs / f"report-{model_id}.html"
+                path.write_text(render_html(document), encoding="utf-8")
+                self.console.say(f"report of {model_id}: {path}")
+
+    def stay(self) -> int:
+        """Keep the stack and the dashboard up until Ctrl-C."""
+        self.console.say(f"the dashboard stays up at {self.dashboard}; Ctrl-C stops everything")
+        try:
+            while True:
+                self._check_worker()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            self.console.say("\ndemo: stopping")
+            return 0
 
     def _play(self, model: SimulatedModel, trained: Any, n: int, drift_at: int) -> None:
         rate = self.args.rate

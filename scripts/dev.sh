@@ -26,12 +26,14 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 cmd="${1:-test}"
 [ $# -gt 0 ] && shift
-# The test harness starts real Prometheus and Alertmanager servers: Debian's packages.
+# The test harness starts real Prometheus and Alertmanager servers and drives the dashboard in a
+# headless Chromium: Debian's packages.
 need_debs() {
     local missing=()
     command -v prometheus >/dev/null 2>&1 || missing+=(prometheus)
     command -v prometheus-alertmanager >/dev/null 2>&1 || command -v alertmanager >/dev/null 2>&1 \
         || missing+=(prometheus-alertmanager)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     [ ${#missing[@]} -eq 0 ] && return 0
     local sudo=""
     [ "$(id -u)" -ne 0 ] && sudo="sudo -n"

@@ -28,7 +28,10 @@ def _default(field: Any) -> str:
     if isinstance(value, dict):
         return "`{}`" if not value else f"`{value}`"
     if isinstance(value, float) and value.is_integer() and abs(value) >= 1e4:
-        return f"`{value:.0e}`".replace("e+0", "e").replace("e+", "e")
+        short = f"{value:.0e}"
+        if float(short) != value:  # 604800.0 is not 6e5
+            return f"`{int(value)}`"
+        return f"`{short}`".replace("e+0", "e").replace("e+", "e")
     return f"`{value}`"
 
 

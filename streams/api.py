@@ -14,19 +14,71 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from importlib.resources import files
 from typing import Any
 
 import orjson
 import redis
 
+from streams.history import HistoryPolicy
+from streams.history_read import (
+    MAX_SPARKLINE_MODELS,
+    HistoryQuery,
+    parse_distributions,
+    parse_history,
+    queue_distributions,
+    queue_history,
+)
 from streams.keys import RedisKeys
 from streams.redis_client import AsyncClient
 from streams.registry import read_live_workers_async
+from streams.settings import Settings
 from streams.status import typed
 
+MAX_PAGE = 1000  # models one page of /api/models holds at most
 MAX_RECENT = 1000  # alerts one /api/alerts/recent answer returns at most
 STREAM_BLOCK_MS = 2_000  # one read of the alerts stream waits this long (under redis-py's 5 s socket timeout)
+
+
+_SEVERITY = {"ok": 0, "warning": 1, "critical": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class ModelPage:
+    """One page of ``GET /api/models``: ``limit`` models from ``offset``, ids containing ``search``.
+
+    >>> ModelPage.parse("20", "5000", "status", "churn")
+    ModelPage(offset=20, limit=1000, worst_first=True, search='churn')
+    """
+
+    offset: int = 0
+    limit: int = 50
+    worst_first: bool = False
+    search: str = ""
+
+    @classmethod
+    def parse(cls, offset: str | None, limit: str | None, sort: str | None, search: str | None) -> ModelPage:
+        return cls(
+            max(0, _integer(offset, 0)), max(1, min(MAX_PAGE, _integer(limit, 50))), sort == "status", search or ""
+        )
+
+
+def sparkline_point(point: dict[str, Any]) -> dict[str, Any]:
+    """A history point cut to what a sparkline draws.
+
+    >>> sparkline_point({"t": 60.0, "status": "ok", "predictions": 9, "metric": "mae", "mae": 0.5, "rmse": 1.0})
+    {'t': 60.0, 'status': 'ok', 'metric': 'mae', 'mae': 0.5}
+    """
+    kept = ("t", "status", "metric", point.get("metric"), "estimated_accuracy")
+    return {k: point[k] for k in kept if k is not None and k in point}
+
+
+def _integer(text: str | None, default: int) -> int:
+    try:
+        return int(text) if text is not None else default
+    except ValueError:
+        return default
 
 
 def openapi_document() -> dict[str, Any]:
@@ -72,21 +124,42 @@ class ReadApi:
     (5, 100, 1000)
     """
 
-    def __init__(self, client: AsyncClient, keys: RedisKeys) -> None:
+    def __init__(self, client: AsyncClient, keys: RedisKeys, history_policy: HistoryPolicy | None = None) -> None:
         self.client = client
         self.keys = keys
+        self.history_policy = history_policy or HistoryPolicy.of(Settings())
 
     async def model_ids(self) -> list[str]:
         return sorted(_text(m) for m in await self.client.smembers(self.keys.models))
 
-    async def models(self) -> dict[str, Any]:
-        """``GET /api/models``: every model's hash."""
+    async def models(self, page: ModelPage | None = None) -> dict[str, Any]:
+        """``GET /api/models``: every model's hash, or one page of them (``total`` and ``statuses`` count all)."""
         ids = await self.model_ids()
+        answer: dict[str, Any] = {}
+        if page is not None:
+            ids, answer = await self._page(ids, page)
         pipe = self.client.pipeline(transaction=False)
         for model_id in ids:
             pipe.hgetall(self.keys.model(model_id))
         found = await pipe.execute() if ids else []
-        return {"models": [{**_hash(raw), "model_id": m} for m, raw in zip(ids, found, strict=True) if raw]}
+        models = [{**_hash(raw), "model_id": m} for m, raw in zip(ids, found, strict=True) if raw]
+        return {"models": models, **answer}
+
+    async def _page(self, ids: list[str], page: ModelPage) -> tuple[list[str], dict[str, Any]]:
+        """The ids of one page (worst status first, if asked), and the counts over all models."""
+        chosen = [m for m in ids if page.search in m] if page.search else ids
+        pipe = self.client.pipeline(transaction=False)
+        for model_id in chosen:
+            pipe.hget(self.keys.model(model_id), "status")
+        statuses = [_text(s) if s is not None else "unknown" for s in (await pipe.execute() if chosen else [])]
+        counts: dict[str, int] = {}
+        for status in statuses:
+            counts[status] = counts.get(status, 0) + 1
+        if page.worst_first:
+            ranked = sorted(zip(statuses, chosen, strict=True), key=lambda sm: (-_SEVERITY.get(sm[0], -1), sm[1]))
+            chosen = [m for _, m in ranked]
+        shown = chosen[page.offset : page.offset + page.limit]
+        return shown, {"total": len(chosen), "offset": page.offset, "statuses": counts}
 
     async def model(self, model_id: str) -> dict[str, Any] | None:
         """``GET /api/models/{model_id}``: its hash, features, segments and open alerts; None if unknown."""
@@ -96,7 +169,8 @@ class ReadApi:
         pipe.hgetall(keys.features(model_id))
         pipe.hgetall(keys.segments(model_id))
         pipe.hgetall(keys.open_alerts(model_id))
-        summary, features, segments, alerts = await pipe.execute()
+        queue_distributions(pipe, keys, model_id)
+        summary, features, segments, alerts, shown = await pipe.execute()
         if not summary:
             return None
         return {
@@ -104,7 +178,31 @@ class ReadApi:
             "features": _json_values(features),
             "segments": [entry for _, entry in sorted(_json_values(segments).items())],
             "open_alerts": sorted(_json_values(alerts).values(), key=lambda a: a["detected_at"]),
+            "distributions": parse_distributions(shown),
         }
+
+    async def history(self, model_id: str, query: HistoryQuery) -> dict[str, Any] | None:
+        """``GET /api/models/{model_id}/history``: its points and its features' series; None if unknown."""
+        pipe = self.client.pipeline(transaction=False)
+        pipe.exists(self.keys.model(model_id))
+        queue_history(pipe, self.keys, model_id, query)
+        known, *answers = await pipe.execute()
+        return parse_history(answers, model_id, query, self.history_policy) if known else None
+
+    async def sparklines(self, model_ids: list[str], points: int) -> dict[str, Any]:
+        """``GET /api/history?models=a,b``: the newest points of a few models, for an overview's sparklines:
+        each point's time, status, metric and estimated accuracy only."""
+        query = HistoryQuery(points=points, features=())
+        chosen = list(dict.fromkeys(model_ids))[:MAX_SPARKLINE_MODELS]
+        pipe = self.client.pipeline(transaction=False)
+        for model_id in chosen:
+            queue_history(pipe, self.keys, model_id, query)
+        found = await pipe.execute() if chosen else []
+        history = {}
+        for model_id, raw in zip(chosen, found, strict=True):
+            points = parse_history([raw], model_id, query, self.history_policy)["points"]
+            history[model_id] = [sparkline_point(p) for p in points]
+        return {"history": history}
 
     async def open_alerts(self, model_id: str | None = None) -> dict[str, Any]:
         """``GET /api/alerts/open``: the alerts firing now, of every model or of one."""
@@ -167,4 +265,4 @@ class ReadApi:
         return _text(newest[0][0]) if newest else "0-0"
 
 
-__all__ = ["ReadApi", "openapi_document"]
+__all__ = ["ModelPage", "ReadApi", "openapi_document"]

@@ -20,6 +20,7 @@ from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from streams.api import ReadApi
 from streams.consumer import Consumer
+from streams.history import HistoryPolicy, HistoryRecorder
 from streams.keys import RedisKeys
 from streams.metrics import DriftCap, WorkerMetrics
 from streams.model_config import ModelConfigStore
@@ -80,7 +81,8 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
 
     client = async_client(settings)
     keys = RedisKeys(settings.redis_prefix)
-    writer = RedisStateWriter(client, keys, settings.alerts_stream_maxlen)
+    history = HistoryRecorder(keys, HistoryPolicy.of(settings))
+    writer = RedisStateWriter(client, keys, settings.alerts_stream_maxlen, history)
 
     async def forward(partition: int, value: bytes) -> Any:
         return await events.send(value=value, partition=partition)
@@ -106,7 +108,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     app.driftline_pipeline = pipeline
     registry = WorkerRegistry(client, keys, ttl_s=settings.session_timeout_s)
     configs = ModelConfigStore(keys)
-    _install_web(app, settings, pipeline, ReadApi(client, keys))
+    _install_web(app, settings, pipeline, ReadApi(client, keys, history.policy))
 
     @app.on_partitions_revoked.connect
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:

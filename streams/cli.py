@@ -1,4 +1,4 @@
-"""The ``driftline`` command: worker, notify, status, models, reference and demo."""
+"""The ``driftline`` command: worker, notify, status, models, reference, report, up and demo."""
 
 from __future__ import annotations
 
@@ -31,10 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     ref_set = reference_commands.add_parser("set", help="profile a CSV or JSON-lines sample and store it")
     ref_set.add_argument("model")
     ref_set.add_argument("file", type=Path)
+    report = commands.add_parser("report", help="a model's dashboard page as one self-contained HTML file, or JSON")
+    report.add_argument("model")
+    report.add_argument("--html", type=Path, metavar="FILE", help="write the page here")
+    report.add_argument("--json", type=Path, metavar="FILE", help="the same content as JSON (- for stdout)")
+    up = commands.add_parser("up", help="run a broker on localhost:29092, Redis and one worker until Ctrl-C")
+    up.add_argument("--data-dir", type=Path, default=Path(".driftline"), help="Redis data, logs (.driftline)")
+    up.add_argument("--kafka-port", type=int, default=29092, help="the broker's port (default 29092)")
+    up.add_argument("--web-port", type=int, default=6066, help="dashboard and API port (6066)")
+    up.add_argument("--redis-port", type=int, default=6399, help="the Redis port (default 6399)")
     demo = commands.add_parser("demo", help="run the whole thing on an embedded broker and Redis")
     demo.add_argument("--duration", type=float, default=90.0, help="seconds of traffic (default 90)")
     demo.add_argument("--models", type=int, default=3, help="how many models to simulate (default 3)")
     demo.add_argument("--rate", type=float, default=400.0, help="predictions per second per model")
+    demo.add_argument("--stay", action="store_true", help="keep the dashboard up after the traffic, until Ctrl-C")
     args = parser.parse_args(argv)
     try:
         if args.command == "worker":
@@ -47,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_reference(Settings(), args.model, args.file)
         if args.command == "models":
             return run_models(Settings(), args.action, getattr(args, "files", []))
+        if args.command == "report":
+            return run_report(Settings(), args.model, args.html, args.json)
+        if args.command == "up":
+            from streams.up import run_up
+
+            return run_up(args.data_dir, args.kafka_port, args.redis_port, args.web_port)
         return run_demo(args)
     except DriftlineError as exc:
         print(f"driftline: {exc}", file=sys.stderr)
@@ -136,13 +152,41 @@ def run_reference(settings: Settings, model_id: str, path: Path) -> int:
     return 0
 
 
+def run_report(settings: Settings, model_id: str, html_path: Path | None, json_path: Path | None) -> int:
+    import json
+
+    from streams.history import HistoryPolicy
+    from streams.keys import RedisKeys
+    from streams.redis_client import sync_client
+    from streams.report import render_html, report_document
+
+    if html_path is None and json_path is None:
+        raise ConfigurationError("say where to write the report: --html FILE and/or --json FILE")
+    document = report_document(sync_client(settings), RedisKeys(settings.redis_prefix), model_id,
+                               HistoryPolicy.of(settings))
+    if document is None:
+        raise ConfigurationError(f"no model {model_id!r} in Redis")
+    if html_path is not None:
+        html_path.write_text(render_html(document), encoding="utf-8")
+        print(f"report of {model_id}: {html_path} (self-contained: open it anywhere, no network needed)")
+    if json_path is not None:
+        text = json.dumps(document, indent=2, sort_keys=True)
+        if str(json_path) == "-":
+            print(text)
+        else:
+            json_path.write_text(text + "\n", encoding="utf-8")
+            print(f"report of {model_id} as data: {json_path}")
+    return 0
+
+
 def run_demo(args: argparse.Namespace) -> int:
     """The demo lives in ``scripts/demo.py`` of a source checkout."""
     script = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
     if not script.exists():
         print("driftline: the demo runs from a source checkout (scripts/demo.py not found)", file=sys.stderr)
         return 2
-    sys.argv = [str(script), "--duration", str(args.duration), "--models", str(args.models), "--rate", str(args.rate)]
+    sys.argv = [str(script), "--duration", str(args.duration), "--models", str(args.models), "--rate", str(args.rate),
+                *(["--stay"] if args.stay else [])]
     runpy.run_path(str(script), run_name="__main__")
     return 0
 

@@ -50,3 +50,15 @@ class RedisKeys:
 
     def segments(self, model_id: str) -> str:
         return f"{self.model(model_id)}:segments"
+
+    def history(self, model_id: str) -> str:
+        """Stream: the model's history, one point per ``history_interval_s`` of event time (JSON ``point``)."""
+        return f"{self.model(model_id)}:history"
+
+    def feature_history(self, model_id: str) -> str:
+        """Stream: its features' drift scores and window statistics, at the same points."""
+        return f"{self.model(model_id)}:history:features"
+
+    def distributions(self, model_id: str) -> str:
+        """Hash: feature name -> JSON of its reference against its recent values (shares per bin)."""
+        return f"{self.model(model_id)}:distributions"

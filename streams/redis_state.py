@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import orjson
 
 from detectors import Alert
+from streams.history import HistoryRecorder
 from streams.keys import RedisKeys
 from streams.redis_client import AsyncClient
 from streams.registry import WorkerRegistry
@@ -19,12 +20,18 @@ log = logging.getLogger(__name__)
 
 
 class RedisStateWriter:
-    """Writes the state of changed models and new alerts in one pipeline per write."""
+    """Writes the state of changed models and new alerts in one pipeline per write.
 
-    def __init__(self, client: AsyncClient, keys: RedisKeys, stream_maxlen: int) -> None:
+    With a ``history``, the models' history points that are due go in the same pipeline.
+    """
+
+    def __init__(
+        self, client: AsyncClient, keys: RedisKeys, stream_maxlen: int, history: HistoryRecorder | None = None
+    ) -> None:
         self.client = client
         self.keys = keys
         self.stream_maxlen = stream_maxlen
+        self.history = history
 
     async def write(self, states: Sequence[ModelState], alerts: list[Alert], now: float) -> int:
         """Queue every write, send them in one round trip; returns the number of commands."""
@@ -44,6 +51,7 @@ class RedisStateWriter:
                     pipe.hset(keys.features(state.model_id), mapping=features)
                 if monitor.removed_features:
                     pipe.hdel(keys.features(state.model_id), *monitor.removed_features)
+                    pipe.hdel(keys.distributions(state.model_id), *monitor.removed_features)
             segments = state.segments
             if segments is not None:
                 if segments.removed:  # before the new entries: a segment chosen again stays
@@ -51,6 +59,8 @@ class RedisStateWriter:
                 entries = {key: orjson.dumps(entry) for key, entry in segments.summary().items()}
                 if entries:
                     pipe.hset(keys.segments(state.model_id), mapping=entries)
+            if self.history is not None:
+                self.history.queue(pipe, state)
             state.dirty = False
         if models:
             pipe.sadd(keys.models, *models)
@@ -70,4 +80,5 @@ class RedisStateWriter:
                 state.monitor.removed_features = []
             if state.segments is not None:
                 state.segments.removed = []
+            state.history_marks = []
         return commands

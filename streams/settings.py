@@ -152,6 +152,18 @@ class Settings(BaseSettings):
     task_overrides: dict[str, str] = Field(default_factory=dict, description="JSON: model id -> classification "
                                            "or regression")
     alerts_stream_maxlen: int = Field(10_000, ge=1, description="length of the alerts stream in Redis")
+    history_interval_s: float = Field(
+        60.0, gt=0, description="event time between two points of a model's history (its metrics, counts, status "
+        "and every feature's drift score and window statistics) in Redis",
+    )
+    history_retention_s: float = Field(
+        7 * 86400.0, gt=0, description="how much event time a model's history covers: its streams keep "
+        "retention / interval points (10,080 by default), whatever the model's traffic",
+    )
+    history_max_features: int = Field(
+        10, ge=0, description="features in one history point at most, the highest drift scores first (caps "
+        "a model's history memory however many features it has)",
+    )
     alert_cooldown_s: float = Field(300.0, ge=0, description="after a resolve, how long (in event time) the same "
                                     "alert in the same direction waits before it can fire again")
 

@@ -16,6 +16,7 @@ from detectors.monitor_config import FeatureBudget
 from detectors.segments import SegmentMonitors
 from streams.event_time import Event, EventTimeBuffer
 from streams.events import OutcomeEvent, PredictionEvent  # noqa: F401 (OutcomeEvent: doctest)
+from streams.history import HistoryMark, interval_chunks, take_mark
 from streams.join import JoinedPair, LabelJoin
 from streams.model_config import monitor_config, segment_monitors
 from streams.settings import Settings
@@ -63,6 +64,7 @@ class ModelState:
     def __post_init__(self) -> None:
         self.dirty = True  # changed since Redis last heard of it
         self.changed = True  # changed since the last checkpoint
+        self.history_marks: list[HistoryMark] = []  # history points taken since the last write (not checkpointed)
 
     @classmethod
     def create(cls, model_id: str, settings: Settings, file: ModelConfig | None = None) -> ModelState:
@@ -101,21 +103,33 @@ class ModelState:
         """Decide on the events the watermark has passed (all of them if ``final``); return how many.
 
         ``budget`` bounds the features its detectors may start monitoring; ``keep``
-        how many events may stay held (a partition's bound).
+        how many events may stay held (a partition's bound). Where the events cross
+        into a new ``history_interval_s`` of event time, a history point of the state
+        as of that boundary goes to ``history_marks`` (:mod:`streams.history`), so
+        history follows event time whatever the batches the events came in.
         """
+        before = self.buffer.frontier
         ready = self.buffer.release(final, keep)
         if not ready:
             return 0
         self.dirty = self.changed = True
+        for boundary, part in interval_chunks(ready, before, settings.history_interval_s):
+            if boundary is not None and self.monitor is not None:  # the state as of the interval's start
+                self.history_marks.append(take_mark(self, boundary, settings.history_max_features))
+            self._decide(part, settings, file, reference, budget)
+        return len(ready)
+
+    def _decide(self, ready: list[tuple[Event, float]], settings: Settings, file: ModelConfig | None,
+                reference: dict[str, Any] | None, budget: FeatureBudget | None) -> None:
+        """Join the released events and feed the detectors (or hold them while the model is on probation)."""
         predictions, pairs = self._join(ready)
         if self.monitor is not None:
             self._observe(predictions, pairs)
-            return len(ready)
+            return
         self.probation_predictions += predictions
         self.probation_pairs += pairs
         if self.released_predictions >= settings.model_probation_events:
             self._promote(settings, file, reference or {}, budget)
-        return len(ready)
 
     def _join(self, ready: list[tuple[Event, float]]) -> tuple[list[Released], list[tuple[int, JoinedPair]]]:
         """Number the released events, join them; return the predictions and the pairs they made."""

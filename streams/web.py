@@ -7,6 +7,7 @@
     GET /api/alerts/open         alerts firing now                                        segments, open alerts
     GET /api/alerts/recent       the newest alerts            GET /api/alerts/stream       server-sent events
     GET /api/workers             the live workers             GET /api/openapi.json        this API, described
+    GET /api/models/{model_id}/history, GET /api/history, GET /dashboard: see streams.web_dashboard
 
 Everything under ``/api`` is read-only and reads Redis (:mod:`streams.api`),
 so any worker answers for any model. ``/ready`` answers 503 with its reasons
@@ -26,10 +27,11 @@ import redis
 from aiohttp import web
 from faust.web import View
 
-from streams.api import ReadApi, openapi_document
+from streams.api import ModelPage, ReadApi, openapi_document
 from streams.metrics import WorkerMetrics
 from streams.registry import read_live_workers_async
 from streams.settings import Settings
+from streams.web_dashboard import install_dashboard
 
 log = logging.getLogger(__name__)
 REDIS_PING_TIMEOUT_S = 2.0
@@ -123,7 +125,10 @@ def install_api(app: Any, api: ReadApi) -> None:
     @app.page("/api/models")
     class Models(View):
         async def get(self, request: web.Request) -> web.Response:
-            return await _answer(api.models())
+            q = request.query
+            paged = any(name in q for name in ("offset", "limit", "sort", "q"))
+            page = ModelPage.parse(q.get("offset"), q.get("limit"), q.get("sort"), q.get("q")) if paged else None
+            return await _answer(api.models(page))
 
     @app.page("/api/models/{model_id}")
     class Model(View):
@@ -156,6 +161,8 @@ def install_api(app: Any, api: ReadApi) -> None:
     class AlertStream(View):
         async def get(self, request: web.Request) -> web.StreamResponse:
             return await stream_alerts(api, request)
+
+    install_dashboard(app, api)
 
 
 async def _answer(pending: Any) -> web.Response:

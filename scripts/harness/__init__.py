@@ -14,6 +14,9 @@
 * **Waiting** (:mod:`.waiting`): :func:`wait_for` (a deadline and stall
   detection), :func:`wait_for_counts` on the models' Redis hashes,
   :func:`model_counts` and :func:`model_hashes`.
+* **A headless browser** (:mod:`.browser`): :func:`browser` (Debian's Chromium over the
+  DevTools protocol, its network limited to loopback) yields a page that records every
+  request; :func:`shown` reads what the dashboard shows.
 * **Process costs** (:mod:`.costs`): :func:`peak_rss_mb`, :func:`cpu_seconds`,
   :class:`LoadMeter`, :func:`cpus`.
 """

@@ -13,8 +13,10 @@ import redis.asyncio
 from aiohttp import web
 
 from detectors import Alert, Evidence
-from streams.api import ReadApi
+from streams.api import ModelPage, ReadApi
 from streams.embedded import EmbeddedRedis, free_port
+from streams.history import HistoryPolicy, HistoryRecorder
+from streams.history_read import HistoryQuery
 from streams.keys import RedisKeys
 from streams.redis_state import RedisStateWriter
 from streams.registry import WorkerRegistry
@@ -53,7 +55,8 @@ def _state(model: str, n: int) -> ModelState:
 
 async def _write(url: str, keys: RedisKeys, alerts: list[Alert]) -> None:
     client = redis.asyncio.Redis.from_url(url)
-    await RedisStateWriter(client, keys, stream_maxlen=100).write(
+    history = HistoryRecorder(keys, HistoryPolicy(60.0, 3600.0, 10))
+    await RedisStateWriter(client, keys, stream_maxlen=100, history=history).write(
         [_state("churn", 400), _state("fraud", 60)], alerts, now=500.0
     )
     registry = WorkerRegistry(client, keys, ttl_s=30)
@@ -77,13 +80,26 @@ def test_every_answer_fits_the_openapi_description(redis_server: EmbeddedRedis, 
             "/api/workers": await api.workers(),
             "missing": await api.model("nope"),
             "fraud alerts": await api.open_alerts("fraud"),
+            "/api/models/{model_id}/history": await api.history("churn", HistoryQuery()),
+            "/api/history": await api.sparklines(["churn", "fraud", "nope"], 10),
+            "page": await api.models(ModelPage(offset=1, limit=1, worst_first=True)),
+            "no history": await api.history("nope", HistoryQuery()),
         }
         await client.aclose()
         return found
 
     found = asyncio.run(answers())
-    for path in ("/api/models", "/api/models/{model_id}", "/api/alerts/open", "/api/alerts/recent", "/api/workers"):
+    paths = ["/api/models", "/api/models/{model_id}", "/api/alerts/open", "/api/alerts/recent", "/api/workers"]
+    for path in [*paths, "/api/models/{model_id}/history", "/api/history"]:
         check(path, found[path])
+    check("/api/models", found["page"])
+    assert found["page"]["total"] == 2 and found["page"]["statuses"] == {"ok": 2}
+    assert [m["model_id"] for m in found["page"]["models"]] == ["fraud"]
+    history = found["/api/models/{model_id}/history"]
+    assert [p["t"] for p in history["points"]] == [120.0 + 60 * i for i in range(7)]  # event times 100 to 499
+    assert set(history["features"]) == {"x", "plan"}
+    assert found["no history"] is None and found["/api/history"]["history"]["nope"] == []
+    assert found["/api/models/{model_id}"]["distributions"] == {}  # references still building (1,000 values)
     detail = found["/api/models/{model_id}"]
     assert detail["model"]["predictions"] == 400 and detail["model"]["joined"] == 400
     assert set(detail["features"]) == {"x", "plan"}
