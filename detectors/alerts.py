@@ -96,7 +96,11 @@ class Alert:
             "window_end": rfc3339(e.window_end),
             "message": e.message,
             "detected_at": rfc3339(self.detected_at),
-            **({"top_features": [{"feature": f, "score": v} for f, v in e.top_features]} if e.kind == "data_drift" else {}),
+            **(
+                {"top_features": [{"feature": f, "score": v} for f, v in e.top_features]}
+                if e.kind == "data_drift"
+                else {}
+            ),
         }
 
 
@@ -116,7 +120,11 @@ def segment_key(segment: dict[str, str] | None) -> str | None:
 
 
 def alert_id_for(
-    model_id: str, kind: str, feature: str | None, detector: str, episode: int,
+    model_id: str,
+    kind: str,
+    feature: str | None,
+    detector: str,
+    episode: int,
     segment: dict[str, str] | None = None,
 ) -> str:
     """A stable id for one episode: the same inputs give the same id after a replay.
@@ -201,8 +209,14 @@ class AlertBook:
     segment: dict[str, str] | None = None
 
     def change(
-        self, evidence: Evidence, active: bool, at: float, model_version: str, detected_at: float,
-        key: AlertKey | None = None, held: bool = False,
+        self,
+        evidence: Evidence,
+        active: bool,
+        at: float,
+        model_version: str,
+        detected_at: float,
+        key: AlertKey | None = None,
+        held: bool = False,
     ) -> list[Alert]:
         """One change of a detector's condition at event time ``at``; the alert edges it makes."""
         key = key or (evidence.kind, evidence.feature, evidence.detector)
@@ -274,6 +288,7 @@ class AlertBook:
 
         With ``feature``, only the alerts on that feature count.
         """
-        severities = {a.evidence.severity for a in self.open.values()
-                      if feature is None or a.evidence.feature == feature}
+        severities = {
+            a.evidence.severity for a in self.open.values() if feature is None or a.evidence.feature == feature
+        }
         return "critical" if "critical" in severities else ("warning" if severities else "ok")

@@ -58,7 +58,15 @@ import numpy as np
 
 from detectors.reference import CategoricalProfile, NumericProfile, build_profile  # noqa: F401 (build_profile: doctest)
 from detectors.two_sample import (
-    CAP, CATEGORICAL_TESTS, NUMERIC_TESTS, TRIM, Profile, _at_most, _categorical_rows, _cells, _psi_rows,
+    CAP,
+    CATEGORICAL_TESTS,
+    NUMERIC_TESTS,
+    TRIM,
+    Profile,
+    _at_most,
+    _categorical_rows,
+    _cells,
+    _psi_rows,
 )
 
 __all__ = ["Calibration", "calibrate", "uniform_windows"]
@@ -76,7 +84,7 @@ def _tail_quantile(stats: np.ndarray, alpha: float, power: float) -> float:
         return float(np.quantile(s, 1.0 - alpha)) ** power
     k = max(d // 20, 10)
     base = s[d - k - 1]
-    beta = float(np.mean(s[d - k:] - base))
+    beta = float(np.mean(s[d - k :] - base))
     return max(float(base) + beta * math.log(k / d / alpha), float(s[-1])) ** power
 
 
@@ -147,11 +155,11 @@ def _counted_null(key: bytes, sizes: tuple[int, int], window: int, draws: int, s
     counted = _at_most(u, np.concatenate([at_most, edge_levels, below[atoms]]))  # values at most each level
     ks = np.abs(counted[:, :n_points] / m - at_most).max(axis=1)
     if len(atoms):  # at an atom the share below it counts too: values below its lower level
-        under = counted[:, n_points + n_edges:]
+        under = counted[:, n_points + n_edges :]
         rows = np.arange(len(u))[:, None]
         under -= (under > 0) & (u[rows, np.maximum(under, 1).astype(np.int64) - 1] == below[atoms])
         ks = np.maximum(ks, np.abs(under / m - below[atoms]).max(axis=1))
-    cumulative = np.column_stack([counted[:, n_points:n_points + n_edges], np.full(len(u), m)])
+    cumulative = np.column_stack([counted[:, n_points : n_points + n_edges], np.full(len(u), m)])
     psi = _psi_rows(np.diff(cumulative, axis=1, prepend=0.0), fractions)
     ks.setflags(write=False)
     psi.setflags(write=False)
@@ -202,7 +210,10 @@ def _null_stats(profile: NumericProfile, window: int, draws: int, seed: int) -> 
 
 
 def wasserstein_rows(
-    profile: NumericProfile, window: int, draws: int = 2000, seed: int = 0,
+    profile: NumericProfile,
+    window: int,
+    draws: int = 2000,
+    seed: int = 0,
     levels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The Wasserstein statistic (reference std) of each simulated window of ``profile``.

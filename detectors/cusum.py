@@ -293,7 +293,7 @@ class MeanShiftCusum:
     def _clearing(self, z: np.ndarray, times: np.ndarray, done: int, changes: list[Change]) -> int:
         """Fill the clearing window from ``z[done:]``; judge it when full; return where it stopped."""
         take = min(len(z) - done, self.clear_window - self.clear_n)
-        self.clear_sum = float(np.cumsum(np.concatenate(([self.clear_sum], z[done:done + take])))[-1])
+        self.clear_sum = float(np.cumsum(np.concatenate(([self.clear_sum], z[done : done + take])))[-1])
         self.clear_n += take
         self.n += take
         end = done + take
@@ -327,6 +327,14 @@ class MeanShiftCusum:
         )
         severity = "critical" if abs(self.shift) >= 1.0 else "warning"
         return Evidence(
-            self.kind, self.name, "cusum", round(total, 6), round(bound, 6), run, self.fired_ts, self.last_ts,
-            severity, message,
+            self.kind,
+            self.name,
+            "cusum",
+            round(total, 6),
+            round(bound, 6),
+            run,
+            self.fired_ts,
+            self.last_ts,
+            severity,
+            message,
         )

@@ -93,7 +93,9 @@ class FeatureMonitor:
         keep = rows[~other] if mismatched else rows
         if not len(keep):
             return out
-        column: Any = numeric_column([values[i] for i in keep.tolist()]) if self.numeric else [values[i] for i in keep.tolist()]
+        column: Any = (
+            numeric_column([values[i] for i in keep.tolist()]) if self.numeric else [values[i] for i in keep.tolist()]
+        )
         return out + self._drift(column, ts[keep], keep)
 
     def observe(self, value: FeatureValue, ts: float) -> list[KeyedChange]:
@@ -114,16 +116,21 @@ class FeatureMonitor:
             self._start_range(windowed.profile)
         if self.out_of_range is not None and len(column):
             finite = np.flatnonzero(np.isfinite(column))
-            out += self._keyed("out_of_range", _shift(self.out_of_range.update_many(column[finite], ts[finite]),
-                                                       rows[finite]))
+            out += self._keyed(
+                "out_of_range", _shift(self.out_of_range.update_many(column[finite], ts[finite]), rows[finite])
+            )
         return out
 
     def _reference_completes_after(self, column: Any) -> int | None:
         """How many values of ``column`` complete the reference, if it is numeric, building, and they do."""
         builder = self.windowed.builder if self.windowed is not None else None
         if not self.numeric or builder is None:
-            if self.numeric and self.out_of_range is None and self.windowed is not None \
-                    and isinstance(self.windowed.profile, NumericProfile):
+            if (
+                self.numeric
+                and self.out_of_range is None
+                and self.windowed is not None
+                and isinstance(self.windowed.profile, NumericProfile)
+            ):
                 self._start_range(self.windowed.profile)  # an uploaded reference
             return None
         remaining = builder.size - builder.seen
@@ -135,7 +142,12 @@ class FeatureMonitor:
         iqr = float(q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4])
         expected = 2.0 / (profile.sample_size + 1)
         self.out_of_range = RangeMonitor(
-            self.name, profile.min - iqr, profile.max + iqr, expected, self.missing.min_jump, window=self.window,
+            self.name,
+            profile.min - iqr,
+            profile.max + iqr,
+            expected,
+            self.missing.min_jump,
+            window=self.window,
         )
 
     def _keyed(self, detector: str, changes: list[Change]) -> list[KeyedChange]:

@@ -141,7 +141,10 @@ class ClassificationMetrics:
         self.update_many([prediction], [label], p)
 
     def update_many(
-        self, predictions: Sequence[Label], labels: Sequence[Label], scores: np.ndarray | None = None,
+        self,
+        predictions: Sequence[Label],
+        labels: Sequence[Label],
+        scores: np.ndarray | None = None,
     ) -> None:
         """Add joined pairs in order; ``scores`` (NaN: none) are the predicted probabilities of ``positive``."""
         guesses, truths = canonical_classes(predictions), canonical_classes(labels)
@@ -198,9 +201,14 @@ class ClassificationMetrics:
     def _scope(self, total: bool) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int, float, float]:
         """n, correct, per-class tp / predicted / actual, scored, log loss sum and Brier sum of a scope."""
         if total:
-            return (self.n_total, self.correct_total, *(np.array(c, dtype=np.int64) for c in (
-                self.tp_total, self.predicted_total, self.actual_total)), self.scored_total, self.log_loss_total,
-                self.brier_total)
+            return (
+                self.n_total,
+                self.correct_total,
+                *(np.array(c, dtype=np.int64) for c in (self.tp_total, self.predicted_total, self.actual_total)),
+                self.scored_total,
+                self.log_loss_total,
+                self.brier_total,
+            )
         size = len(self.classes)
         predicted, actual, right = self.predicted.window(), self.actual.window(), self.correct.window()
         tracked = predicted >= 0
@@ -208,9 +216,14 @@ class ClassificationMetrics:
         scored = ~np.isnan(p)
         q, y = p[scored], actual[scored] == 0
         return (
-            len(predicted), int(np.count_nonzero(right)), np.bincount(predicted[tracked & right], minlength=size),
-            np.bincount(predicted[tracked], minlength=size), np.bincount(actual[actual >= 0], minlength=size),
-            len(q), float(np.sum(_log_losses(q, y))), float(np.sum((q - y) ** 2)),
+            len(predicted),
+            int(np.count_nonzero(right)),
+            np.bincount(predicted[tracked & right], minlength=size),
+            np.bincount(predicted[tracked], minlength=size),
+            np.bincount(actual[actual >= 0], minlength=size),
+            len(q),
+            float(np.sum(_log_losses(q, y))),
+            float(np.sum((q - y) ** 2)),
         )
 
     def _metrics(self, scope: str) -> dict[str, float]:
@@ -289,8 +302,10 @@ class RegressionMetrics:
         out = {}
         if self.n:
             window = self.errors.window()
-            out |= {"mae": float(np.sum(np.abs(window))) / self.n,
-                    "rmse": math.sqrt(float(np.sum(window * window)) / self.n)}
+            out |= {
+                "mae": float(np.sum(np.abs(window))) / self.n,
+                "rmse": math.sqrt(float(np.sum(window * window)) / self.n),
+            }
         if self.n_total:
             out |= {"mae_total": self.abs_total / self.n_total, "rmse_total": math.sqrt(self.sq_total / self.n_total)}
         return out

@@ -15,8 +15,14 @@ from detectors.base import Change, Hysteresis, RingSum, as_times
 from detectors.windows import RunningMoments, WindowClock, add_in_order, all_finite
 
 __all__ = [
-    "CLASSIFICATION", "REGRESSION", "Label", "PerformanceMonitor", "canonical_classes", "infer_task",
-    "numeric_labels", "same_class",
+    "CLASSIFICATION",
+    "REGRESSION",
+    "Label",
+    "PerformanceMonitor",
+    "canonical_classes",
+    "infer_task",
+    "numeric_labels",
+    "same_class",
 ]
 
 CLASSIFICATION = "classification"
@@ -167,7 +173,7 @@ class PerformanceMonitor:
         if not m:
             return self._value(ring.mean)
         if m >= ring.size:  # a window shorter than a block
-            return self._value(math.fsum(self.block[-ring.size:]) / ring.size)
+            return self._value(math.fsum(self.block[-ring.size :]) / ring.size)
         leaving = min(max(ring.count + m - ring.size, 0), m)  # the oldest values the open block has replaced
         oldest = ring.head if ring.count >= ring.size else 0
         old = ring.values[(oldest + np.arange(leaving)) % ring.size]
@@ -228,8 +234,9 @@ class PerformanceMonitor:
         recent_n = np.minimum(counts, self.window)
         judged = (counts > self.baseline_size) & (recent_n >= min(self.window, 200))
         closing = np.concatenate((self.block, losses[: ends[-1] + 1]))
-        trial = RingSum(self.recent.size, self.recent.values.copy(), self.recent.head, self.recent.count,
-                        self.recent.total)
+        trial = RingSum(
+            self.recent.size, self.recent.values.copy(), self.recent.head, self.recent.count, self.recent.total
+        )
         totals = trial.push_many(closing)[len(self.block) + ends]
         at, recent_n = ends[judged], recent_n[judged]
         degradation, z = self._decisions(totals[judged] / recent_n, recent_n)
@@ -291,6 +298,14 @@ class PerformanceMonitor:
             f"predictions (baseline {self.baseline:.4g})"
         )
         return Evidence(
-            "performance", None, f"rolling_{self.metric_name}", round(self.rolling, 6), round(threshold, 6),
-            self.recent_n, self.clock.start, self.last_ts, severity, message,
+            "performance",
+            None,
+            f"rolling_{self.metric_name}",
+            round(self.rolling, 6),
+            round(threshold, 6),
+            self.recent_n,
+            self.clock.start,
+            self.last_ts,
+            severity,
+            message,
         )

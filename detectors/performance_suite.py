@@ -69,14 +69,19 @@ class PerformanceSuite:
         classification = task == CLASSIFICATION
         positive = config.positive_class
         return cls(
-            task, positive,
+            task,
+            positive,
             PerformanceMonitor(task, config.baseline_events, config.metric_window, config.performance_min_drop),
             ConceptDriftMonitor(classification, config.baseline_events, method=config.concept_drift_detector),
             ClassificationMetrics(positive=1 if positive is None else positive, window=config.metric_window)
-            if classification else None,
+            if classification
+            else None,
             None if classification else RegressionMetrics(window=config.metric_window),
-            ConfidenceBasedEstimator(positive=True, reference_size=config.baseline_events * 2,
-                                     window=config.metric_window) if classification else None,
+            ConfidenceBasedEstimator(
+                positive=True, reference_size=config.baseline_events * 2, window=config.metric_window
+            )
+            if classification
+            else None,
         )
 
     @property
@@ -101,7 +106,10 @@ class PerformanceSuite:
     # -- batches ---------------------------------------------------------------------------
 
     def observe_predictions(
-        self, predictions: Sequence[Label], scores: np.ndarray, ts: np.ndarray,
+        self,
+        predictions: Sequence[Label],
+        scores: np.ndarray,
+        ts: np.ndarray,
     ) -> list[tuple[AlertKey, Change]]:
         """Feed predictions in order, with their scores (NaN where an event had none); return CBPE's changes."""
         if self.cbpe is None:
@@ -111,7 +119,11 @@ class PerformanceSuite:
         return [(CBPE_KEY, c) for c in self.cbpe.observe_scores(right, True, ts)]
 
     def observe_outcomes(
-        self, predictions: Sequence[Label], labels: Sequence[Label], scores: np.ndarray, ts: np.ndarray,
+        self,
+        predictions: Sequence[Label],
+        labels: Sequence[Label],
+        scores: np.ndarray,
+        ts: np.ndarray,
     ) -> list[tuple[AlertKey, Change]]:
         """Feed joined pairs in event-time order (``ts``: each pair's event time); return every detector's changes.
 
@@ -134,10 +146,13 @@ class PerformanceSuite:
                 guessed, real, losses, times = guessed[rows], real[rows], losses[rows], times[rows]
         if not len(losses):
             return []
-        found = [((("performance", None, f"rolling_{self.realized.metric_name}")), c)
-                 for c in self.realized.update_many(losses, times)]
-        found += [(("concept_drift", None, self.concept.detector_name), c)
-                  for c in self.concept.update_many(losses, times)]
+        found = [
+            ((("performance", None, f"rolling_{self.realized.metric_name}")), c)
+            for c in self.realized.update_many(losses, times)
+        ]
+        found += [
+            (("concept_drift", None, self.concept.detector_name), c) for c in self.concept.update_many(losses, times)
+        ]
         if self.classification is not None:
             self.classification.update_many(guesses, truths, scores if self.positive_class is not None else None)
         if self.regression is not None:
@@ -179,8 +194,11 @@ class PerformanceSuite:
         realized, name = self.realized, self.realized.metric_name
         fields: dict[str, str | float] = {"task": self.task, "metric": name}
         if realized.n:
-            fields |= {name: round(realized.rolling, 6), f"{name}_total": round(realized.cumulative, 6),
-                       f"{name}_baseline": round(realized.baseline, 6)}
+            fields |= {
+                name: round(realized.rolling, 6),
+                f"{name}_total": round(realized.cumulative, 6),
+                f"{name}_baseline": round(realized.baseline, 6),
+            }
         fields |= {k: round(v, 6) for k, v in self.metrics.snapshot().items() if k not in fields}
         if self.cbpe is not None and self.cbpe.calibrated:
             fields["estimated_accuracy"] = round(self.cbpe.estimated_accuracy, 6)

@@ -11,8 +11,18 @@ from typing import Any
 import numpy as np
 
 from detectors.reference import (
-    PSI_BINS, QUANTILES, TOP_K, CategoricalProfile, NumericProfile, _moments, as_label, as_number, as_numbers,
-    categorical_profile, is_number, numeric_profile,
+    PSI_BINS,
+    QUANTILES,
+    TOP_K,
+    CategoricalProfile,
+    NumericProfile,
+    _moments,
+    as_label,
+    as_number,
+    as_numbers,
+    categorical_profile,
+    is_number,
+    numeric_profile,
 )
 
 __all__ = ["RESERVOIR", "ProfileBuilder"]
@@ -195,7 +205,7 @@ class ProfileBuilder:
             grown[: len(self.numbers)] = self.numbers
             self.numbers = grown
         direct = max(min(cap - first, len(kept)), 0)
-        self.numbers[first:first + direct] = kept[:direct]
+        self.numbers[first : first + direct] = kept[:direct]
         if direct < len(kept):
             i = np.arange(first + direct, self.seen)
             slots = _draws(self.seed, i) % (i + 1).astype(np.uint64)

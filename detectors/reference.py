@@ -25,8 +25,15 @@ PSI_BINS = 10
 TOP_K = 50
 
 __all__ = [
-    "CategoricalProfile", "NumericProfile", "ProfileBuilder", "as_label", "as_number", "as_numbers",
-    "build_profile", "is_number", "profile_from_dict",
+    "CategoricalProfile",
+    "NumericProfile",
+    "ProfileBuilder",
+    "as_label",
+    "as_number",
+    "as_numbers",
+    "build_profile",
+    "is_number",
+    "profile_from_dict",
 ]
 
 
@@ -125,7 +132,8 @@ class NumericProfile:
         if type(other) is not NumericProfile:
             return NotImplemented
         return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name in _SKETCH
+            np.array_equal(getattr(self, f.name), getattr(other, f.name))
+            if f.name in _SKETCH
             else getattr(self, f.name) == getattr(other, f.name)
             for f in fields(self)
         )
@@ -150,8 +158,13 @@ class NumericProfile:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> NumericProfile:
         return cls(
-            int(doc["n"]), float(doc["missing_rate"]), float(doc["mean"]), float(doc["std"]),
-            float(doc["min"]), float(doc["max"]), *(np.asarray(doc[k], dtype=np.float64) for k in _SKETCH),
+            int(doc["n"]),
+            float(doc["missing_rate"]),
+            float(doc["mean"]),
+            float(doc["std"]),
+            float(doc["min"]),
+            float(doc["max"]),
+            *(np.asarray(doc[k], dtype=np.float64) for k in _SKETCH),
             int(doc["sample_size"]),
         )
 
@@ -179,7 +192,11 @@ class CategoricalProfile:
         if type(other) is not CategoricalProfile:
             return NotImplemented
         return (self.n, self.missing_rate, self.categories, self.other, self.sample_size) == (
-            other.n, other.missing_rate, other.categories, other.other, other.sample_size,
+            other.n,
+            other.missing_rate,
+            other.categories,
+            other.other,
+            other.sample_size,
         ) and np.array_equal(self.frequencies, other.frequencies)
 
     def __hash__(self) -> int:
@@ -189,15 +206,21 @@ class CategoricalProfile:
         doc = {f.name: getattr(self, f.name) for f in fields(self)}
         return {
             "type": "categorical",
-            **{k: v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v
-               for k, v in doc.items()},
+            **{
+                k: v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v
+                for k, v in doc.items()
+            },
         }
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> CategoricalProfile:
         return cls(
-            int(doc["n"]), float(doc["missing_rate"]), tuple(str(c) for c in doc["categories"]),
-            np.asarray(doc["frequencies"], dtype=np.float64), float(doc["other"]), int(doc["sample_size"]),
+            int(doc["n"]),
+            float(doc["missing_rate"]),
+            tuple(str(c) for c in doc["categories"]),
+            np.asarray(doc["frequencies"], dtype=np.float64),
+            float(doc["other"]),
+            int(doc["sample_size"]),
         )
 
 
@@ -216,7 +239,11 @@ def _moments(x: np.ndarray) -> tuple[float, float]:
 
 
 def numeric_profile(
-    x: np.ndarray, n: int, missing: int, quantiles: int = QUANTILES, bins: int = PSI_BINS,
+    x: np.ndarray,
+    n: int,
+    missing: int,
+    quantiles: int = QUANTILES,
+    bins: int = PSI_BINS,
     exact: tuple[float, ...] = (),
 ) -> NumericProfile:
     """Profile of the finite values ``x``; ``exact`` (mean, std, min, max) when known beyond ``x``."""
@@ -227,7 +254,18 @@ def numeric_profile(
     counts = np.diff(np.searchsorted(x, edges, side="right"), prepend=0, append=len(x))
     mean, std, lo, hi = exact or (*_moments(x), float(q[0]), float(q[-1]))
     return NumericProfile(
-        n, missing / max(n + missing, 1), mean, std, lo, hi, q, below, at_most, edges, counts / len(x), len(x),
+        n,
+        missing / max(n + missing, 1),
+        mean,
+        std,
+        lo,
+        hi,
+        q,
+        below,
+        at_most,
+        edges,
+        counts / len(x),
+        len(x),
     )
 
 
@@ -237,13 +275,21 @@ def categorical_profile(counts: Mapping[str, int], n: int, missing: int, top_k: 
     top = sorted(((k, c) for k, c in counts.items() if c), key=lambda kv: (-kv[1], kv[0]))[:top_k]
     shares = [c / size for _, c in top]
     return CategoricalProfile(
-        n, missing / max(n + missing, 1), tuple(k for k, _ in top), np.asarray(shares, dtype=np.float64),
-        max(1.0 - math.fsum(shares), 0.0), size,
+        n,
+        missing / max(n + missing, 1),
+        tuple(k for k, _ in top),
+        np.asarray(shares, dtype=np.float64),
+        max(1.0 - math.fsum(shares), 0.0),
+        size,
     )
 
 
 def build_profile(
-    values: Iterable[Any], *, kind: str | None = None, quantiles: int = QUANTILES, bins: int = PSI_BINS,
+    values: Iterable[Any],
+    *,
+    kind: str | None = None,
+    quantiles: int = QUANTILES,
+    bins: int = PSI_BINS,
     top_k: int = TOP_K,
 ) -> NumericProfile | CategoricalProfile:
     """Profile a reference sample: numeric when every present value is a number (or ``kind="numeric"``).

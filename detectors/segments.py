@@ -161,21 +161,39 @@ class SegmentMonitors:
         return {route: np.asarray(rows, dtype=np.int64) for route, rows in groups.items()}
 
     def observe_prediction(
-        self, segment: str | Mapping[str, str] | None, features: Mapping[str, FeatureValue], score: float | None,
-        ts: float, model_version: str, prediction: Any = None,
+        self,
+        segment: str | Mapping[str, str] | None,
+        features: Mapping[str, FeatureValue],
+        score: float | None,
+        ts: float,
+        model_version: str,
+        prediction: Any = None,
     ) -> None:
         """Feed one prediction (``segment``: its labels or their :func:`segment_key`)."""
-        self.observe_predictions(PredictionColumns.from_rows(
-            [features], [ts], [score], [prediction] if prediction is not None else None, model_version,
-            [_key(segment)], first_seq=self._next_row(),
-        ))
+        self.observe_predictions(
+            PredictionColumns.from_rows(
+                [features],
+                [ts],
+                [score],
+                [prediction] if prediction is not None else None,
+                model_version,
+                [_key(segment)],
+                first_seq=self._next_row(),
+            )
+        )
 
     def observe_outcome(
-        self, segment: str | Mapping[str, str] | None, prediction: Any, label: Any, ts: float,
+        self,
+        segment: str | Mapping[str, str] | None,
+        prediction: Any,
+        label: Any,
+        ts: float,
         score: float | None = None,
     ) -> None:
         """Feed one prediction joined with its label to the monitor of the prediction's segment."""
-        self.observe_pairs(PairColumns.from_pairs([(prediction, label, score)], [ts], self._next_row(), [_key(segment)]))
+        self.observe_pairs(
+            PairColumns.from_pairs([(prediction, label, score)], [ts], self._next_row(), [_key(segment)])
+        )
 
     def _next_row(self) -> int:
         self.rows += 1
@@ -205,8 +223,9 @@ class SegmentMonitors:
         for timeline, monitor in zip(holding, self.monitors.values()):
             for position, text, active in monitor.pending_changes():
                 timeline.add(text, position, active)
-        releases = [(position, key_from_text(text), at) for position, text, is_open, at in model.transitions
-                    if not is_open]
+        releases = [
+            (position, key_from_text(text), at) for position, text, is_open, at in model.transitions if not is_open
+        ]
 
         def held(key: AlertKey, position: int) -> bool:
             text = key_text(key)
@@ -255,8 +274,12 @@ class SegmentMonitors:
         out = {}
         for key, monitor in self.monitors.items():
             entry = {
-                "segment": monitor.segment, "events": self.events.get(key, 0), "monitored": True,
-                "pooled": key == POOLED_KEY, "status": monitor.status(), "open_alerts": len(monitor.book.open),
+                "segment": monitor.segment,
+                "events": self.events.get(key, 0),
+                "monitored": True,
+                "pooled": key == POOLED_KEY,
+                "status": monitor.status(),
+                "open_alerts": len(monitor.book.open),
             }
             metric = monitor.metric()
             if metric is not None:

@@ -28,16 +28,41 @@ from detectors.calibration import Calibration, calibrate
 from detectors.cusum import MeanShiftCusum
 from detectors.profile_builder import ProfileBuilder
 from detectors.reference import (  # noqa: F401 (build_profile: doctest)
-    CategoricalProfile, NumericProfile, as_label, as_number, as_numbers, build_profile,
+    CategoricalProfile,
+    NumericProfile,
+    as_label,
+    as_number,
+    as_numbers,
+    build_profile,
 )
 from detectors.two_sample import (  # noqa: F401 (re-exported: the statistics live in two_sample)
-    CAP, CATEGORICAL_TESTS, NUMERIC_TESTS, Profile, _categorical_rows, _cells, category_counts, chi_square,
-    ks_statistic, psi, unseen_categories, wasserstein, window_statistics,
+    CAP,
+    CATEGORICAL_TESTS,
+    NUMERIC_TESTS,
+    Profile,
+    _categorical_rows,
+    _cells,
+    category_counts,
+    chi_square,
+    ks_statistic,
+    psi,
+    unseen_categories,
+    wasserstein,
+    window_statistics,
 )
 
 __all__ = [
-    "CUSUM_SHARE", "Calibration", "WindowedDriftMonitor", "calibrate", "category_counts", "chi_square",
-    "ks_statistic", "psi", "unseen_categories", "wasserstein", "window_statistics",
+    "CUSUM_SHARE",
+    "Calibration",
+    "WindowedDriftMonitor",
+    "calibrate",
+    "category_counts",
+    "chi_square",
+    "ks_statistic",
+    "psi",
+    "unseen_categories",
+    "wasserstein",
+    "window_statistics",
 ]
 
 
@@ -49,8 +74,21 @@ CUSUM_SHARE = 0.75
 # for categories.
 _SMALL_NUMERIC, _SMALL_CATEGORICAL = 12, 4
 _SETTINGS = (
-    "name", "kind", "window", "n_features", "budget_events", "reference_size", "dtype", "min_psi", "min_ks",
-    "min_wasserstein", "clear_after", "draws", "seed", "label", "sequential",
+    "name",
+    "kind",
+    "window",
+    "n_features",
+    "budget_events",
+    "reference_size",
+    "dtype",
+    "min_psi",
+    "min_ks",
+    "min_wasserstein",
+    "clear_after",
+    "draws",
+    "seed",
+    "label",
+    "sequential",
 )
 
 
@@ -129,11 +167,23 @@ class WindowedDriftMonitor:
     last_ts: float = 0.0
 
     def __init__(  # the settings' defaults are the fields' (names in a class body see the class's own)
-        self, name: str | None, profile: Profile | None = None, kind: str = kind, window: int = window,
-        n_features: int = n_features, budget_events: float = budget_events, reference_size: int = reference_size,
-        dtype: str | None = dtype, min_psi: float = min_psi, min_ks: float = min_ks,
-        min_wasserstein: float = min_wasserstein, clear_after: int = clear_after, draws: int = draws, seed: int = seed,
-        label: str | None = label, sequential: bool = sequential,
+        self,
+        name: str | None,
+        profile: Profile | None = None,
+        kind: str = kind,
+        window: int = window,
+        n_features: int = n_features,
+        budget_events: float = budget_events,
+        reference_size: int = reference_size,
+        dtype: str | None = dtype,
+        min_psi: float = min_psi,
+        min_ks: float = min_ks,
+        min_wasserstein: float = min_wasserstein,
+        clear_after: int = clear_after,
+        draws: int = draws,
+        seed: int = seed,
+        label: str | None = label,
+        sequential: bool = sequential,
     ) -> None:
         given = locals()
         for spec in fields(self):
@@ -277,7 +327,7 @@ class WindowedDriftMonitor:
             end = done + min(len(x) - done, self.window - self.fill)
             if self.fill == 0:
                 self.start_ts = float(times[done])
-            self.buffer[self.fill:self.fill + end - done] = x[done:end]
+            self.buffer[self.fill : self.fill + end - done] = x[done:end]
             self.fill += end - done
             closes = self.fill == self.window
             before = self.active  # the condition before the window's last value, if it closes
@@ -303,7 +353,7 @@ class WindowedDriftMonitor:
         self.missing += len(labels) - len(present)
         done = 0
         while done < len(present):
-            part = present[done:done + self.window - self.fill]
+            part = present[done : done + self.window - self.fill]
             if self.fill == 0:
                 self.start_ts = float(times[part[0]])
             self.counts += np.bincount([self._cell(labels[i]) for i in part], minlength=len(self.counts))
@@ -360,7 +410,8 @@ class WindowedDriftMonitor:
             self.unseen = {}
         score = max(stats[t] / max(self.calibration.threshold(t), 1e-12) for t in self.tests)
         material = (
-            stats["psi"] >= self.min_psi or stats.get("ks", 0.0) >= self.min_ks
+            stats["psi"] >= self.min_psi
+            or stats.get("ks", 0.0) >= self.min_ks
             or stats.get("wasserstein", 0.0) >= self.min_wasserstein
         )
         hit = score >= 1.0 and material
@@ -386,7 +437,8 @@ class WindowedDriftMonitor:
         cal, stats = self.calibration, self.stats
         test = max(self.tests, key=lambda t: stats[t] / max(cal.threshold(t), 1e-12))
         major = (
-            stats["psi"] >= 3 * self.min_psi or stats.get("ks", 0.0) >= 3 * self.min_ks
+            stats["psi"] >= 3 * self.min_psi
+            or stats.get("ks", 0.0) >= 3 * self.min_ks
             or stats.get("wasserstein", 0.0) >= 3 * self.min_wasserstein
         )
         names = {"ks": "KS", "psi": "PSI", "wasserstein": "Wasserstein (std)", "chi2": "chi-square"}
@@ -394,6 +446,14 @@ class WindowedDriftMonitor:
         unseen = f", {int(stats['unseen'])} unseen categories" if stats.get("unseen") else ""
         message = f"{label}: {parts} over the last {self.window} values{unseen}"
         return Evidence(
-            self.kind, self.name, f"windowed_{test}", round(stats[test], 6), round(cal.threshold(test), 6),
-            self.window, self.judged[0], self.judged[1], "critical" if major else "warning", message,
+            self.kind,
+            self.name,
+            f"windowed_{test}",
+            round(stats[test], 6),
+            round(cal.threshold(test), 6),
+            self.window,
+            self.judged[0],
+            self.judged[1],
+            "critical" if major else "warning",
+            message,
         )

@@ -105,14 +105,14 @@ class Ring:
             return
         if len(self.values) != size:
             self.values = self._blank()
-        tail = x[k - size:] if k > size else x  # earlier values of a long batch are overwritten anyway
+        tail = x[k - size :] if k > size else x  # earlier values of a long batch are overwritten anyway
         first = (self.count + k - len(tail)) % size
         end = first + len(tail)
         if end <= size:
             self.values[first:end] = tail
         else:
             self.values[first:] = tail[: size - first]
-            self.values[: end - size] = tail[size - first:]
+            self.values[: end - size] = tail[size - first :]
         self.count += k
 
 
@@ -175,11 +175,11 @@ class WindowClock:
         """Take the event times of the next values, in order."""
         first = -self.count % self.every  # the first of them at a multiple of ``every``
         if first < len(ts):
-            new = ts[first::self.every]
+            new = ts[first :: self.every]
             if len(self.marks) != self.slots:
                 self.marks = np.zeros(self.slots, dtype=np.float64)
             done = -(-self.count // self.every)  # marks taken before these
-            kept = new[-self.slots:]
+            kept = new[-self.slots :]
             self.marks[(done + len(new) - len(kept) + np.arange(len(kept))) % self.slots] = kept
         self.count += len(ts)
 

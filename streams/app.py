@@ -101,8 +101,9 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         await app.consumer.seek_to_committed()
 
     outputs = Outputs(forward, dead_letter, alert, commit, seek, rewind, lambda tp: app.consumer.unread(tp))
-    pipeline = Pipeline(settings, partitions, CheckpointStore(client, keys, settings.app_id, settings.topic_events),
-                        writer, outputs)
+    pipeline = Pipeline(
+        settings, partitions, CheckpointStore(client, keys, settings.app_id, settings.topic_events), writer, outputs
+    )
     app.driftline_pipeline = pipeline
     registry = WorkerRegistry(client, keys, ttl_s=settings.session_timeout_s)
     configs = ModelConfigStore(keys)
@@ -127,8 +128,12 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
             return
         if found is not None:
             touched = await pipeline.apply_configs(*found)
-            log.info("model configurations version %d: %d models, %d running models changed",
-                     found[0], len(found[1]), touched)
+            log.info(
+                "model configurations version %d: %d models, %d running models changed",
+                found[0],
+                len(found[1]),
+                touched,
+            )
 
     @app.timer(interval=min(2.0, settings.session_timeout_s / 3))  # an entry lives one session timeout
     async def heartbeat() -> None:
@@ -149,7 +154,8 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
 def _install_web(app: DriftlineApp, settings: Settings, pipeline: Pipeline, api: ReadApi) -> None:
     """/metrics, /healthz, /ready and the JSON API on Faust's web server (when DRIFTLINE_WEB_PORT is set)."""
     readiness = Readiness(app, pipeline, api, settings)
-    metrics = WorkerMetrics(pipeline, readiness.lags,
-                            DriftCap(settings.metrics_drift_features_per_model, settings.metrics_max_drift_series))
+    metrics = WorkerMetrics(
+        pipeline, readiness.lags, DriftCap(settings.metrics_drift_features_per_model, settings.metrics_max_drift_series)
+    )
     pipeline.observe_seconds = metrics.observe
     install(app, api, readiness, metrics)

@@ -19,8 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     status = commands.add_parser("status", help="print models, counts, metric, status and open alerts")
     status.add_argument("model", nargs="?", help="one model, with its open alerts")
     status.add_argument("--json", action="store_true", help="print models and live workers as one JSON document")
-    commands.add_parser("notify", help="deliver alerts to Alertmanager and webhooks (DRIFTLINE_ALERTMANAGER_URL, "
-                        "DRIFTLINE_WEBHOOK_URLS)")
+    commands.add_parser(
+        "notify",
+        help="deliver alerts to Alertmanager and webhooks (DRIFTLINE_ALERTMANAGER_URL, DRIFTLINE_WEBHOOK_URLS)",
+    )
     models = commands.add_parser("models", help="per-model configuration as code")
     model_commands = models.add_subparsers(dest="action", required=True)
     apply = model_commands.add_parser("apply", help="store model configuration files (JSON or YAML) in Redis")
@@ -112,8 +114,10 @@ def run_models(settings: Settings, action: str, files: list[Path]) -> int:
         return 0
     configs = [config for path in files for config in load_file(path)]
     version = store.apply(client, configs)
-    print(f"applied {len(configs)} model configuration(s): {', '.join(c.model_id for c in configs)} "
-          f"(version {version}; running workers pick it up within seconds)")
+    print(
+        f"applied {len(configs)} model configuration(s): {', '.join(c.model_id for c in configs)} "
+        f"(version {version}; running workers pick it up within seconds)"
+    )
     return 0
 
 
@@ -131,7 +135,9 @@ def run_reference(settings: Settings, model_id: str, path: Path) -> int:
     client = sync_client(settings)
     ReferenceStore(keys).set(client, model_id, profiles)
     ModelConfigStore(keys).bump(client)
-    kinds = sorted(f"{name} ({type(p).__name__.removesuffix('Profile').lower()}, n={p.n})" for name, p in profiles.items())
+    kinds = sorted(
+        f"{name} ({type(p).__name__.removesuffix('Profile').lower()}, n={p.n})" for name, p in profiles.items()
+    )
     print(f"reference for {model_id}: {len(profiles)} features: {', '.join(kinds)}")
     return 0
 

@@ -19,8 +19,16 @@ from detectors.columns import FeatureValue, Label
 from streams import validation as v
 from streams.errors import InvalidEvent
 
-__all__ = ["Decoded", "Invalid", "OutcomeEvent", "PredictionEvent", "Reject", "decode_message",
-           "decode_outcomes", "decode_predictions"]
+__all__ = [
+    "Decoded",
+    "Invalid",
+    "OutcomeEvent",
+    "PredictionEvent",
+    "Reject",
+    "decode_message",
+    "decode_outcomes",
+    "decode_predictions",
+]
 
 decode_message = v.decode_message
 
@@ -48,10 +56,14 @@ class PredictionEvent(msgspec.Struct, tag="p", array_like=True, gc=False):
         model_id, prediction_id = v.identity(obj)
         try:
             return cls(
-                model_id, prediction_id, v.features(obj.get("features", v.MISSING)),
-                v.label(obj.get("prediction", v.MISSING), "prediction"), v.score(obj.get("score")),
+                model_id,
+                prediction_id,
+                v.features(obj.get("features", v.MISSING)),
+                v.label(obj.get("prediction", v.MISSING), "prediction"),
+                v.score(obj.get("score")),
                 v.optional_string(obj.get("model_version"), "model_version"),
-                v.timestamp(obj.get("timestamp"), record_ts), v.segment(obj.get("segment")),
+                v.timestamp(obj.get("timestamp"), record_ts),
+                v.segment(obj.get("segment")),
             )
         except InvalidEvent as exc:
             raise InvalidEvent(str(exc), model_id) from None
@@ -74,8 +86,12 @@ class OutcomeEvent(msgspec.Struct, tag="o", array_like=True, gc=False):
     def parse(cls, obj: Any, record_ts: float) -> OutcomeEvent:
         model_id, prediction_id = v.identity(obj)
         try:
-            return cls(model_id, prediction_id, v.label(obj.get("label", v.MISSING), "label"),
-                       v.timestamp(obj.get("timestamp"), record_ts))
+            return cls(
+                model_id,
+                prediction_id,
+                v.label(obj.get("label", v.MISSING), "label"),
+                v.timestamp(obj.get("timestamp"), record_ts),
+            )
         except InvalidEvent as exc:
             raise InvalidEvent(str(exc), model_id) from None
 
@@ -121,8 +137,16 @@ def _event_time(value: _Timestamp, record_ts: float) -> float:
 
 
 def _prediction(w: _PredictionWire, record_ts: float) -> PredictionEvent:
-    return PredictionEvent(w.model_id, w.prediction_id, w.features, w.prediction, w.score, w.model_version or "",
-                           _event_time(w.timestamp, record_ts), w.segment)
+    return PredictionEvent(
+        w.model_id,
+        w.prediction_id,
+        w.features,
+        w.prediction,
+        w.score,
+        w.model_version or "",
+        _event_time(w.timestamp, record_ts),
+        w.segment,
+    )
 
 
 def _outcome(w: _OutcomeWire, record_ts: float) -> OutcomeEvent:

@@ -64,7 +64,10 @@ class LabelJoin:
     duplicate_outcomes: int = 0
 
     def add_prediction(
-        self, event: PredictionEvent, at: float | None = None, segment: str | None = None,
+        self,
+        event: PredictionEvent,
+        at: float | None = None,
+        segment: str | None = None,
     ) -> list[JoinedPair]:
         """Store or join one prediction at event time ``at`` (its own by default); ``segment`` comes back with its pair."""
         at = event.timestamp if at is None else at
@@ -103,7 +106,13 @@ class LabelJoin:
         return done
 
     def _join(
-        self, key: str, prediction: Label, score: float | None, label: Label, at: float, segment: str | None,
+        self,
+        key: str,
+        prediction: Label,
+        score: float | None,
+        label: Label,
+        at: float,
+        segment: str | None,
     ) -> JoinedPair:
         self.joined += 1
         self.recently_joined[key] = None

@@ -69,12 +69,18 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
 
 
 def segment_monitors(
-    settings: Settings, model_id: str, config: MonitorConfig, file: ModelConfig | None = None,
+    settings: Settings,
+    model_id: str,
+    config: MonitorConfig,
+    file: ModelConfig | None = None,
 ) -> SegmentMonitors:
     """The model's segment monitors: its file's ``max_segments`` (if set) over the worker's settings."""
     limit = file.max_segments if file is not None and file.max_segments is not None else settings.max_segments
     return SegmentMonitors(
-        model_id, config, max_segments=limit, selection_events=settings.segment_selection_events,
+        model_id,
+        config,
+        max_segments=limit,
+        selection_events=settings.segment_selection_events,
         min_events=settings.segment_min_events,
     )
 
@@ -118,7 +124,9 @@ class ModelConfigStore:
         return int(client.incr(self.version))
 
     def show(self, client: redis.Redis) -> dict[str, dict]:
-        return {k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in client.hgetall(self.hash).items()}
+        return {
+            k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in client.hgetall(self.hash).items()
+        }
 
     def bump(self, client: redis.Redis) -> int:
         """Tell workers to reload (after a new reference, say)."""

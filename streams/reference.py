@@ -77,8 +77,11 @@ class ReferenceStore:
         self.hash = f"{keys.prefix}references"
 
     def set(self, client: redis.Redis, model_id: str, profiles: dict[str, Profile]) -> None:
-        client.hset(self.hash, model_id, orjson.dumps({name: p.to_dict() for name, p in profiles.items()},
-                                                      option=orjson.OPT_SERIALIZE_NUMPY))
+        client.hset(
+            self.hash,
+            model_id,
+            orjson.dumps({name: p.to_dict() for name, p in profiles.items()}, option=orjson.OPT_SERIALIZE_NUMPY),
+        )
 
     @staticmethod
     def decode(raw: bytes) -> dict[str, Profile]:

@@ -128,8 +128,13 @@ class DeadLetter:
         record = self.record
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
         doc = {
-            "error": self.error, "source_topic": record.topic, "partition": record.partition,
-            "offset": record.offset, "key": key, **body, "rejected_at": rfc3339(self.rejected_at),
+            "error": self.error,
+            "source_topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": key,
+            **body,
+            "rejected_at": rfc3339(self.rejected_at),
         }
         if self.batch_index is not None:
             doc["batch_index"] = self.batch_index

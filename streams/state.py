@@ -67,8 +67,10 @@ class ModelState:
     @classmethod
     def create(cls, model_id: str, settings: Settings, file: ModelConfig | None = None) -> ModelState:
         join = LabelJoin(
-            settings.lateness_budget_s, settings.outcome_grace_s,
-            settings.max_pending_predictions, settings.max_pending_outcomes,
+            settings.lateness_budget_s,
+            settings.outcome_grace_s,
+            settings.max_pending_predictions,
+            settings.max_pending_outcomes,
         )
         return cls(model_id, join, EventTimeBuffer(settings.max_disorder_s, settings.max_buffered_per_model))
 
@@ -95,9 +97,15 @@ class ModelState:
 
     # -- release: join and detectors, in event-time order ------------------------------------
 
-    def release(self, final: bool, settings: Settings, file: ModelConfig | None = None,
-                reference: dict[str, Any] | None = None, budget: FeatureBudget | None = None,
-                keep: int | None = None) -> int:
+    def release(
+        self,
+        final: bool,
+        settings: Settings,
+        file: ModelConfig | None = None,
+        reference: dict[str, Any] | None = None,
+        budget: FeatureBudget | None = None,
+        keep: int | None = None,
+    ) -> int:
         """Decide on the events the watermark has passed (all of them if ``final``); return how many.
 
         ``budget`` bounds the features its detectors may start monitoring; ``keep``
@@ -134,8 +142,9 @@ class ModelState:
         self.released_predictions += len(predictions)
         return predictions, pairs
 
-    def _promote(self, settings: Settings, file: ModelConfig | None, reference: dict[str, Any],
-                 budget: FeatureBudget | None) -> None:
+    def _promote(
+        self, settings: Settings, file: ModelConfig | None, reference: dict[str, Any], budget: FeatureBudget | None
+    ) -> None:
         """The model has shown it is real: give it detectors, and feed them every event so far, in order."""
         config = monitor_config(settings, self.model_id, file)
         self.monitor = ModelMonitor(self.model_id, config)
@@ -293,7 +302,9 @@ def prediction_columns(rows: list[Released]) -> PredictionColumns:
         np.fromiter((r[1] for r in rows), dtype=np.float64, count=n),
         features,
         np.fromiter((math.nan if r[2].score is None else r[2].score for r in rows), dtype=np.float64, count=n),
-        [r[2].prediction for r in rows], [r[2].model_version for r in rows], [r[3] for r in rows],
+        [r[2].prediction for r in rows],
+        [r[2].model_version for r in rows],
+        [r[3] for r in rows],
     )
 
 
@@ -303,7 +314,8 @@ def pair_columns(pairs: list[tuple[int, JoinedPair]]) -> PairColumns:
     return PairColumns(
         np.fromiter((s for s, _ in pairs), dtype=np.int64, count=n),
         np.fromiter((p.timestamp for _, p in pairs), dtype=np.float64, count=n),
-        [p.prediction for _, p in pairs], [p.label for _, p in pairs],
+        [p.prediction for _, p in pairs],
+        [p.label for _, p in pairs],
         np.fromiter((math.nan if p.score is None else p.score for _, p in pairs), dtype=np.float64, count=n),
         [p.segment for _, p in pairs],
     )

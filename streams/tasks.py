@@ -139,8 +139,14 @@ class TaskState:
         done = 0
         for model_id, state in self.models.items():
             if len(state.buffer):
-                done += state.release(final, self.settings, self.configs.get(model_id),
-                                      self.references.get(model_id), self.budget, keep.get(model_id))
+                done += state.release(
+                    final,
+                    self.settings,
+                    self.configs.get(model_id),
+                    self.references.get(model_id),
+                    self.budget,
+                    keep.get(model_id),
+                )
         self._bound_pending()
         return done
 
@@ -239,8 +245,11 @@ class CheckpointStore:
         for task in tasks:
             meta, changed, dropped = task.snapshot()
             snapshots.append((task, changed, dropped))
-            keys += [self._key(task.partition, "lease"), self._key(task.partition, "meta"),
-                     self._key(task.partition, "models")]
+            keys += [
+                self._key(task.partition, "lease"),
+                self._key(task.partition, "meta"),
+                self._key(task.partition, "models"),
+            ]
             args += [task.lease, meta, len(changed)]
             for model_id, blob in changed.items():
                 args += [model_id, blob]

@@ -69,15 +69,14 @@ def identity(obj: Any) -> tuple[str, str]:
         raise InvalidEvent("model_id: required field is missing")
     if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
         shown = model_id if isinstance(model_id, str) else json_type(model_id)
-        raise InvalidEvent(
-            f"model_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -, got {str(shown)[:64]!r}"
-        )
+        raise InvalidEvent(f"model_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -, got {str(shown)[:64]!r}")
     prediction_id = obj.get("prediction_id", MISSING)
     if prediction_id is MISSING:
         raise InvalidEvent("prediction_id: required field is missing", model_id)
     if not isinstance(prediction_id, str):
-        raise InvalidEvent(f"prediction_id: must be a string of 1 to 256 characters, got {json_type(prediction_id)}",
-                           model_id)
+        raise InvalidEvent(
+            f"prediction_id: must be a string of 1 to 256 characters, got {json_type(prediction_id)}", model_id
+        )
     if not 1 <= len(prediction_id) <= MAX_PREDICTION_ID:
         raise InvalidEvent(f"prediction_id: must be 1 to 256 characters, got {len(prediction_id)}", model_id)
     return model_id, prediction_id

@@ -1,4 +1,5 @@
 """ClassificationMetrics and RegressionMetrics: rolling and cumulative, against recomputations."""
+
 from __future__ import annotations
 
 import math
@@ -212,8 +213,10 @@ def test_regression_metrics_match_numpy(seed: int) -> None:
         metrics.update(prediction, label)
     err = yhat - y
     want = {
-        "mae": np.mean(np.abs(err[-1000:])), "rmse": np.sqrt(np.mean(err[-1000:] ** 2)),
-        "mae_total": np.mean(np.abs(err)), "rmse_total": np.sqrt(np.mean(err**2)),
+        "mae": np.mean(np.abs(err[-1000:])),
+        "rmse": np.sqrt(np.mean(err[-1000:] ** 2)),
+        "mae_total": np.mean(np.abs(err)),
+        "rmse_total": np.sqrt(np.mean(err**2)),
     }
     assert_matches(metrics.snapshot(), {k: float(v) for k, v in want.items()})
 
@@ -285,10 +288,21 @@ def test_regression_rolling_equals_a_recomputation(pairs: list[tuple[float, floa
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), window=st.sampled_from([1, 7, 100]),
-       max_classes=st.sampled_from([2, 3, 50]), scored=st.sampled_from([0.0, 0.5, 1.0]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 1500),
+    window=st.sampled_from([1, 7, 100]),
+    max_classes=st.sampled_from([2, 3, 50]),
+    scored=st.sampled_from([0.0, 0.5, 1.0]),
+)
 def test_any_split_gives_the_state_of_one_pair_at_a_time(
-    data: st.DataObject, seed: int, n: int, window: int, max_classes: int, scored: float,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    window: int,
+    max_classes: int,
+    scored: float,
 ) -> None:
     rng = np.random.default_rng(seed)
     names: list[Any] = [0, 1, "1", True, False, "a", "b", 2.0, "true"]
@@ -301,8 +315,9 @@ def test_any_split_gives_the_state_of_one_pair_at_a_time(
         metrics.update_many(predictions[part], labels[part], scores[part] if scored else None)
         return []
 
-    assert_split_invariant(lambda: ClassificationMetrics(window=window, max_classes=max_classes), feed, n,
-                           data.draw(cuts(n)))
+    assert_split_invariant(
+        lambda: ClassificationMetrics(window=window, max_classes=max_classes), feed, n, data.draw(cuts(n))
+    )
     metrics = ClassificationMetrics(window=window, max_classes=max_classes)
     feed(metrics, slice(0, n))
     pairs = [(p, y, None if math.isnan(s) or not scored else s) for p, y, s in zip(predictions, labels, scores)]
@@ -313,7 +328,10 @@ def test_any_split_gives_the_state_of_one_pair_at_a_time(
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), window=st.sampled_from([1, 7, 100]))
 def test_regression_any_split_gives_the_state_of_one_pair_at_a_time(
-    data: st.DataObject, seed: int, n: int, window: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    window: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     labels = rng.normal(0.0, 10.0 ** rng.uniform(-3, 6), n)

@@ -1,4 +1,5 @@
 """Windowed tests against a reference profile: statistics, calibration, detection and false alarms."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,8 +15,16 @@ from detectors.alerts import Evidence
 from detectors.calibration import uniform_windows, wasserstein_rows
 from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder, build_profile
 from detectors.windowed_tests import (
-    Calibration, WindowedDriftMonitor, calibrate, category_counts, chi_square, ks_statistic, psi, unseen_categories,
-    wasserstein, window_statistics,
+    Calibration,
+    WindowedDriftMonitor,
+    calibrate,
+    category_counts,
+    chi_square,
+    ks_statistic,
+    psi,
+    unseen_categories,
+    wasserstein,
+    window_statistics,
 )
 from detectors.two_sample import _ks_rows, _psi_numeric_rows, _wasserstein_rows
 from streams.codec import decode, encode
@@ -48,6 +57,7 @@ def feed_one_by_one(monitor: WindowedDriftMonitor, values: np.ndarray, start: in
 
 
 # --- statistics -------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def normal_profile() -> NumericProfile:
@@ -109,11 +119,14 @@ def test_rare_categories_share_the_other_cell() -> None:
 
 def test_an_empty_window_scores_zero() -> None:
     numeric, categorical = build_profile([1.0, 2.0]), build_profile(["a"])
-    assert ks_statistic(np.array([]), numeric) == psi(np.array([]), numeric) == wasserstein(np.array([]), numeric) == 0.0
+    assert (
+        ks_statistic(np.array([]), numeric) == psi(np.array([]), numeric) == wasserstein(np.array([]), numeric) == 0.0
+    )
     assert psi([], categorical) == chi_square([None], categorical) == 0.0
 
 
 # --- calibration -------------------------------------------------------------------------------------------
+
 
 def test_calibration_is_deterministic_and_grows_with_the_budget(normal_profile: NumericProfile) -> None:
     a = calibrate(normal_profile, 500, 1000, seed=1)
@@ -132,9 +145,14 @@ def test_calibration_grows_with_the_reference_sampling_error(normal_profile: Num
     assert little.threshold("ks") / big.threshold("ks") == pytest.approx(math.sqrt(1.5 / (1 + grow)))
 
 
-@pytest.mark.parametrize("gen", [
-    lambda r, n: r.normal(0, 1, n), lambda r, n: r.poisson(2, n), lambda r, n: r.lognormal(0, 1.5, n),
-])
+@pytest.mark.parametrize(
+    "gen",
+    [
+        lambda r, n: r.normal(0, 1, n),
+        lambda r, n: r.poisson(2, n),
+        lambda r, n: r.lognormal(0, 1.5, n),
+    ],
+)
 def test_calibrated_false_alarm_rate_holds_where_it_can_be_measured(gen: Gen) -> None:
     """alpha = 2% per test, with a fresh reference each time: the observed rate stays near or below it."""
     hits, windows = np.zeros(3), 0
@@ -184,7 +202,7 @@ def test_detects_within_2000_events_and_never_before(drift: str, seed: int) -> N
     assert True in flags
     delay = flags.index(True) + 1
     assert delay <= 2000
-    assert all(flags[delay - 1:])  # stays found while the drift lasts
+    assert all(flags[delay - 1 :])  # stays found while the drift lasts
     evidence = monitor.evidence()
     assert evidence.kind == "data_drift" and evidence.feature == "x" and evidence.detector.startswith("windowed_")
     assert evidence.statistic >= evidence.threshold and evidence.n == 500
@@ -248,14 +266,22 @@ def test_monitor_survives_a_checkpoint_mid_window() -> None:
         shifted = values[5250:] if values.dtype == object else values[5250:] + 0.5
         assert feed(whole, shifted) == feed(part, shifted)
         assert (part.stats, part.windows, part.active, part.calibration) == (
-            whole.stats, whole.windows, whole.active, whole.calibration)
+            whole.stats,
+            whole.windows,
+            whole.active,
+            whole.calibration,
+        )
 
 
 # --- false alarms -------------------------------------------------------------------------------------------
 
 INTEGERS: list[Gen] = [
-    lambda r, n: r.poisson(3, n), lambda r, n: r.integers(0, 10, n), lambda r, n: r.binomial(20, 0.3, n),
-    lambda r, n: np.round(r.normal(40, 12, n)), lambda r, n: r.geometric(0.2, n), lambda r, n: r.poisson(0.3, n),
+    lambda r, n: r.poisson(3, n),
+    lambda r, n: r.integers(0, 10, n),
+    lambda r, n: r.binomial(20, 0.3, n),
+    lambda r, n: np.round(r.normal(40, 12, n)),
+    lambda r, n: r.geometric(0.2, n),
+    lambda r, n: r.poisson(0.3, n),
     lambda r, n: r.integers(0, 2, n),
 ]
 
@@ -267,9 +293,9 @@ def categorical(f: int) -> Gen:
 
 
 STATIONARY: dict[str, Callable[[int], Gen]] = {
-    "normal": lambda f: (lambda r, n: r.normal(f, 1 + f, n)),
-    "lognormal": lambda f: (lambda r, n: r.lognormal(0, 0.25 + 0.1 * f, n)),
-    "uniform": lambda f: (lambda r, n: r.uniform(-f, f + 1, n)),
+    "normal": lambda f: lambda r, n: r.normal(f, 1 + f, n),
+    "lognormal": lambda f: lambda r, n: r.lognormal(0, 0.25 + 0.1 * f, n),
+    "uniform": lambda f: lambda r, n: r.uniform(-f, f + 1, n),
     "integer": lambda f: INTEGERS[f % len(INTEGERS)],
     "categorical": categorical,
 }
@@ -289,10 +315,13 @@ def test_no_false_alarm_on_20k_events_of_20_stationary_features(family: str) -> 
 
 # --- properties -------------------------------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
 @given(
     value=st.one_of(st.floats(allow_nan=False), st.integers(), st.text(max_size=4), st.booleans()),
-    window=st.integers(1, 40), reference=st.integers(1, 60), extra=st.integers(0, 150),
+    window=st.integers(1, 40),
+    reference=st.integers(1, 60),
+    extra=st.integers(0, 150),
 )
 def test_a_constant_stream_never_alerts(value: object, window: int, reference: int, extra: int) -> None:
     monitor = WindowedDriftMonitor("c", window=window, reference_size=reference, draws=100)
@@ -333,6 +362,7 @@ def test_categorical_statistics_stay_finite_and_non_negative(reference: list[str
 
 # --- shared calibration ------------------------------------------------------------------------------------
 
+
 def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_features_of_one_size() -> None:
     rng = np.random.default_rng(20)
     shapes = [rng.normal(0, 1, 4000), rng.lognormal(0, 2, 4000), rng.uniform(-5, 5, 4000), rng.standard_t(2, 4000)]
@@ -349,10 +379,16 @@ def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_
         assert cal.threshold("psi") == direct(_psi_numeric_rows(xs, profile), 1e-5, 2.0) * grow
 
 
-@pytest.mark.parametrize("gen", [
-    lambda r, n: r.normal(0, 1, n), lambda r, n: r.lognormal(0, 1.5, n), lambda r, n: r.poisson(2, n),
-    lambda r, n: r.integers(0, 2, n), lambda r, n: np.where(r.random(n) < 0.3, 0.0, r.exponential(1, n)),
-])
+@pytest.mark.parametrize(
+    "gen",
+    [
+        lambda r, n: r.normal(0, 1, n),
+        lambda r, n: r.lognormal(0, 1.5, n),
+        lambda r, n: r.poisson(2, n),
+        lambda r, n: r.integers(0, 2, n),
+        lambda r, n: np.where(r.random(n) < 0.3, 0.0, r.exponential(1, n)),
+    ],
+)
 def test_wasserstein_rows_bound_the_simulated_windows_and_match_them_closely(gen: Gen) -> None:
     rng = np.random.default_rng(21)
     profile = build_profile(gen(rng, 5000).astype(float))
@@ -365,8 +401,10 @@ def test_wasserstein_rows_bound_the_simulated_windows_and_match_them_closely(gen
 
 def test_a_new_model_of_continuous_features_calibrates_from_one_shared_simulation() -> None:
     rng = np.random.default_rng(22)
-    monitors = [WindowedDriftMonitor(f"x{i}", build_profile(rng.gamma(1 + i, 1, 3000)), n_features=20, draws=300)
-                for i in range(20)]
+    monitors = [
+        WindowedDriftMonitor(f"x{i}", build_profile(rng.gamma(1 + i, 1, 3000)), n_features=20, draws=300)
+        for i in range(20)
+    ]
     for monitor in monitors:
         monitor.calibrate_now()
     caches = [calibrate.__globals__[name] for name in ("_counted_null", "_coverage")]
@@ -380,6 +418,7 @@ def test_a_new_model_of_continuous_features_calibrates_from_one_shared_simulatio
 
 
 # --- batches -------------------------------------------------------------------------------------------------
+
 
 def numeric_stream(rng: np.random.Generator, n: int, shift: float, spread: float) -> np.ndarray:
     """Stationary, then drifted (level and spread), then back; some values are not usable."""
@@ -398,18 +437,32 @@ def label_stream(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2500), given_profile=st.booleans(),
-       window=st.sampled_from([40, 100]), shift=st.sampled_from([0.0, 0.8, 2.0]), spread=st.sampled_from([1.0, 2.5]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 2500),
+    given_profile=st.booleans(),
+    window=st.sampled_from([40, 100]),
+    shift=st.sampled_from([0.0, 0.8, 2.0]),
+    spread=st.sampled_from([1.0, 2.5]),
+)
 def test_any_split_of_a_numeric_stream_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, given_profile: bool, window: int, shift: float, spread: float,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    given_profile: bool,
+    window: int,
+    shift: float,
+    spread: float,
 ) -> None:
     rng = np.random.default_rng(seed)
     profile = build_profile(rng.normal(0, 1, 3000)) if given_profile else None
     x, ts = numeric_stream(rng, n, shift, spread), times(n, rng)
 
     def make() -> WindowedDriftMonitor:
-        return WindowedDriftMonitor("x", profile, window=window, reference_size=300, n_features=2, budget_events=2e3,
-                                    draws=200, seed=1)
+        return WindowedDriftMonitor(
+            "x", profile, window=window, reference_size=300, n_features=2, budget_events=2e3, draws=200, seed=1
+        )
 
     changes = assert_split_invariant(make, lambda m, part: m.update_many(x[part], ts[part]), n, data.draw(cuts(n)))
     assert [active for _, active, _ in changes] == [k % 2 == 0 for k in range(len(changes))]
@@ -417,21 +470,37 @@ def test_any_split_of_a_numeric_stream_gives_the_changes_and_state_of_one_value_
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2500), given_profile=st.booleans(),
-       window=st.sampled_from([40, 100]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 2500),
+    given_profile=st.booleans(),
+    window=st.sampled_from([40, 100]),
+)
 def test_any_split_of_a_categorical_stream_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, given_profile: bool, window: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    given_profile: bool,
+    window: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     profile = build_profile(rng.choice(list("abc"), 3000).tolist()) if given_profile else None
     labels, ts = label_stream(rng, n), times(n, rng)
 
     def make() -> WindowedDriftMonitor:
-        return WindowedDriftMonitor("city", profile, window=window, reference_size=300, n_features=2,
-                                    budget_events=2e3, draws=200, dtype="categorical")
+        return WindowedDriftMonitor(
+            "city",
+            profile,
+            window=window,
+            reference_size=300,
+            n_features=2,
+            budget_events=2e3,
+            draws=200,
+            dtype="categorical",
+        )
 
-    changes = assert_split_invariant(make, lambda m, part: m.update_many(labels[part], ts[part]), n,
-                                     data.draw(cuts(n)))
+    changes = assert_split_invariant(make, lambda m, part: m.update_many(labels[part], ts[part]), n, data.draw(cuts(n)))
     assert [active for _, active, _ in changes] == [k % 2 == 0 for k in range(len(changes))]
 
 
@@ -455,12 +524,14 @@ def test_values_one_at_a_time_give_the_flags_and_state_of_one_batch() -> None:
     items[9::101] = [None] * len(items[9::101])
     one, batch = (WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5) for _ in range(2))
     assert feed_one_by_one(one, np.array(items, dtype=object)) == feed(batch, np.array(items, dtype=object))
-    assert True in feed_one_by_one(WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5),
-                                   np.array(items, dtype=object))
+    assert True in feed_one_by_one(
+        WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5), np.array(items, dtype=object)
+    )
     assert encode(one) == encode(batch) and one.missing == batch.missing > 0
 
 
 # --- checkpoints and memory ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("numeric", [True, False])
 def test_the_monitor_round_trips_through_the_checkpoint_codec_at_every_stage(numeric: bool) -> None:

@@ -28,8 +28,13 @@ def test_kafka_python_round_trip(broker: EmbeddedBroker, unique: str) -> None:
         for key, value in sent.items():
             producer.send(topic, value, key=key)
         assert producer.flush(10) == 0 and producer.failed == 0
-    consumer = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=f"g-{unique}",
-                             auto_offset_reset="earliest", **GROUP_TIMEOUTS)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=broker.bootstrap,
+        group_id=f"g-{unique}",
+        auto_offset_reset="earliest",
+        **GROUP_TIMEOUTS,
+    )
     received: dict[bytes, bytes] = {}
     partitions: set[int] = set()
 
@@ -56,9 +61,15 @@ def test_confluent_kafka_round_trip(broker: EmbeddedBroker, unique: str) -> None
         for value in sent:
             producer.send(topic, value, key=value[-1:])
         assert producer.flush(10) == 0 and producer.failed == 0
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{unique}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-                         "heartbeat.interval.ms": 1000})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": f"g-{unique}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 1000,
+        }
+    )
     received: list[bytes] = []
 
     def poll() -> bool | None:
