@@ -14,7 +14,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 KINDS = ("data_drift", "prediction_drift", "concept_drift", "performance", "data_quality")
@@ -26,7 +26,7 @@ def rfc3339(epoch_s: float) -> str:
     >>> rfc3339(0)
     '1970-01-01T00:00:00.000Z'
     """
-    moment = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

@@ -279,7 +279,7 @@ def calibrate(profile: Profile, window: int, windows_budget: float, seed: int = 
     alpha = 1.0 / max(windows_budget, 1.0)
     if isinstance(profile, NumericProfile):
         tests = NUMERIC_TESTS
-        stats = dict(zip(tests, _null_stats(profile, window, draws, seed)))
+        stats = dict(zip(tests, _null_stats(profile, window, draws, seed), strict=True))
     else:
         probs = _cells(profile, window)[1]
         stats = _categorical_null(probs.tobytes(), window, draws, seed)

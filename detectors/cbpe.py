@@ -25,7 +25,7 @@ def isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     [0.1, 0.25, 0.25, 0.6]
     """
     blocks: list[list[float]] = []  # [mean, weight, length]
-    for v, w in zip(values.tolist(), weights.tolist()):
+    for v, w in zip(values.tolist(), weights.tolist(), strict=True):
         blocks.append([v, w, 1])
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
             v2, w2, n2 = blocks.pop()
@@ -273,7 +273,7 @@ class ConfidenceBasedEstimator:
         expected = np.array(
             [
                 self._expected_right(seen[stop - size : stop], right)
-                for stop, size in zip(stops.tolist(), sizes.tolist())
+                for stop, size in zip(stops.tolist(), sizes.tolist(), strict=True)
             ]
         )
         drop = self.reference_accuracy - expected / sizes

@@ -130,7 +130,7 @@ class ClassificationMetrics:
             return [classes[g] for g in guesses], [classes[t] for t in truths]
         except KeyError:  # a class not seen before: indices in the order of the pairs
             predicted, actual = [], []
-            for g, t in zip(guesses, truths):
+            for g, t in zip(guesses, truths, strict=True):
                 predicted.append(self._index(g))
                 actual.append(self._index(t))
             return predicted, actual
@@ -154,7 +154,7 @@ class ClassificationMetrics:
         if not guesses:
             return
         predicted, actual = self._indices(guesses, truths)
-        right = [g == t for g, t in zip(guesses, truths)]
+        right = [g == t for g, t in zip(guesses, truths, strict=True)]
         values = None if p is None else p.tolist()
         scored = [] if values is None else [i for i, q in enumerate(values) if q == q]
         if scored or len(self.scores.values):
@@ -174,7 +174,7 @@ class ClassificationMetrics:
             counts += [0] * (size - len(counts))  # classes seen for the first time
         tp, guessed, real = self.tp_total, self.predicted_total, self.actual_total
         if len(predicted) <= 16:  # a short batch: Python's integers
-            for g, a, r in zip(predicted, actual, right):
+            for g, a, r in zip(predicted, actual, right, strict=True):
                 if g >= 0:
                     guessed[g] += 1
                     tp[g] += r
@@ -183,14 +183,14 @@ class ClassificationMetrics:
         else:
             g, a, r = np.array(predicted), np.array(actual), np.array(right)
             for counts, add in ((guessed, g[g >= 0]), (tp, g[(g >= 0) & r]), (real, a[a >= 0])):
-                counts[:] = [c + d for c, d in zip(counts, np.bincount(add, minlength=size).tolist())]
+                counts[:] = [c + d for c, d in zip(counts, np.bincount(add, minlength=size).tolist(), strict=True)]
         self.n_total += len(predicted)
         self.correct_total += sum(right)
 
     def _add_losses(self, scores: list[float], positive: list[bool]) -> None:
         """Log loss and Brier score of scored pairs, added in order (``math.log``: the same in any split)."""
         losses, squares = [], []
-        for q, y in zip(scores, positive):
+        for q, y in zip(scores, positive, strict=True):
             clipped = min(max(q, EPS), 1.0 - EPS)
             losses.append(-math.log(clipped) if y else -math.log1p(-clipped))
             squares.append((q - y) * (q - y))

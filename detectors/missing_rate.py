@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -138,7 +137,7 @@ class RateMonitor:
         firsts = np.r_[self.block_start, times[ends[:-1]]]
         flip = self._first_flip(counts)
         last = len(counts) - 1 if flip < 0 else flip
-        for count, first in zip(counts[: last + 1].tolist(), firsts[: last + 1].tolist()):
+        for count, first in zip(counts[: last + 1].tolist(), firsts[: last + 1].tolist(), strict=True):
             self.block_starts[self.blocks.head] = first
             self.blocks.push(float(count))
         self.block = self.block_n = 0

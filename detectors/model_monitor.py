@@ -249,7 +249,7 @@ class ModelMonitor:
     ) -> list[Alert]:
         """Fire the conditions whose cooldown ended at an event before position ``before``."""
         book, out = self.alert_book, []
-        for text, evidence in list(book.waiting.items()):
+        for text in list(book.waiting):
             key = key_from_text(text)
             due = book.due(key)
             if due is None:

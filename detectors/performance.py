@@ -203,7 +203,7 @@ class PerformanceMonitor:
         """:meth:`loss` of each pair; for regression, NaN where a value is not a finite number."""
         if self.task == CLASSIFICATION:
             guesses, truths = canonical_classes(predictions), canonical_classes(labels)
-            return np.array([g != t for g, t in zip(guesses, truths)], dtype=np.float64)
+            return np.array([g != t for g, t in zip(guesses, truths, strict=True)], dtype=np.float64)
         return np.abs(numeric_labels(predictions) - numeric_labels(labels))
 
     # -- updating ------------------------------------------------------------------------

@@ -135,7 +135,7 @@ class PerformanceSuite:
         rows: np.ndarray | None = None
         if self.task == CLASSIFICATION:
             guesses, truths = canonical_classes(predictions), canonical_classes(labels)
-            losses = np.array([g != t for g, t in zip(guesses, truths)], dtype=np.float64)
+            losses = np.array([g != t for g, t in zip(guesses, truths, strict=True)], dtype=np.float64)
             right = losses == 0.0
         else:
             guessed, real = numeric_labels(predictions), numeric_labels(labels)

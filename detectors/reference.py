@@ -14,9 +14,9 @@ import math
 import numbers
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +27,6 @@ TOP_K = 50
 __all__ = [
     "CategoricalProfile",
     "NumericProfile",
-    "ProfileBuilder",
     "as_label",
     "as_number",
     "as_numbers",
@@ -313,12 +312,3 @@ def build_profile(
     if not labels:
         raise ValueError("cannot profile a sample without values")
     return categorical_profile(Counter(labels), len(labels), len(items) - len(labels), top_k)
-
-
-def __getattr__(name: str) -> Any:
-    """``ProfileBuilder`` lives in :mod:`detectors.profile_builder` (which imports this module); re-exported here."""
-    if name == "ProfileBuilder":
-        from detectors.profile_builder import ProfileBuilder
-
-        return ProfileBuilder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

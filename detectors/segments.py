@@ -220,7 +220,7 @@ class SegmentMonitors:
         for position, text, is_open, _ in model.transitions:
             opened.add(text, position, is_open)
         holding = [_Timeline(dict(m.holding)) for m in self.monitors.values()]
-        for timeline, monitor in zip(holding, self.monitors.values()):
+        for timeline, monitor in zip(holding, self.monitors.values(), strict=True):
             for position, text, active in monitor.pending_changes():
                 timeline.add(text, position, active)
         releases = [

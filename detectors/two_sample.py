@@ -8,7 +8,8 @@ row-wise form (``_*_rows``) that scores many windows at once, for calibration.
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def _cells(profile: CategoricalProfile, window: int) -> tuple[dict[str, int], np
     k = int(keep.sum())
     ids = np.where(keep, np.cumsum(keep) - 1, k)
     probs = np.append(freqs[keep], max(1.0 - math.fsum(freqs[keep]), 0.0))
-    return {c: int(i) for c, i in zip(profile.categories, ids)}, probs
+    return {c: int(i) for c, i in zip(profile.categories, ids, strict=True)}, probs
 
 
 def _categorical_rows(counts: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
@@ -152,7 +153,7 @@ def window_statistics(window: Iterable[Any], profile: Profile) -> dict[str, floa
         if not xs.size:
             return dict.fromkeys(NUMERIC_TESTS, 0.0)
         rows = (_ks_rows(xs, profile), _psi_numeric_rows(xs, profile), _wasserstein_rows(xs, profile))
-        return {t: float(r[0]) for t, r in zip(NUMERIC_TESTS, rows)}
+        return {t: float(r[0]) for t, r in zip(NUMERIC_TESTS, rows, strict=True)}
     values = list(window)
     unseen = float(unseen_categories(values, profile))
     return {"chi2": chi_square(values, profile), "psi": psi(values, profile), "unseen": unseen}

@@ -92,7 +92,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         return await alerts.send(key=key, value=value)
 
     async def commit(offsets: dict[Any, int]) -> bool:
-        return bool(await app.consumer._commit(offsets))
+        return bool(await app.consumer._commit(offsets))  # noqa: SLF001 (faust's commit of given offsets)
 
     async def seek(tp: Any, offset: int) -> None:
         await app.consumer.seek(tp, offset)
@@ -144,7 +144,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         """SIGTERM: a final checkpoint, so a restart replays nothing."""
         try:
             await pipeline.checkpoint_now()
-        except Exception as exc:  # noqa: BLE001: a restart replays from the previous checkpoint instead
+        except Exception as exc:  # noqa: BLE001 (a restart replays from the previous checkpoint instead)
             log.warning("final checkpoint failed: %s", exc)
         await registry.leave()
 

@@ -240,8 +240,11 @@ _OUTCOMES: _Kind[OutcomeEvent] = _Kind(_OutcomeWire, _outcome, OutcomeEvent.pars
 def decode_predictions(raw: bytes | None, record_ts: float) -> Decoded[PredictionEvent]:
     """The prediction events of one message, and its rejects.
 
-    >>> d = decode_predictions(b'[{"model_id": "m", "prediction_id": "1", "features": {}, "prediction": 1},'
-    ...                        b' {"model_id": "m", "prediction_id": "2", "features": {}, "prediction": 1, "score": 2}]', 5.0)
+    >>> d = decode_predictions(
+    ...     b'[{"model_id": "m", "prediction_id": "1", "features": {}, "prediction": 1},'
+    ...     b' {"model_id": "m", "prediction_id": "2", "features": {}, "prediction": 1, "score": 2}]',
+    ...     5.0,
+    ... )
     >>> [e.prediction_id for e in d.events], [(r.index, r.error, r.model_id) for r in d.rejects]
     (['1'], [(1, 'score: must be a number in [0, 1], got 2', 'm')])
     """

@@ -69,7 +69,10 @@ class LabelJoin:
         at: float | None = None,
         segment: str | None = None,
     ) -> list[JoinedPair]:
-        """Store or join one prediction at event time ``at`` (its own by default); ``segment`` comes back with its pair."""
+        """Store or join one prediction at event time ``at`` (its own by default).
+
+        ``segment`` comes back with its pair.
+        """
         at = event.timestamp if at is None else at
         self._advance(at)
         if event.prediction_id in self.recently_joined:

@@ -169,7 +169,7 @@ class Pipeline:
         async with self.lock:
             try:
                 await self._flush(final_checkpoint=True)
-            except Exception as exc:  # noqa: BLE001: the next owner replays from the last checkpoint
+            except Exception as exc:  # noqa: BLE001 (the next owner replays from the last checkpoint)
                 log.warning("final checkpoint before revocation failed: %s", exc)
             for tp in revoked:
                 if tp.topic == self.settings.topic_events:
@@ -354,7 +354,7 @@ class Pipeline:
         self.stats.write_seconds += self.write_took
 
     def _checkpoint_due(self, now: float) -> bool:
-        """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of the time."""
+        """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of time."""
         s = self.settings
         return now - self.last_checkpoint >= max(s.checkpoint_interval_s, self.checkpoint_took / s.checkpoint_max_share)
 

@@ -156,7 +156,9 @@ class Routed:
     def add(self, record: RawRecord, decoded: Decoded, route: Partitioner, now: float) -> None:
         """Route the valid events and the rejects of one decoded record."""
         source = f"{record.topic}/{record.partition}"
-        items: list[tuple[int, PredictionEvent | OutcomeEvent | Invalid]] = list(zip(decoded.indices, decoded.events))
+        items: list[tuple[int, PredictionEvent | OutcomeEvent | Invalid]] = list(
+            zip(decoded.indices, decoded.events, strict=True)
+        )
         for reject in decoded.rejects:
             self.dead_letters.append(DeadLetter(record, reject.error, reject.index, reject.payload, now))
             if reject.model_id is not None:  # it counts in its model's ``invalid``

@@ -33,7 +33,7 @@ def status_rows(client: SyncClient, keys: RedisKeys, model: str | None = None) -
     for model_id in models:
         pipe.hgetall(keys.model(model_id))
     rows = []
-    for model_id, raw in zip(models, pipe.execute()):
+    for model_id, raw in zip(models, pipe.execute(), strict=True):
         fields = {_text(k): _text(v) for k, v in raw.items()}
         metric = fields.get("metric", "")
         value = fields.get(metric, "")

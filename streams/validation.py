@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -162,7 +162,7 @@ def rfc3339_seconds(text: str) -> float:
     except ValueError:
         raise InvalidEvent(f"timestamp: not an RFC 3339 date-time: {text[:64]!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # no offset, as isoformat() writes: read as UTC
+        moment = moment.replace(tzinfo=UTC)  # no offset, as isoformat() writes: read as UTC
     return moment.timestamp()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -61,7 +61,7 @@ def evidence(
 def test_rfc3339(epoch: float, text: str) -> None:
     assert rfc3339(epoch) == text
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    assert parsed.tzinfo == timezone.utc
+    assert parsed.tzinfo == UTC
 
 
 def test_kinds_are_the_contract_kinds() -> None:

@@ -216,7 +216,7 @@ def test_a_checkpoint_round_trip_continues_exactly() -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.01, 100.0)), min_size=1, max_size=30))
 def test_isotonic_is_monotone_and_keeps_the_weighted_mean(points: list[tuple[float, float]]) -> None:
-    values, weights = (np.array(column) for column in zip(*points))
+    values, weights = (np.array(column) for column in zip(*points, strict=True))
     fitted = isotonic(values, weights)
     assert fitted.shape == values.shape
     assert np.all(np.diff(fitted) >= -1e-12)

@@ -233,7 +233,7 @@ def test_thresholds_grow_with_the_budget_and_for_small_references() -> None:
     k = np.asarray(SHIFTS) / 2
     small, large, strict = thresholds(k, 1e6, 1000), thresholds(k, 1e6, 100_000), thresholds(k, 1e8, 100_000)
     assert (small > large).all() and (strict > large).all()
-    for kk, h in zip(k, large):  # each one-sided sum spends its share of the budget
+    for kk, h in zip(k, large, strict=True):  # each one-sided sum spends its share of the budget
         assert false_alarm_rate(float(kk), float(h), 100_000) == pytest.approx(1 / (1e6 * 2 * len(k)), rel=1e-6)
 
 

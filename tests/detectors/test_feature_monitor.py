@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from detectors.alerts import key_text
-
 import random
 
 import numpy as np
@@ -11,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors import ModelMonitor, MonitorConfig
+from detectors.alerts import key_text
 from detectors.reference import build_profile
 
 
@@ -90,9 +89,10 @@ def test_the_predicted_class_mix_is_compared_with_its_reference() -> None:
 def test_data_drift_alerts_name_the_top_drifting_features() -> None:
     rng = random.Random(5)
     monitor = ModelMonitor("m")
-    rows = lambda n, shift: [
-        {"a": rng.gauss(shift, 1), "b": rng.gauss(0, 1), "c": rng.gauss(shift / 2, 1)} for _ in range(n)
-    ]  # noqa: E731
+
+    def rows(n: int, shift: float) -> list[dict[str, float]]:
+        return [{"a": rng.gauss(shift, 1), "b": rng.gauss(0, 1), "c": rng.gauss(shift / 2, 1)} for _ in range(n)]
+
     run(monitor, rows(2000, 0.0))
     fired = run(monitor, rows(1500, 1.0), 2000)
     assert fired

@@ -27,9 +27,9 @@ def recompute(pairs: list[Pair], positive: Any, binary: bool) -> dict[str, float
     guess = [_canonical(p) for p, _, _ in pairs]
     truth = [_canonical(y) for _, y, _ in pairs]
     pos = _canonical(positive)
-    out = {"accuracy": float(np.mean([g == t for g, t in zip(guess, truth)]))}
+    out = {"accuracy": float(np.mean([g == t for g, t in zip(guess, truth, strict=True)]))}
     if binary:
-        tp = sum(g == t == pos for g, t in zip(guess, truth))
+        tp = sum(g == t == pos for g, t in zip(guess, truth, strict=True))
         guessed, real = guess.count(pos), truth.count(pos)
         if guessed:
             out["precision"] = tp / guessed
@@ -39,13 +39,13 @@ def recompute(pairs: list[Pair], positive: Any, binary: bool) -> dict[str, float
             out["f1"] = 2 * tp / (guessed + real)
     else:
         classes = sorted(set(guess) | set(truth))
-        tp = np.array([sum(g == t == c for g, t in zip(guess, truth)) for c in classes])
+        tp = np.array([sum(g == t == c for g, t in zip(guess, truth, strict=True)) for c in classes])
         guessed = np.array([guess.count(c) for c in classes])
         real = np.array([truth.count(c) for c in classes])
         out["precision"] = float(np.mean(np.where(guessed > 0, tp / np.maximum(guessed, 1), 0.0)))
         out["recall"] = float(np.mean(np.where(real > 0, tp / np.maximum(real, 1), 0.0)))
         out["f1"] = float(np.mean(2 * tp / (guessed + real)))
-    scored = [(s, float(t == pos)) for (_, _, s), t in zip(pairs, truth) if s is not None]
+    scored = [(s, float(t == pos)) for (_, _, s), t in zip(pairs, truth, strict=True) if s is not None]
     if scored:
         s, y = np.array(scored).T
         q = np.clip(s, 1e-15, 1 - 1e-15)
@@ -209,7 +209,7 @@ def test_regression_metrics_match_numpy(seed: int) -> None:
     y = rng.normal(10.0, 3.0, 4000)
     yhat = y + rng.normal(0.5, 2.0, 4000)
     metrics = RegressionMetrics(window=1000)
-    for prediction, label in zip(yhat.tolist(), y.tolist()):
+    for prediction, label in zip(yhat.tolist(), y.tolist(), strict=True):
         metrics.update(prediction, label)
     err = yhat - y
     want = {
@@ -320,7 +320,9 @@ def test_any_split_gives_the_state_of_one_pair_at_a_time(
     )
     metrics = ClassificationMetrics(window=window, max_classes=max_classes)
     feed(metrics, slice(0, n))
-    pairs = [(p, y, None if math.isnan(s) or not scored else s) for p, y, s in zip(predictions, labels, scores)]
+    pairs = [
+        (p, y, None if math.isnan(s) or not scored else s) for p, y, s in zip(predictions, labels, scores, strict=True)
+    ]
     if max_classes == 50:
         assert_matches(metrics.snapshot(), expected_snapshot(pairs, window))
 

@@ -11,11 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.profile_builder import _draw, _draws
+from detectors.profile_builder import ProfileBuilder, _draw, _draws
 from detectors.reference import (
     CategoricalProfile,
     NumericProfile,
-    ProfileBuilder,
     as_label,
     as_number,
     as_numbers,
@@ -207,7 +206,7 @@ def test_builder_survives_a_checkpoint() -> None:
         whole.update(float(v))
         part.update(float(v))
     assert part.profile() == whole.profile()
-    assert codec.decode(codec.encode(whole.profile()), type(whole.profile())) == whole.profile()
+    assert decode(encode(whole.profile()), type(whole.profile())) == whole.profile()
 
 
 finite = st.floats(allow_nan=False, allow_infinity=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ from hypothesis import strategies as st
 
 from detectors.alerts import Evidence
 from detectors.calibration import uniform_windows, wasserstein_rows
-from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder, build_profile
+from detectors.reference import CategoricalProfile, NumericProfile, build_profile
+from detectors.two_sample import _ks_rows, _psi_numeric_rows, _wasserstein_rows
 from detectors.windowed_tests import (
     Calibration,
     WindowedDriftMonitor,
@@ -26,7 +28,6 @@ from detectors.windowed_tests import (
     wasserstein,
     window_statistics,
 )
-from detectors.two_sample import _ks_rows, _psi_numeric_rows, _wasserstein_rows
 from streams.codec import decode, encode
 from tests.detectors.batching import assert_split_invariant, cuts, times
 
@@ -78,7 +79,7 @@ def test_statistics_of_a_half_sigma_shift_match_theory(normal_profile: NumericPr
     assert ks_statistic(x, normal_profile) == pytest.approx(phi(0.25) - phi(-0.25), abs=0.01)
     assert wasserstein(x, normal_profile) == pytest.approx(0.5, abs=0.02)
     edges = [-math.inf, *normal_profile.psi_edges, math.inf]
-    shares = [phi(b - 0.5) - phi(a - 0.5) for a, b in zip(edges, edges[1:])]
+    shares = [phi(b - 0.5) - phi(a - 0.5) for a, b in pairwise(edges)]
     expected = sum((w - 0.1) * math.log(w / 0.1) for w in shares)
     assert psi(x, normal_profile) == pytest.approx(expected, rel=0.05)
 
@@ -163,7 +164,7 @@ def test_calibrated_false_alarm_rate_holds_where_it_can_be_measured(gen: Gen) ->
         cal = calibrate(profile, 500, 50, seed=seed + 10)
         xs = np.sort(gen(rng, (1000, 500)), axis=1).astype(np.float64)  # 1000 windows, tested at once
         stats = (_ks_rows(xs, profile), _psi_numeric_rows(xs, profile), _wasserstein_rows(xs, profile))
-        hits += [np.sum(s >= cal.threshold(t)) for s, t in zip(stats, cal.tests)]
+        hits += [np.sum(s >= cal.threshold(t)) for s, t in zip(stats, cal.tests, strict=True)]
         windows += len(xs)
     assert np.all(hits / windows < 0.03), hits / windows
 
@@ -370,7 +371,7 @@ def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_
     assert len({c.thresholds[:2] for c in cals}) == 1  # KS and PSI: distribution-free for continuous data
     assert len({round(c.threshold("wasserstein"), 6) for c in cals}) == len(cals)  # Wasserstein: per shape
     u = uniform_windows(400, 500, 2)
-    for x, cal in zip(shapes, cals):  # what the per-feature simulation of old gives, test by test
+    for x, cal in zip(shapes, cals, strict=True):  # what the per-feature simulation of old gives, test by test
         profile = build_profile(x)
         xs = profile.inverse_cdf(u)
         direct = calibrate.__globals__["_tail_quantile"]
@@ -412,7 +413,9 @@ def test_a_new_model_of_continuous_features_calibrates_from_one_shared_simulatio
     for monitor in monitors:
         monitor.set_budget(2e6)
         monitor.calibrate_now()
-    for cache, was in zip(caches, before):  # KS and PSI, and Wasserstein's coverage: none simulated its own
+    for cache, was in zip(
+        caches, before, strict=True
+    ):  # KS and PSI, and Wasserstein's coverage: none simulated its own
         now = cache.cache_info()
         assert now.misses == was.misses and now.hits >= was.hits + 20
 

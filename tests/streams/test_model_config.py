@@ -11,8 +11,8 @@ import redis
 
 from scripts.harness import WorkerProcess, kafka_producer, wait_for
 from streams.errors import ConfigurationError
-from streams.model_config import ModelConfigStore, load_file
 from streams.keys import RedisKeys
+from streams.model_config import ModelConfigStore, load_file
 from streams.settings import Settings
 
 

@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -14,8 +15,6 @@ from hypothesis import strategies as st
 from kafka.partitioner import DefaultPartitioner
 
 from detectors import rfc3339
-import msgspec
-
 from streams.routing import FORWARD_DECODER, DeadLetter, Forwarded, RawRecord, partition_for, route
 
 PREDICTIONS = "driftline.predictions"

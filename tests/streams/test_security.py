@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import faust
 import pytest
 
-import faust
 from streams.errors import ConfigurationError
 from streams.security import faust_credentials, kafka_python_config
 from streams.settings import Settings

@@ -16,8 +16,8 @@ from streams import codec
 from streams.embedded import EmbeddedRedis
 from streams.events import OutcomeEvent, PredictionEvent
 from streams.join import LabelJoin
-from streams.model_config import ModelConfig
 from streams.keys import RedisKeys
+from streams.model_config import ModelConfig
 from streams.redis_state import RedisStateWriter
 from streams.settings import Settings
 from streams.state import ModelState

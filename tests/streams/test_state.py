@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from detectors import rfc3339
