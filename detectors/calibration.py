@@ -80,12 +80,15 @@ def _tail_quantile(stats: np.ndarray, alpha: float, power: float) -> float:
     """
     s = np.sort(stats) ** (1.0 / power)
     d = len(s)
+    q: float  # float ** float is Any to typeshed (a negative base gives a complex number); these bases are >= 0
     if alpha * d >= 10:
-        return float(np.quantile(s, 1.0 - alpha)) ** power
+        q = float(np.quantile(s, 1.0 - alpha)) ** power
+        return q
     k = max(d // 20, 10)
     base = s[d - k - 1]
     beta = float(np.mean(s[d - k :] - base))
-    return max(float(base) + beta * math.log(k / d / alpha), float(s[-1])) ** power
+    q = max(float(base) + beta * math.log(k / d / alpha), float(s[-1])) ** power
+    return q
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +247,8 @@ def wasserstein_rows(
         with np.errstate(over="ignore", invalid="ignore"):
             qn = np.where((a == b) | (frac == 0), a, a + (b - a) * frac)
             w = np.mean(np.abs(qn - profile.quantiles[inner]), axis=1) / scale
-    return np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    capped: np.ndarray = np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    return capped
 
 
 @functools.lru_cache(maxsize=8)
@@ -277,6 +281,7 @@ def calibrate(profile: Profile, window: int, windows_budget: float, seed: int = 
     chi-square, by ``sqrt(g)`` for KS and Wasserstein.
     """
     alpha = 1.0 / max(windows_budget, 1.0)
+    tests: tuple[str, ...]
     if isinstance(profile, NumericProfile):
         tests = NUMERIC_TESTS
         stats = dict(zip(tests, _null_stats(profile, window, draws, seed), strict=True))

@@ -24,13 +24,13 @@ def isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     >>> isotonic(np.array([0.1, 0.3, 0.2, 0.6]), np.array([1.0, 1.0, 1.0, 1.0])).round(2).tolist()
     [0.1, 0.25, 0.25, 0.6]
     """
-    blocks: list[list[float]] = []  # [mean, weight, length]
+    blocks: list[tuple[float, float, int]] = []  # (mean, weight, length)
     for v, w in zip(values.tolist(), weights.tolist(), strict=True):
-        blocks.append([v, w, 1])
+        blocks.append((v, w, 1))
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
             v2, w2, n2 = blocks.pop()
             v1, w1, n1 = blocks[-1]
-            blocks[-1] = [(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2]
+            blocks[-1] = ((v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2)
     return np.array([v for v, _, n in blocks for _ in range(n)])
 
 

@@ -133,7 +133,8 @@ class MeanShiftCusum:
     @property
     def sums(self) -> np.ndarray:
         """The upper sums (one per shift), then the lower sums."""
-        return np.array(self.csum) - np.array(self.low)
+        sums: np.ndarray = np.array(self.csum) - np.array(self.low)
+        return sums
 
     @property
     def clear_bound(self) -> float:
@@ -189,10 +190,10 @@ class MeanShiftCusum:
                 if self._step(z[i], stamps[i]):
                     changes.append(Change(i, self.active, self.evidence()))
         else:
-            z = self.scores.transform(x, self.n)
+            scores = self.scores.transform(x, self.n)
             done = 0
-            while done < len(z):
-                done = (self._clearing if self.active else self._accumulate)(z, times, done, changes)
+            while done < len(scores):
+                done = (self._clearing if self.active else self._accumulate)(scores, times, done, changes)
         self.last_ts = float(times[-1])
         if kept is not None:
             changes = [Change(int(kept[c.index]), c.active, c.evidence) for c in changes]

@@ -44,7 +44,8 @@ def _probabilities(scores: np.ndarray | None, n: int) -> np.ndarray | None:
 
 def _log_losses(p: np.ndarray, positive: np.ndarray) -> np.ndarray:
     q = np.clip(p, EPS, 1.0 - EPS)
-    return np.where(positive, -np.log(q), -np.log1p(-q))
+    losses: np.ndarray = np.where(positive, -np.log(q), -np.log1p(-q))
+    return losses
 
 
 @dataclass
@@ -165,7 +166,7 @@ class ClassificationMetrics:
         self.actual.push_many(actual)
         self.correct.push_many(right)
         self._add_counts(predicted, actual, right)
-        if scored:
+        if scored and values is not None:  # (scored implies values)
             self._add_losses([values[i] for i in scored], [actual[i] == 0 for i in scored])  # index 0: ``positive``
 
     def _add_counts(self, predicted: list[int], actual: list[int], right: list[bool]) -> None:
@@ -181,8 +182,8 @@ class ClassificationMetrics:
                 if a >= 0:
                     real[a] += 1
         else:
-            g, a, r = np.array(predicted), np.array(actual), np.array(right)
-            for counts, add in ((guessed, g[g >= 0]), (tp, g[(g >= 0) & r]), (real, a[a >= 0])):
+            gs, as_, rs = np.array(predicted), np.array(actual), np.array(right)
+            for counts, add in ((guessed, gs[gs >= 0]), (tp, gs[(gs >= 0) & rs]), (real, as_[as_ >= 0])):
                 counts[:] = [c + d for c, d in zip(counts, np.bincount(add, minlength=size).tolist(), strict=True)]
         self.n_total += len(predicted)
         self.correct_total += sum(right)
@@ -201,10 +202,15 @@ class ClassificationMetrics:
     def _scope(self, total: bool) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int, float, float]:
         """n, correct, per-class tp / predicted / actual, scored, log loss sum and Brier sum of a scope."""
         if total:
+            tp, guessed, real = (
+                np.array(c, dtype=np.int64) for c in (self.tp_total, self.predicted_total, self.actual_total)
+            )
             return (
                 self.n_total,
                 self.correct_total,
-                *(np.array(c, dtype=np.int64) for c in (self.tp_total, self.predicted_total, self.actual_total)),
+                tp,
+                guessed,
+                real,
                 self.scored_total,
                 self.log_loss_total,
                 self.brier_total,
@@ -299,7 +305,7 @@ class RegressionMetrics:
 
     def snapshot(self) -> dict[str, float]:
         """``mae``, ``rmse``, ``mae_total`` and ``rmse_total``, once defined."""
-        out = {}
+        out: dict[str, float] = {}
         if self.n:
             window = self.errors.window()
             out |= {

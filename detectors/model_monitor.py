@@ -174,8 +174,8 @@ class ModelMonitor:
             if self.score is not None:
                 parts.append((0, _shift(self.score.update_many(batch.scores[rows], batch.ts[rows]), rows)))
         classified = (self.config.task or infer_task(batch.predictions[0])) == "classification"
-        labelled = np.flatnonzero([p is not None for p in batch.predictions]) if classified else []
-        if len(labelled):
+        labelled = np.flatnonzero([p is not None for p in batch.predictions]) if classified else None
+        if labelled is not None and len(labelled):
             if self.classes is None:
                 self.classes = self._windowed(None, False, "prediction_drift", label="predicted class")
             if self.classes is not None:

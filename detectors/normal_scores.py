@@ -150,7 +150,8 @@ class NormalScores:
                 spread = (np.arange(start, start + len(x)) * _GOLDEN + 0.5 * _GOLDEN) % 1.0
                 u = np.where(exact, self.below[i] + spread * (self.at_most[i] - self.below[i]), u)
         u_grid, z_grid = normal_table()
-        return np.interp(np.clip(u, self.u_min, self.u_max), u_grid, z_grid)
+        z: np.ndarray = np.interp(np.clip(u, self.u_min, self.u_max), u_grid, z_grid)
+        return z
 
     def score(self, x: float, index: int) -> float:
         """``transform(np.array([x]), index)[0]`` in plain Python: the same arithmetic, ten times faster."""

@@ -204,7 +204,8 @@ class PerformanceMonitor:
         if self.task == CLASSIFICATION:
             guesses, truths = canonical_classes(predictions), canonical_classes(labels)
             return np.array([g != t for g, t in zip(guesses, truths, strict=True)], dtype=np.float64)
-        return np.abs(numeric_labels(predictions) - numeric_labels(labels))
+        errors: np.ndarray = np.abs(numeric_labels(predictions) - numeric_labels(labels))
+        return errors
 
     # -- updating ------------------------------------------------------------------------
 

@@ -146,7 +146,7 @@ class PerformanceSuite:
                 guessed, real, losses, times = guessed[rows], real[rows], losses[rows], times[rows]
         if not len(losses):
             return []
-        found = [
+        found: list[tuple[AlertKey, Change]] = [
             ((("performance", None, f"rolling_{self.realized.metric_name}")), c)
             for c in self.realized.update_many(losses, times)
         ]

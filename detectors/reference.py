@@ -144,7 +144,8 @@ class NumericProfile:
         """The sketch's quantile function at probabilities ``u``: flat across atoms, linear between points."""
         points, first = np.unique(self.quantiles, return_index=True)
         xp = np.column_stack([self.cdf_below[first], self.cdf_at_most[first]]).ravel()
-        return np.interp(u, xp, np.repeat(points, 2))
+        out: np.ndarray = np.interp(u, xp, np.repeat(points, 2))
+        return out
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """Draw values by inverse-CDF sampling from the sketch."""
@@ -163,8 +164,12 @@ class NumericProfile:
             float(doc["std"]),
             float(doc["min"]),
             float(doc["max"]),
-            *(np.asarray(doc[k], dtype=np.float64) for k in _SKETCH),
-            int(doc["sample_size"]),
+            quantiles=np.asarray(doc["quantiles"], dtype=np.float64),
+            cdf_below=np.asarray(doc["cdf_below"], dtype=np.float64),
+            cdf_at_most=np.asarray(doc["cdf_at_most"], dtype=np.float64),
+            psi_edges=np.asarray(doc["psi_edges"], dtype=np.float64),
+            psi_fractions=np.asarray(doc["psi_fractions"], dtype=np.float64),
+            sample_size=int(doc["sample_size"]),
         )
 
 

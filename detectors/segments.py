@@ -267,19 +267,19 @@ class SegmentMonitors:
 
     def open_alerts(self) -> int:
         """Alerts firing now in any segment."""
-        return sum(len(m.book.open) for m in self.monitors.values())
+        return sum(len(m.alert_book.open) for m in self.monitors.values())
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per monitored segment key: labels, predictions fed, status, open alerts, pooled or not, and metric."""
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for key, monitor in self.monitors.items():
-            entry = {
+            entry: dict[str, Any] = {
                 "segment": monitor.segment,
                 "events": self.events.get(key, 0),
                 "monitored": True,
                 "pooled": key == POOLED_KEY,
                 "status": monitor.status(),
-                "open_alerts": len(monitor.book.open),
+                "open_alerts": len(monitor.alert_book.open),
             }
             metric = monitor.metric()
             if metric is not None:

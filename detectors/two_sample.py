@@ -35,7 +35,8 @@ def _at_most(xs: np.ndarray, points: np.ndarray, side: str = "right") -> np.ndar
 def _psi_rows(counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
     w = np.maximum(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), EPS)
     r = np.maximum(ref, EPS)
-    return np.sum((w - r) * np.log(w / r), axis=1)
+    psi: np.ndarray = np.sum((w - r) * np.log(w / r), axis=1)
+    return psi
 
 
 def _ks_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
@@ -48,7 +49,7 @@ def _ks_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
     cdf_below, cdf_at_most = np.asarray(profile.cdf_below)[first], np.asarray(profile.cdf_at_most)[first]
     atoms = cdf_below < cdf_at_most
     m = xs.shape[1]
-    gap = np.abs(_at_most(xs, u) / m - cdf_at_most).max(axis=1)
+    gap: np.ndarray = np.abs(_at_most(xs, u) / m - cdf_at_most).max(axis=1)
     if atoms.any():
         gap = np.maximum(gap, np.abs(_at_most(xs, u[atoms], side="left") / m - cdf_below[atoms]).max(axis=1))
     return gap
@@ -72,7 +73,8 @@ def _wasserstein_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         qn = np.where((a == b) | (frac == 0), a, a + (b - a) * frac)
         w = np.mean(np.abs(qn - q[inner]), axis=1) / scale
-    return np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    capped: np.ndarray = np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    return capped
 
 
 def _cells(profile: CategoricalProfile, window: int) -> tuple[dict[str, int], np.ndarray]:
@@ -111,7 +113,8 @@ def _category_rows(window: Iterable[Any], profile: CategoricalProfile) -> tuple[
 
 def category_counts(window: Iterable[Any], profile: CategoricalProfile) -> np.ndarray:
     """Counts of a window's categories per cell: the categories expected at least 5 times, then the rest."""
-    return _category_rows(window, profile)[0][0]
+    counts: np.ndarray = _category_rows(window, profile)[0][0]
+    return counts
 
 
 def ks_statistic(window: Iterable[float], profile: NumericProfile) -> float:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -288,7 +288,7 @@ class WindowedDriftMonitor:
         if n <= (_SMALL_CATEGORICAL if self.categorical is not None else _SMALL_NUMERIC):
             items = values.tolist() if isinstance(values, np.ndarray) else values
             stamps = ts.tolist() if isinstance(ts, np.ndarray) and ts.ndim == 1 else as_times(ts, n).tolist()
-            changes = []
+            changes: list[Change] = []
             for i in range(n):
                 change = self._one(items[i], stamps[i])
                 if change is not None:
@@ -301,7 +301,7 @@ class WindowedDriftMonitor:
             start = self.builder.update_many(values)
             if self.builder.done:
                 self._start(self.builder.profile())
-        changes: list[Change] = []
+        changes = []
         if start < n and self.builder is None:
             rest = values[start:]
             if self.numeric is not None:
@@ -350,13 +350,14 @@ class WindowedDriftMonitor:
     def _labels(self, items: list[Any], times: np.ndarray, offset: int, changes: list[Change]) -> None:
         labels = [as_label(v) for v in items]
         present = [i for i, label in enumerate(labels) if label is not None]
+        named = cast(list[str], labels)  # read at ``present`` positions only
         self.missing += len(labels) - len(present)
         done = 0
         while done < len(present):
             part = present[done : done + self.window - self.fill]
             if self.fill == 0:
                 self.start_ts = float(times[part[0]])
-            self.counts += np.bincount([self._cell(labels[i]) for i in part], minlength=len(self.counts))
+            self.counts += np.bincount([self._cell(named[i]) for i in part], minlength=len(self.counts))
             self.fill += len(part)
             done += len(part)
             if self.fill == self.window:

@@ -13,6 +13,7 @@ pieces here keep what it does not:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,7 +99,7 @@ class Ring:
             return np.full(self.size, np.nan, dtype=self.dtype)
         return np.zeros(self.size, dtype=self.dtype)
 
-    def push_many(self, x: np.ndarray) -> None:
+    def push_many(self, x: np.ndarray | Sequence[float]) -> None:
         """Push values in order; the oldest leave once ``size`` are held."""
         k, size = len(x), self.size
         if not k:
@@ -124,7 +125,7 @@ def all_finite(values: np.ndarray) -> bool:
     """
     if len(values) <= 16:
         return all(map(math.isfinite, values.tolist()))
-    return np.count_nonzero(np.isfinite(values)) == len(values)
+    return bool(np.count_nonzero(np.isfinite(values)) == len(values))
 
 
 def add_in_order(total: float, values: np.ndarray | list[float]) -> float:
