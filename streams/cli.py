@@ -65,8 +65,7 @@ def run_worker(settings: Settings) -> int:
     partitions = ensure_topics(settings)
     app = create_app(settings, partitions)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
-    return 0
+    worker.execute_from_commandline()  # NoReturn: it exits the process
 
 
 def run_status(settings: Settings, model: str | None, as_json: bool = False) -> int:

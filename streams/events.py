@@ -9,7 +9,7 @@ what is wrong with it, naming the field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import msgspec
 import orjson
@@ -182,8 +182,10 @@ class _Kind(Generic[E]):
         self.build, self.parse = build, parse
 
     def decode(self, raw: bytes | None, record_ts: float) -> Decoded[E]:
+        if not raw:
+            return self._careful(raw, record_ts, False)
         out: Decoded[E] = Decoded()
-        head = raw.lstrip()[:1] if raw else b""
+        head = raw.lstrip()[:1]
         try:
             if head == b"{":
                 out.events.append(self.build(self.one.decode(raw), record_ts))
@@ -201,7 +203,10 @@ class _Kind(Generic[E]):
         """Event by event, with the validator's one-line error for each one refused."""
         out: Decoded[E] = Decoded()
         try:
-            items = v.decode_message(raw) if not is_batch else msgspec.json.decode(raw, type=list[msgspec.Raw])
+            if is_batch and raw is not None:
+                items = msgspec.json.decode(raw, type=list[msgspec.Raw])
+            else:
+                items = v.decode_message(raw)
         except InvalidEvent as exc:
             out.rejects.append(Reject(str(exc), None, raw, None))
             return out
@@ -215,8 +220,9 @@ class _Kind(Generic[E]):
                 message = "message: not valid JSON (nested too deeply)"
             out.rejects.append(Reject(message, None, raw, None))
             return out
+        body = cast(bytes, raw)  # not None: decode_message refuses a tombstone
         for index, item in enumerate(items):
-            payload = bytes(item) if isinstance(item, msgspec.Raw) else raw
+            payload = bytes(item) if isinstance(item, msgspec.Raw) else body
             try:
                 event = self.build(self.one.decode(payload), record_ts)
             except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent, RecursionError):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from detectors.columns import Label
 from streams.events import OutcomeEvent, PredictionEvent
@@ -138,7 +139,10 @@ class LabelJoin:
             self.unmatched_outcomes += 1
 
 
-def _drop_oldest(store: dict[str, object], count: int) -> int:
+V = TypeVar("V")
+
+
+def _drop_oldest(store: dict[str, V], count: int) -> int:
     """Remove the ``count`` oldest entries of an insertion-ordered dict; return how many went."""
     oldest = list(itertools.islice(store, count))
     for key in oldest:

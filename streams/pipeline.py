@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -184,7 +184,7 @@ class Pipeline:
         """Partitions not to fetch now (their queue is full: they run ahead)."""
         return self.aligner.full()
 
-    async def take(self, records: dict[Any, list[Record]], assigned: set[Any]) -> None:
+    async def take(self, records: Mapping[Any, list[Record]], assigned: set[Any]) -> None:
         """Decode fetched records once, queue them per partition, and apply what event-time order allows."""
         now = time.monotonic()
         if records:

@@ -139,8 +139,8 @@ def sync_client(settings: Settings, decode_responses: bool = False) -> SyncClien
         return redis.cluster.RedisCluster.from_url(
             t.node_url(host, port),
             decode_responses=decode_responses,
-            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None,
-        )  # type: ignore[no-untyped-call]
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None,  # type: ignore[no-untyped-call]
+        )
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses)
     )

@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import redis
 
 from detectors.reference import CategoricalProfile, NumericProfile, build_profile, profile_from_dict
 from streams.errors import ConfigurationError
 from streams.keys import RedisKeys
+from streams.redis_client import SyncClient
 
 Profile = NumericProfile | CategoricalProfile
 
@@ -77,7 +77,7 @@ class ReferenceStore:
     def __init__(self, keys: RedisKeys) -> None:
         self.hash = f"{keys.prefix}references"
 
-    def set(self, client: redis.Redis, model_id: str, profiles: dict[str, Profile]) -> None:
+    def set(self, client: SyncClient, model_id: str, profiles: dict[str, Profile]) -> None:
         client.hset(
             self.hash,
             model_id,

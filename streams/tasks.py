@@ -29,13 +29,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio
-
 from detectors.monitor_config import FeatureBudget
 from streams import codec
 from streams.errors import CheckpointError
 from streams.events import Invalid, OutcomeEvent, PredictionEvent
 from streams.keys import RedisKeys
+from streams.redis_client import AsyncClient
 from streams.settings import Settings
 from streams.state import ModelState
 
@@ -214,7 +213,7 @@ class TaskState:
 class CheckpointStore:
     """Leases and checkpoints of one consumer group's tasks in Redis, all in one cluster hash slot."""
 
-    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, group: str, topic: str) -> None:
+    def __init__(self, client: AsyncClient, keys: RedisKeys, group: str, topic: str) -> None:
         self.client = client
         self.keys = keys
         self.scope = f"{group}/{topic}"
