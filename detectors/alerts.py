@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 KINDS = ("data_drift", "prediction_drift", "concept_drift", "performance", "data_quality")
+# What :meth:`AlertBook.status` returns, best to worst: ``max(statuses, key=STATUS_RANK.__getitem__)`` is the worst.
+STATUS_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def rfc3339(epoch_s: float) -> str:

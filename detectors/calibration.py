@@ -56,17 +56,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.reference import CategoricalProfile, NumericProfile, build_profile  # noqa: F401 (build_profile: doctest)
+from detectors.reference import (  # noqa: F401 (build_profile: doctest)
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    build_profile,
+)
 from detectors.two_sample import (
     CAP,
     CATEGORICAL_TESTS,
     NUMERIC_TESTS,
     TRIM,
-    Profile,
-    _at_most,
-    _categorical_rows,
-    _cells,
-    _psi_rows,
+    categorical_rows,
+    category_cells,
+    counts_at_most,
+    psi_rows,
 )
 
 __all__ = ["Calibration", "calibrate", "uniform_windows"]
@@ -155,7 +159,7 @@ def _counted_null(key: bytes, sizes: tuple[int, int], window: int, draws: int, s
     u = uniform_windows(window, draws, seed)
     m = u.shape[1]
     atoms = np.flatnonzero(below < at_most)
-    counted = _at_most(u, np.concatenate([at_most, edge_levels, below[atoms]]))  # values at most each level
+    counted = counts_at_most(u, np.concatenate([at_most, edge_levels, below[atoms]]))  # values at most each level
     ks = np.abs(counted[:, :n_points] / m - at_most).max(axis=1)
     if len(atoms):  # at an atom the share below it counts too: values below its lower level
         under = counted[:, n_points + n_edges :]
@@ -163,7 +167,7 @@ def _counted_null(key: bytes, sizes: tuple[int, int], window: int, draws: int, s
         under -= (under > 0) & (u[rows, np.maximum(under, 1).astype(np.int64) - 1] == below[atoms])
         ks = np.maximum(ks, np.abs(under / m - below[atoms]).max(axis=1))
     cumulative = np.column_stack([counted[:, n_points : n_points + n_edges], np.full(len(u), m)])
-    psi = _psi_rows(np.diff(cumulative, axis=1, prepend=0.0), fractions)
+    psi = psi_rows(np.diff(cumulative, axis=1, prepend=0.0), fractions)
     ks.setflags(write=False)
     psi.setflags(write=False)
     return ks, psi
@@ -237,7 +241,7 @@ def wasserstein_rows(
             rises = np.minimum(np.diff(points), sys.float_info.max)
         with np.errstate(over="ignore", invalid="ignore"):
             w = (coverage @ rises) / inner.sum() / scale
-    else:  # the sketch's order statistics where the distance reads them, as _wasserstein_rows does
+    else:  # the sketch's order statistics where the distance reads them, as wasserstein_distance_rows does
         u = uniform_windows(window, draws, seed)
         m = u.shape[1]
         h = np.linspace(0.0, 1.0, len(profile.quantiles))[inner] * (m - 1)
@@ -256,7 +260,7 @@ def _categorical_null(shares: bytes, window: int, draws: int, seed: int) -> dict
     """Simulated chi-square and PSI for one set of cell shares (the multinomial draws of before, cached)."""
     probs = np.frombuffer(shares, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    stats = _categorical_rows(rng.multinomial(window, probs / probs.sum(), size=draws), probs)
+    stats = categorical_rows(rng.multinomial(window, probs / probs.sum(), size=draws), probs)
     for array in stats.values():
         array.setflags(write=False)
     return stats
@@ -286,7 +290,7 @@ def calibrate(profile: Profile, window: int, windows_budget: float, seed: int = 
         tests = NUMERIC_TESTS
         stats = dict(zip(tests, _null_stats(profile, window, draws, seed), strict=True))
     else:
-        probs = _cells(profile, window)[1]
+        probs = category_cells(profile, window)[1]
         stats = _categorical_null(probs.tobytes(), window, draws, seed)
         tests = CATEGORICAL_TESTS
     grow = 1.0 + window / max(profile.sample_size, 1)

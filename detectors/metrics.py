@@ -9,7 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from detectors.performance import Label, _canonical, canonical_classes  # the class identity that same_class compares
+from detectors.performance import (  # the class identity that same_class compares
+    Label,
+    canonical_class,
+    canonical_classes,
+)
 from detectors.windows import Ring, add_in_order, all_finite
 
 __all__ = ["EPS", "UNTRACKED", "ClassificationMetrics", "RegressionMetrics", "probability"]
@@ -102,7 +106,7 @@ class ClassificationMetrics:
     def __post_init__(self) -> None:
         if self.average not in ("auto", "binary", "macro"):
             raise ValueError(f"average must be auto, binary or macro, not {self.average!r}")
-        self.classes.setdefault(_canonical(self.positive), 0)
+        self.classes.setdefault(canonical_class(self.positive), 0)
         if self.predicted.size != self.window:  # new metrics (decoded ones come with their own)
             index = "int8" if self.max_classes <= 127 else "int32"
             self.predicted, self.actual = Ring(self.window, index), Ring(self.window, index)

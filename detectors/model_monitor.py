@@ -12,7 +12,7 @@ from detectors.alerts import Alert, AlertBook, AlertKey, key_from_text, key_text
 from detectors.base import Change
 from detectors.columns import FeatureValue, Label, PairColumns, PredictionColumns
 from detectors.concept_drift import ConceptDriftMonitor
-from detectors.feature_monitor import FeatureMonitor, KeyedChange, _shift
+from detectors.feature_monitor import FeatureMonitor, KeyedChange, shift_changes
 from detectors.missing_rate import MissingRateMonitor, TypeChangeMonitor
 from detectors.monitor_config import FeatureBudget, MonitorConfig
 from detectors.new_feature import NewFeature
@@ -172,7 +172,7 @@ class ModelMonitor:
             if self.score is None:
                 self.score = self._windowed(None, True, "prediction_drift", label="score")
             if self.score is not None:
-                parts.append((0, _shift(self.score.update_many(batch.scores[rows], batch.ts[rows]), rows)))
+                parts.append((0, shift_changes(self.score.update_many(batch.scores[rows], batch.ts[rows]), rows)))
         classified = (self.config.task or infer_task(batch.predictions[0])) == "classification"
         labelled = np.flatnonzero([p is not None for p in batch.predictions]) if classified else None
         if labelled is not None and len(labelled):
@@ -180,7 +180,7 @@ class ModelMonitor:
                 self.classes = self._windowed(None, False, "prediction_drift", label="predicted class")
             if self.classes is not None:
                 labels = [batch.predictions[i] for i in labelled.tolist()]
-                parts.append((1, _shift(self.classes.update_many(labels, batch.ts[labelled]), labelled)))
+                parts.append((1, shift_changes(self.classes.update_many(labels, batch.ts[labelled]), labelled)))
         return [(PREDICTION_DRIFT, c) for c in _any_of(parts, before)]
 
     def _prediction_parts_active(self) -> list[bool]:

@@ -19,6 +19,7 @@ __all__ = [
     "REGRESSION",
     "Label",
     "PerformanceMonitor",
+    "canonical_class",
     "canonical_classes",
     "infer_task",
     "numeric_labels",
@@ -45,10 +46,10 @@ def same_class(prediction: Any, label: Any) -> bool:
     >>> same_class(1, "1"), same_class(True, 1), same_class("false", 0), same_class("a", "b")
     (True, True, True, False)
     """
-    return _canonical(prediction) == _canonical(label)
+    return canonical_class(prediction) == canonical_class(label)
 
 
-def _canonical(value: Any) -> str:
+def canonical_class(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
@@ -59,7 +60,7 @@ def _canonical(value: Any) -> str:
 
 
 # Values equal in Python (1, 1.0, True) share a cache entry; they share their class too.
-_cached_canonical = functools.lru_cache(maxsize=1 << 14)(_canonical)
+_cached_canonical = functools.lru_cache(maxsize=1 << 14)(canonical_class)
 
 
 def canonical_classes(values: Sequence[Any]) -> list[str]:
@@ -71,7 +72,7 @@ def canonical_classes(values: Sequence[Any]) -> list[str]:
     try:
         return list(map(_cached_canonical, values))
     except TypeError:  # an unhashable value
-        return [_canonical(v) for v in values]
+        return [canonical_class(v) for v in values]
 
 
 def numeric_labels(values: Sequence[Any]) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -14,10 +14,8 @@ from detectors.base import Change, as_times
 from detectors.cbpe import ConfidenceBasedEstimator
 from detectors.concept_drift import ConceptDriftMonitor
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
+from detectors.monitor_config import MonitorConfig
 from detectors.performance import CLASSIFICATION, Label, PerformanceMonitor, canonical_classes, numeric_labels
-
-if TYPE_CHECKING:
-    from detectors.model_monitor import MonitorConfig
 
 __all__ = ["CBPE_KEY", "PerformanceSuite"]
 

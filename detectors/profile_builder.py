@@ -16,12 +16,12 @@ from detectors.reference import (
     TOP_K,
     CategoricalProfile,
     NumericProfile,
-    _moments,
     as_label,
     as_number,
     as_numbers,
     categorical_profile,
     is_number,
+    mean_and_std,
     numeric_profile,
 )
 
@@ -248,7 +248,7 @@ class ProfileBuilder:
         mean = self.shift + self.total / n
         std = math.sqrt(max(self.total_sq - self.total * self.total / n, 0.0) / (n - 1))
         exact = (mean, std, self.low, self.high) if math.isfinite(mean) and math.isfinite(std) else ()
-        return numeric_profile(x, n, self.missing, quantiles, bins, exact or (*_moments(x), self.low, self.high))
+        return numeric_profile(x, n, self.missing, quantiles, bins, exact or (*mean_and_std(x), self.low, self.high))
 
 
 def _first_present(values: Sequence[Any] | np.ndarray) -> int:

@@ -27,11 +27,13 @@ TOP_K = 50
 __all__ = [
     "CategoricalProfile",
     "NumericProfile",
+    "Profile",
     "as_label",
     "as_number",
     "as_numbers",
     "build_profile",
     "is_number",
+    "mean_and_std",
     "profile_from_dict",
 ]
 
@@ -228,12 +230,15 @@ class CategoricalProfile:
         )
 
 
-def profile_from_dict(doc: dict[str, Any]) -> NumericProfile | CategoricalProfile:
+Profile = NumericProfile | CategoricalProfile  # a feature's reference, numeric or categorical
+
+
+def profile_from_dict(doc: dict[str, Any]) -> Profile:
     """Rebuild a profile stored with ``to_dict()``."""
     return (NumericProfile if doc.get("type") == "numeric" else CategoricalProfile).from_dict(doc)
 
 
-def _moments(x: np.ndarray) -> tuple[float, float]:
+def mean_and_std(x: np.ndarray) -> tuple[float, float]:
     """Mean and sample standard deviation, computed on rescaled values when plain sums would overflow."""
     scale = float(np.max(np.abs(x)))
     scale = scale if scale > 1e150 else 1.0
@@ -256,7 +261,7 @@ def numeric_profile(
     below, at_most = np.searchsorted(x, q, side="left") / len(x), np.searchsorted(x, q, side="right") / len(x)
     edges = np.unique(np.quantile(x, np.arange(1, bins) / bins))
     counts = np.diff(np.searchsorted(x, edges, side="right"), prepend=0, append=len(x))
-    mean, std, lo, hi = exact or (*_moments(x), float(q[0]), float(q[-1]))
+    mean, std, lo, hi = exact or (*mean_and_std(x), float(q[0]), float(q[-1]))
     return NumericProfile(
         n,
         missing / max(n + missing, 1),
@@ -295,7 +300,7 @@ def build_profile(
     quantiles: int = QUANTILES,
     bins: int = PSI_BINS,
     top_k: int = TOP_K,
-) -> NumericProfile | CategoricalProfile:
+) -> Profile:
     """Profile a reference sample: numeric when every present value is a number (or ``kind="numeric"``).
 
     ``None``, NaN and infinities count as missing (a numeric profile also treats

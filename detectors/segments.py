@@ -36,14 +36,13 @@ from typing import Any
 
 import numpy as np
 
-from detectors.alerts import Alert, AlertKey, key_from_text, key_text, segment_key
+from detectors.alerts import STATUS_RANK, Alert, AlertKey, key_from_text, key_text, segment_key
 from detectors.columns import FeatureValue, PairColumns, PredictionColumns
 from detectors.model_monitor import ModelMonitor
 from detectors.monitor_config import FeatureBudget, MonitorConfig
 
 POOLED: dict[str, str] = {"_pooled": "other"}  # the segment of the pooled monitor (in alerts and Redis)
 POOLED_KEY: str = segment_key(POOLED)  # type: ignore[assignment]
-_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def _key(segment: str | Mapping[str, str] | None) -> str | None:
@@ -263,7 +262,7 @@ class SegmentMonitors:
 
     def status(self) -> str:
         """The worst status over the segment monitors: ``ok``, ``warning`` or ``critical``."""
-        return max((m.status() for m in self.monitors.values()), key=_RANK.__getitem__, default="ok")
+        return max((m.status() for m in self.monitors.values()), key=STATUS_RANK.__getitem__, default="ok")
 
     def open_alerts(self) -> int:
         """Alerts firing now in any segment."""

@@ -30,6 +30,7 @@ from detectors.profile_builder import ProfileBuilder
 from detectors.reference import (  # noqa: F401 (build_profile: doctest)
     CategoricalProfile,
     NumericProfile,
+    Profile,
     as_label,
     as_number,
     as_numbers,
@@ -39,9 +40,8 @@ from detectors.two_sample import (  # noqa: F401 (re-exported: the statistics li
     CAP,
     CATEGORICAL_TESTS,
     NUMERIC_TESTS,
-    Profile,
-    _categorical_rows,
-    _cells,
+    categorical_rows,
+    category_cells,
     category_counts,
     chi_square,
     ks_statistic,
@@ -204,7 +204,7 @@ class WindowedDriftMonitor:
     def _derive(self) -> None:
         """Rebuild what derives from the reference (never checkpointed)."""
         if self.categorical is not None:
-            self._cells, self._probs = _cells(self.categorical, self.window)
+            self._cells, self._probs = category_cells(self.categorical, self.window)
 
     _after_restore = _derive  # the old checkpoint codec (streams/checkpoint.py) calls this after decoding
 
@@ -405,7 +405,7 @@ class WindowedDriftMonitor:
         if self.numeric is not None:
             stats = window_statistics(self.buffer, self.numeric)
         else:
-            rows = _categorical_rows(self.counts[None, :], self._probs)
+            rows = categorical_rows(self.counts[None, :], self._probs)
             stats = {"chi2": float(rows["chi2"][0]), "psi": float(rows["psi"][0]), "unseen": float(len(self.unseen))}
             self.counts[:] = 0
             self.unseen = {}

@@ -10,11 +10,12 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors import MonitorConfig
+from detectors.reference import Profile
 from detectors.segments import SegmentMonitors
 from streams.errors import ConfigurationError
 from streams.keys import RedisKeys
 from streams.redis_client import AsyncClient, SyncClient
-from streams.reference import Profile, ReferenceStore
+from streams.reference import ReferenceStore
 from streams.settings import Settings
 
 

@@ -14,12 +14,10 @@ from typing import Any
 
 import orjson
 
-from detectors.reference import CategoricalProfile, NumericProfile, build_profile, profile_from_dict
+from detectors.reference import Profile, build_profile, profile_from_dict
 from streams.errors import ConfigurationError
 from streams.keys import RedisKeys
 from streams.redis_client import SyncClient
-
-Profile = NumericProfile | CategoricalProfile
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:

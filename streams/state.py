@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from detectors import Alert, ModelMonitor, PairColumns, PredictionColumns, rfc3339
-from detectors.alerts import segment_key
+from detectors.alerts import STATUS_RANK, segment_key
 from detectors.columns import FeatureValue
 from detectors.monitor_config import FeatureBudget
 from detectors.segments import SegmentMonitors
@@ -23,7 +23,7 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     from streams.model_config import ModelConfig
 
-_RANK = {"ok": 0, "warning": 1, "critical": 2}
+
 Released = tuple[int, float, PredictionEvent, str | None]  # position, event time for decisions, event, segment key
 
 
@@ -219,7 +219,7 @@ class ModelState:
         if self.monitor is None:
             return "ok"
         own = self.monitor.status()
-        return own if self.segments is None else max(own, self.segments.status(), key=_RANK.__getitem__)
+        return own if self.segments is None else max(own, self.segments.status(), key=STATUS_RANK.__getitem__)
 
     def open_alerts(self) -> int:
         if self.monitor is None:

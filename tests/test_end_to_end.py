@@ -151,7 +151,7 @@ def _produce(env: dict[str, str], messages: list[tuple[str, bytes | None, bytes]
         assert confluent.failed == python.failed == 0
 
 
-def _read_topic(bootstrap: str, topic: str, until: int, timeout_s: float) -> list[Any]:
+def read_json_records(bootstrap: str, topic: str, until: int, timeout_s: float) -> list[Any]:
     """(key, decoded value) of the topic's records: ``until`` of them, or what came in ``timeout_s``."""
     return [
         (record.key, json.loads(record.value))
@@ -173,14 +173,14 @@ def test_scenario_counts_exactly_and_alerts_only_on_real_drift(driftline_env: di
         time.sleep(1.0)  # the last batch's alerts are published with its state
         alerts = [
             a
-            for _, a in _read_topic(
+            for _, a in read_json_records(
                 driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
                 driftline_env["DRIFTLINE_TOPIC_ALERTS"],
                 until=10**6,
                 timeout_s=10,
             )
         ]
-        letters = _read_topic(
+        letters = read_json_records(
             driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
             driftline_env["DRIFTLINE_TOPIC_DEADLETTER"],
             until=8,

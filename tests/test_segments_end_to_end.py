@@ -19,7 +19,7 @@ import redis
 
 from scripts.harness import WorkerProcess, kafka_producer, wait_for_counts
 from streams.keys import RedisKeys
-from tests.test_end_to_end import _read_topic
+from tests.test_end_to_end import read_json_records
 
 EVENTS = 9000
 DRIFT_AT = 4000
@@ -87,7 +87,7 @@ def test_a_drifting_segment_alerts_alone_with_its_segment(driftline_env: dict[st
         time.sleep(1.0)  # the last batch's alerts are published with its state
         alerts = [
             a
-            for _, a in _read_topic(
+            for _, a in read_json_records(
                 env["DRIFTLINE_KAFKA_BOOTSTRAP"], env["DRIFTLINE_TOPIC_ALERTS"], until=10**6, timeout_s=8
             )
         ]

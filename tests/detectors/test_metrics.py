@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
-from detectors.performance import _canonical
+from detectors.performance import canonical_class
 from streams.codec import decode, encode
 from tests.detectors.batching import assert_split_invariant, cuts
 
@@ -24,9 +24,9 @@ def recompute(pairs: list[Pair], positive: Any, binary: bool) -> dict[str, float
     """The metrics of ``pairs`` from scratch, scikit-learn's definitions (macro: zero_division=0)."""
     if not pairs:
         return {}
-    guess = [_canonical(p) for p, _, _ in pairs]
-    truth = [_canonical(y) for _, y, _ in pairs]
-    pos = _canonical(positive)
+    guess = [canonical_class(p) for p, _, _ in pairs]
+    truth = [canonical_class(y) for _, y, _ in pairs]
+    pos = canonical_class(positive)
     out = {"accuracy": float(np.mean([g == t for g, t in zip(guess, truth, strict=True)]))}
     if binary:
         tp = sum(g == t == pos for g, t in zip(guess, truth, strict=True))
@@ -55,7 +55,7 @@ def recompute(pairs: list[Pair], positive: Any, binary: bool) -> dict[str, float
 
 
 def expected_snapshot(pairs: list[Pair], window: int, positive: Any = 1) -> dict[str, float]:
-    seen = {_canonical(positive)} | {_canonical(v) for p, y, _ in pairs for v in (p, y)}
+    seen = {canonical_class(positive)} | {canonical_class(v) for p, y, _ in pairs for v in (p, y)}
     binary = len(seen) <= 2
     rolling = recompute(pairs[-window:], positive, binary)
     total = recompute(pairs, positive, binary)

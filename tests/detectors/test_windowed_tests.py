@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from detectors.alerts import Evidence
 from detectors.calibration import uniform_windows, wasserstein_rows
 from detectors.reference import CategoricalProfile, NumericProfile, build_profile
-from detectors.two_sample import _ks_rows, _psi_numeric_rows, _wasserstein_rows
+from detectors.two_sample import ks_rows, psi_numeric_rows, wasserstein_distance_rows
 from detectors.windowed_tests import (
     Calibration,
     WindowedDriftMonitor,
@@ -163,7 +163,7 @@ def test_calibrated_false_alarm_rate_holds_where_it_can_be_measured(gen: Gen) ->
         assert isinstance(profile, NumericProfile)
         cal = calibrate(profile, 500, 50, seed=seed + 10)
         xs = np.sort(gen(rng, (1000, 500)), axis=1).astype(np.float64)  # 1000 windows, tested at once
-        stats = (_ks_rows(xs, profile), _psi_numeric_rows(xs, profile), _wasserstein_rows(xs, profile))
+        stats = (ks_rows(xs, profile), psi_numeric_rows(xs, profile), wasserstein_distance_rows(xs, profile))
         hits += [np.sum(s >= cal.threshold(t)) for s, t in zip(stats, cal.tests, strict=True)]
         windows += len(xs)
     assert np.all(hits / windows < 0.03), hits / windows
@@ -376,8 +376,8 @@ def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_
         xs = profile.inverse_cdf(u)
         direct = calibrate.__globals__["_tail_quantile"]
         grow = 1 + 400 / profile.sample_size
-        assert cal.threshold("ks") == direct(_ks_rows(xs, profile), 1e-5, 1.0) * math.sqrt(grow)
-        assert cal.threshold("psi") == direct(_psi_numeric_rows(xs, profile), 1e-5, 2.0) * grow
+        assert cal.threshold("ks") == direct(ks_rows(xs, profile), 1e-5, 1.0) * math.sqrt(grow)
+        assert cal.threshold("psi") == direct(psi_numeric_rows(xs, profile), 1e-5, 2.0) * grow
 
 
 @pytest.mark.parametrize(
@@ -394,7 +394,7 @@ def test_wasserstein_rows_bound_the_simulated_windows_and_match_them_closely(gen
     rng = np.random.default_rng(21)
     profile = build_profile(gen(rng, 5000).astype(float))
     assert isinstance(profile, NumericProfile)
-    exact = _wasserstein_rows(profile.inverse_cdf(uniform_windows(500, 600, 4)), profile)
+    exact = wasserstein_distance_rows(profile.inverse_cdf(uniform_windows(500, 600, 4)), profile)
     fast = wasserstein_rows(profile, 500, 600, 4)
     assert np.all(fast >= exact - 1e-9)  # a window's quantile between two atoms is bounded, never understated
     assert np.mean(fast - exact) <= 0.01 * np.mean(exact) + 1e-12
