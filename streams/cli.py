@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -142,14 +142,19 @@ def run_reference(settings: Settings, model_id: str, path: Path) -> int:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """The demo lives in ``scripts/demo.py`` of a source checkout."""
-    script = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
-    if not script.exists():
+    """The demo lives in ``scripts/demo.py`` of a source checkout: ``python -m scripts.demo`` there, as a child."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "scripts" / "demo.py").exists():
         print("driftline: the demo runs from a source checkout (scripts/demo.py not found)", file=sys.stderr)
         return 2
-    sys.argv = [str(script), "--duration", str(args.duration), "--models", str(args.models), "--rate", str(args.rate)]
-    runpy.run_path(str(script), run_name="__main__")
-    return 0
+    command = [sys.executable, "-m", "scripts.demo", "--duration", str(args.duration)]
+    command += ["--models", str(args.models), "--rate", str(args.rate)]
+    child = subprocess.Popen(command, cwd=root)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # the child has the same Ctrl-C and stops cleanly: wait for it
+            continue
 
 
 if __name__ == "__main__":
