@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 
@@ -21,7 +22,7 @@ Label = float | int | str | bool  # a predicted class or value, or a true label
 __all__ = ["FeatureValue", "Label", "PairColumns", "PredictionColumns", "numeric_column", "is_number"]
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """Whether a feature value is numeric: an int or a float, not a boolean.
 
     >>> is_number(3), is_number(2.5), is_number(True), is_number("3")
@@ -50,7 +51,7 @@ def _as_float(value: FeatureValue) -> float:
     if not is_number(value):
         return math.nan
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     except OverflowError:
         return math.nan
 
@@ -73,7 +74,7 @@ class PredictionColumns:
     ts: np.ndarray
     features: Mapping[str, list[FeatureValue]]
     scores: np.ndarray
-    predictions: list[Label]
+    predictions: list[Label | None]  # None: the event carries no prediction
     versions: list[str]
     segments: list[str | None] | None = None
 
@@ -121,7 +122,7 @@ class PredictionColumns:
             np.asarray(ts, dtype=np.float64),
             features,
             np.asarray(score_values, dtype=np.float64),
-            list(predictions) if predictions is not None else [None] * n,  # type: ignore[list-item]
+            list(predictions) if predictions is not None else [None] * n,
             [version] * n,
             list(segments) if segments is not None else None,
         )

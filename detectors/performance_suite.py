@@ -93,7 +93,7 @@ class PerformanceSuite:
         assert found is not None
         return found
 
-    def _right_probability(self, predictions: Sequence[Label], scores: np.ndarray) -> np.ndarray:
+    def _right_probability(self, predictions: Sequence[Label | None], scores: np.ndarray) -> np.ndarray:
         """The probability that each prediction is right, from its score (NaN: none)."""
         if self.positive_class is None or not len(scores):
             return scores
@@ -105,7 +105,7 @@ class PerformanceSuite:
 
     def observe_predictions(
         self,
-        predictions: Sequence[Label],
+        predictions: Sequence[Label | None],  # None: the event carries no prediction
         scores: np.ndarray,
         ts: np.ndarray,
     ) -> list[tuple[AlertKey, Change]]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -42,7 +42,7 @@ from detectors.model_monitor import ModelMonitor
 from detectors.monitor_config import FeatureBudget, MonitorConfig
 
 POOLED: dict[str, str] = {"_pooled": "other"}  # the segment of the pooled monitor (in alerts and Redis)
-POOLED_KEY: str = segment_key(POOLED)  # type: ignore[assignment]
+POOLED_KEY = cast(str, segment_key(POOLED))  # POOLED has labels: a key, never None
 
 
 def _key(segment: str | Mapping[str, str] | None) -> str | None:
