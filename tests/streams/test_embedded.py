@@ -76,7 +76,7 @@ def test_confluent_kafka_round_trip(broker: EmbeddedBroker, unique: str) -> None
         message = consumer.poll(0.5)
         if message is not None:
             error = message.error()
-            assert error is None or error.code() == KafkaError._PARTITION_EOF, error
+            assert error is None or error.code() == KafkaError._PARTITION_EOF, error  # noqa: SLF001 (librdkafka names it so)
             if error is None:
                 received.append(message.value())
         return True if len(received) >= len(sent) else None
