@@ -23,7 +23,6 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     from streams.model_config import ModelConfig
 
-
 Released = tuple[int, float, PredictionEvent, str | None]  # position, event time for decisions, event, segment key
 
 
