@@ -183,5 +183,13 @@ class RingSum:
         return out
 
     def push(self, x: float) -> float:
-        """Push one value; return the window total."""
-        return float(self.push_many(np.array([x]))[0])
+        """Push one value; return the window total (the arithmetic of :meth:`push_many`, in plain Python)."""
+        x = float(x)
+        head = self.head
+        self.total = self.total + (x - float(self.values[head]))
+        self.values[head] = x
+        self.count += 1
+        self.head = head = (head + 1) % self.size
+        if head == 0:
+            self.total = math.fsum(self.values)
+        return self.total

@@ -75,14 +75,15 @@ class FeatureMonitor:
     def update_many(self, values: Sequence[FeatureValue], ts: np.ndarray) -> list[KeyedChange]:
         """Feed this feature's values in a batch of events (None: null or absent)."""
         values = list(values)
-        missing = np.fromiter((v is None for v in values), dtype=bool, count=len(values))
+        complete = None not in values  # the common case: a scan at C speed
+        missing = np.zeros(len(values), dtype=bool) if complete else np.array([v is None for v in values], dtype=bool)
         out = self._keyed("missing_rate", self.missing.update_many(missing, ts))
         if self.new is not None and not self.new.settled:
             out += self._keyed("new_feature", self.new.update_many(~missing, ts))
-        rows = np.flatnonzero(~missing)
+        rows = np.arange(len(values)) if complete else np.flatnonzero(~missing)
         if not len(rows):
             return out
-        present = [values[i] for i in rows.tolist()] if len(rows) < len(values) else values
+        present = values if complete else [values[i] for i in rows.tolist()]
         other = _numeric_kinds(present) != self.numeric
         if self.type_changes is not None:
             out += self._keyed("type_change", shift_changes(self.type_changes.update_many(other, ts[rows]), rows))
@@ -93,9 +94,8 @@ class FeatureMonitor:
         keep = rows[~other] if mismatched else rows
         if not len(keep):
             return out
-        column: Any = (
-            numeric_column([values[i] for i in keep.tolist()]) if self.numeric else [values[i] for i in keep.tolist()]
-        )
+        kept = values if len(keep) == len(values) else [values[i] for i in keep.tolist()]
+        column: Any = numeric_column(kept) if self.numeric else kept
         return out + self._drift(column, ts[keep], keep)
 
     def observe(self, value: FeatureValue, ts: float) -> list[KeyedChange]:

@@ -137,9 +137,10 @@ class RateMonitor:
         firsts = np.r_[self.block_start, times[ends[:-1]]]
         flip = self._first_flip(counts)
         last = len(counts) - 1 if flip < 0 else flip
-        for count, first in zip(counts[: last + 1].tolist(), firsts[: last + 1].tolist(), strict=True):
-            self.block_starts[self.blocks.head] = first
-            self.blocks.push(float(count))
+        ring = self.blocks
+        lo = max(last + 1 - ring.size, 0)  # blocks before ``lo`` are overwritten within the batch
+        self.block_starts[(ring.head + np.arange(lo, last + 1)) % ring.size] = firsts[lo : last + 1]
+        ring.push_many(counts[: last + 1].astype(np.float64))
         self.block = self.block_n = 0
         self.block_start = 0.0  # no block is open
         stop = int(ends[last])
@@ -151,6 +152,8 @@ class RateMonitor:
     def _first_flip(self, counts: np.ndarray) -> int:
         """Index of the first closing block whose decision flips the condition, or -1."""
         ring = self.blocks
+        if not self.rule.active and self._cannot_fire(counts):
+            return -1
         totals = np.cumsum(np.concatenate((ring.oldest(), counts.astype(np.float64))))
         ends = np.arange(ring.n, ring.n + len(counts))
         sizes = np.minimum(ends + 1, ring.size)
@@ -163,6 +166,17 @@ class RateMonitor:
         judged = recent >= min(self.window, 200)
         held = np.inf if self.rule.active else -np.inf  # an unjudged block keeps the condition as it is
         return self.rule.first_change(np.where(judged, jump, held), np.where(judged, z, 0.0))
+
+    def _cannot_fire(self, counts: np.ndarray) -> bool:
+        """Whether no judged block of ``counts`` can reach the jump, by a bound (the common, quiet case).
+
+        A window holds at most the ring's total plus the new counts, over at
+        least the smallest judged window: its rate can't exceed that ratio.
+        """
+        ring = self.blocks
+        smallest = max(min(ring.n + 1, ring.size) * self.check_every, min(self.window, 200))
+        most = (ring.total + float(counts.sum())) / smallest
+        return bool(most - self.baseline_rate < self.rule.bound)
 
     def evidence(self, at: float | None = None) -> Evidence:
         """The current measurement, whether or not the condition holds."""

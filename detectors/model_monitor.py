@@ -46,7 +46,7 @@ class ModelMonitor:
     ...                                     scores=[0.5] * 3000, version="v1")
     >>> monitor.observe_predictions(batch)
     >>> [(a.status, a.evidence.kind, a.evidence.feature, a.evidence.window_end) for a in monitor.alerts(3000.0)]
-    [('firing', 'data_drift', 'x', 1531.0)]
+    [('firing', 'data_drift', 'x', 1523.0)]
     """
 
     model_id: str

@@ -348,16 +348,17 @@ class WindowedDriftMonitor:
             done = end
 
     def _labels(self, items: list[Any], times: np.ndarray, offset: int, changes: list[Change]) -> None:
-        labels = [as_label(v) for v in items]
-        present = [i for i, label in enumerate(labels) if label is not None]
-        named = cast(list[str], labels)  # read at ``present`` positions only
+        plain = set(map(type, items)) == {str}  # the common case: no label to convert, none missing
+        labels = items if plain else [as_label(v) for v in items]
+        present = range(len(labels)) if plain else [i for i, label in enumerate(labels) if label is not None]
+        named = cast(list[str], labels)  # read at ``present`` positions only: strings
         self.missing += len(labels) - len(present)
         done = 0
         while done < len(present):
             part = present[done : done + self.window - self.fill]
             if self.fill == 0:
                 self.start_ts = float(times[part[0]])
-            self.counts += np.bincount([self._cell(named[i]) for i in part], minlength=len(self.counts))
+            self.counts += np.bincount(self._cells_of([named[i] for i in part]), minlength=len(self.counts))
             self.fill += len(part)
             done += len(part)
             if self.fill == self.window:
@@ -366,6 +367,14 @@ class WindowedDriftMonitor:
                 self._judge()
                 if self.window_hit != before:
                     changes.append(Change(offset + part[-1], self.window_hit, self.evidence()))
+
+    def _cells_of(self, labels: list[str]) -> list[int]:
+        """The window cells of categories: dictionary lookups, and :meth:`_cell` for those the reference lacks."""
+        get = self._cells.get
+        cells = [get(label, -1) for label in labels]
+        if -1 in cells:
+            cells = [cell if cell >= 0 else self._cell(label) for cell, label in zip(cells, labels, strict=True)]
+        return cells
 
     def _cell(self, label: str) -> int:
         """The window cell of a category (counting it among the unseen when the reference lacks it)."""

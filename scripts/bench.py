@@ -152,7 +152,7 @@ class Bench:
         if not child.alive:
             raise TimeoutError(f"{role} exited before it was ready")
         if role == "driftline":
-            return child.pid in worker_registry(self.redis, self.keys)
+            return bool(worker_registry(self.redis, self.keys).get(child.pid))  # it owns its partitions
         return self.redis.get("bench:ready") is not None
 
     def _worker_extra(self, shape: Shape) -> str:
@@ -190,6 +190,7 @@ class Bench:
                 self.workdir / "probe.log",
                 capture_stdout=True,
             ).start()
+            wait_for(lambda: self.redis.get("bench:probe-ready"), 60, "probe polling")
             load0, cpu0 = LOAD.sample(), cpu_seconds(worker.pid)
             sent, produced, elapsed = asyncio.run(steady_traffic(settings, shape, rate, seconds, probes))
             result.cpu = (cpu_seconds(worker.pid) - cpu0) / elapsed

@@ -177,6 +177,7 @@ def probe() -> None:
     deadline = time.monotonic() + float(os.environ["BENCH_TIMEOUT_S"])
     transitions: list[tuple[float, int]] = []
     last = 0
+    client.set("bench:probe-ready", 1)  # the bench starts its traffic once the probe polls
     while last < probes and time.monotonic() < deadline:  # gives up at the deadline: lost probes are reported
         raw = client.hget(key, "predictions")
         now = time.time()
