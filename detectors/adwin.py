@@ -44,7 +44,7 @@ class ReplayableADWIN:
         self.adwin = ADWIN(delta=self.delta)
         n = min(self.count, self.replay)
         if n:
-            order = np.roll(self.recent, -(self.count % self.replay))[self.replay - n:]
+            order = np.roll(self.recent, -(self.count % self.replay))[self.replay - n :]
             for x in order.tolist():
                 self.adwin.update(x + (self.origin or 0.0))
 
@@ -66,7 +66,7 @@ class ReplayableADWIN:
             self.origin = float(xs[0])
         if len(self.recent) != self.replay:
             self.recent = np.zeros(self.replay, dtype=np.float32)
-        kept = xs[-self.replay:]
+        kept = xs[-self.replay :]
         slots = (self.count + k - len(kept) + np.arange(len(kept))) % self.replay
         self.recent[slots] = (kept - self.origin).astype(np.float32)
         self.count += k

@@ -14,10 +14,12 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 KINDS = ("data_drift", "prediction_drift", "concept_drift", "performance", "data_quality")
+# What :meth:`AlertBook.status` returns, best to worst: ``max(statuses, key=STATUS_RANK.__getitem__)`` is the worst.
+STATUS_RANK = {"ok": 0, "warning": 1, "critical": 2}
 
 
 def rfc3339(epoch_s: float) -> str:
@@ -26,7 +28,7 @@ def rfc3339(epoch_s: float) -> str:
     >>> rfc3339(0)
     '1970-01-01T00:00:00.000Z'
     """
-    moment = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
+    moment = datetime.fromtimestamp(epoch_s, tz=UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -96,7 +98,11 @@ class Alert:
             "window_end": rfc3339(e.window_end),
             "message": e.message,
             "detected_at": rfc3339(self.detected_at),
-            **({"top_features": [{"feature": f, "score": v} for f, v in e.top_features]} if e.kind == "data_drift" else {}),
+            **(
+                {"top_features": [{"feature": f, "score": v} for f, v in e.top_features]}
+                if e.kind == "data_drift"
+                else {}
+            ),
         }
 
 
@@ -116,7 +122,11 @@ def segment_key(segment: dict[str, str] | None) -> str | None:
 
 
 def alert_id_for(
-    model_id: str, kind: str, feature: str | None, detector: str, episode: int,
+    model_id: str,
+    kind: str,
+    feature: str | None,
+    detector: str,
+    episode: int,
     segment: dict[str, str] | None = None,
 ) -> str:
     """A stable id for one episode: the same inputs give the same id after a replay.
@@ -201,8 +211,14 @@ class AlertBook:
     segment: dict[str, str] | None = None
 
     def change(
-        self, evidence: Evidence, active: bool, at: float, model_version: str, detected_at: float,
-        key: AlertKey | None = None, held: bool = False,
+        self,
+        evidence: Evidence,
+        active: bool,
+        at: float,
+        model_version: str,
+        detected_at: float,
+        key: AlertKey | None = None,
+        held: bool = False,
     ) -> list[Alert]:
         """One change of a detector's condition at event time ``at``; the alert edges it makes."""
         key = key or (evidence.kind, evidence.feature, evidence.detector)
@@ -274,6 +290,7 @@ class AlertBook:
 
         With ``feature``, only the alerts on that feature count.
         """
-        severities = {a.evidence.severity for a in self.open.values()
-                      if feature is None or a.evidence.feature == feature}
+        severities = {
+            a.evidence.severity for a in self.open.values() if feature is None or a.evidence.feature == feature
+        }
         return "critical" if "critical" in severities else ("warning" if severities else "ok")

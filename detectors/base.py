@@ -168,17 +168,17 @@ class RingSum:
         done = 0
         while done < len(x):
             take = min(len(x) - done, self.size - self.head)  # up to the end of this lap
-            chunk = x[done:done + take]
-            old = self.values[self.head:self.head + take]  # zeros until the first lap is complete
+            chunk = x[done : done + take]
+            old = self.values[self.head : self.head + take]  # zeros until the first lap is complete
             totals = np.cumsum(np.concatenate(([self.total], chunk - old)))[1:]
-            self.values[self.head:self.head + take] = chunk
+            self.values[self.head : self.head + take] = chunk
             self.count += take
             self.head = (self.head + take) % self.size
             self.total = float(totals[-1])
             if self.head == 0:  # a lap ends: resynchronise exactly
                 self.total = math.fsum(self.values)
                 totals[-1] = self.total
-            out[done:done + take] = totals
+            out[done : done + take] = totals
             done += take
         return out
 

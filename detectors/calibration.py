@@ -56,9 +56,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detectors.reference import CategoricalProfile, NumericProfile, build_profile  # noqa: F401 (build_profile: doctest)
+from detectors.reference import (  # noqa: F401 (build_profile: doctest)
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    build_profile,
+)
 from detectors.two_sample import (
-    CAP, CATEGORICAL_TESTS, NUMERIC_TESTS, TRIM, Profile, _at_most, _categorical_rows, _cells, _psi_rows,
+    CAP,
+    CATEGORICAL_TESTS,
+    NUMERIC_TESTS,
+    TRIM,
+    categorical_rows,
+    category_cells,
+    counts_at_most,
+    psi_rows,
 )
 
 __all__ = ["Calibration", "calibrate", "uniform_windows"]
@@ -72,12 +84,15 @@ def _tail_quantile(stats: np.ndarray, alpha: float, power: float) -> float:
     """
     s = np.sort(stats) ** (1.0 / power)
     d = len(s)
+    q: float  # float ** float is Any to typeshed (a negative base gives a complex number); these bases are >= 0
     if alpha * d >= 10:
-        return float(np.quantile(s, 1.0 - alpha)) ** power
+        q = float(np.quantile(s, 1.0 - alpha)) ** power
+        return q
     k = max(d // 20, 10)
     base = s[d - k - 1]
-    beta = float(np.mean(s[d - k:] - base))
-    return max(float(base) + beta * math.log(k / d / alpha), float(s[-1])) ** power
+    beta = float(np.mean(s[d - k :] - base))
+    q = max(float(base) + beta * math.log(k / d / alpha), float(s[-1])) ** power
+    return q
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,15 +159,15 @@ def _counted_null(key: bytes, sizes: tuple[int, int], window: int, draws: int, s
     u = uniform_windows(window, draws, seed)
     m = u.shape[1]
     atoms = np.flatnonzero(below < at_most)
-    counted = _at_most(u, np.concatenate([at_most, edge_levels, below[atoms]]))  # values at most each level
+    counted = counts_at_most(u, np.concatenate([at_most, edge_levels, below[atoms]]))  # values at most each level
     ks = np.abs(counted[:, :n_points] / m - at_most).max(axis=1)
     if len(atoms):  # at an atom the share below it counts too: values below its lower level
-        under = counted[:, n_points + n_edges:]
+        under = counted[:, n_points + n_edges :]
         rows = np.arange(len(u))[:, None]
         under -= (under > 0) & (u[rows, np.maximum(under, 1).astype(np.int64) - 1] == below[atoms])
         ks = np.maximum(ks, np.abs(under / m - below[atoms]).max(axis=1))
-    cumulative = np.column_stack([counted[:, n_points:n_points + n_edges], np.full(len(u), m)])
-    psi = _psi_rows(np.diff(cumulative, axis=1, prepend=0.0), fractions)
+    cumulative = np.column_stack([counted[:, n_points : n_points + n_edges], np.full(len(u), m)])
+    psi = psi_rows(np.diff(cumulative, axis=1, prepend=0.0), fractions)
     ks.setflags(write=False)
     psi.setflags(write=False)
     return ks, psi
@@ -202,7 +217,10 @@ def _null_stats(profile: NumericProfile, window: int, draws: int, seed: int) -> 
 
 
 def wasserstein_rows(
-    profile: NumericProfile, window: int, draws: int = 2000, seed: int = 0,
+    profile: NumericProfile,
+    window: int,
+    draws: int = 2000,
+    seed: int = 0,
     levels: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """The Wasserstein statistic (reference std) of each simulated window of ``profile``.
@@ -223,7 +241,7 @@ def wasserstein_rows(
             rises = np.minimum(np.diff(points), sys.float_info.max)
         with np.errstate(over="ignore", invalid="ignore"):
             w = (coverage @ rises) / inner.sum() / scale
-    else:  # the sketch's order statistics where the distance reads them, as _wasserstein_rows does
+    else:  # the sketch's order statistics where the distance reads them, as wasserstein_distance_rows does
         u = uniform_windows(window, draws, seed)
         m = u.shape[1]
         h = np.linspace(0.0, 1.0, len(profile.quantiles))[inner] * (m - 1)
@@ -233,7 +251,8 @@ def wasserstein_rows(
         with np.errstate(over="ignore", invalid="ignore"):
             qn = np.where((a == b) | (frac == 0), a, a + (b - a) * frac)
             w = np.mean(np.abs(qn - profile.quantiles[inner]), axis=1) / scale
-    return np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    capped: np.ndarray = np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    return capped
 
 
 @functools.lru_cache(maxsize=8)
@@ -241,7 +260,7 @@ def _categorical_null(shares: bytes, window: int, draws: int, seed: int) -> dict
     """Simulated chi-square and PSI for one set of cell shares (the multinomial draws of before, cached)."""
     probs = np.frombuffer(shares, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    stats = _categorical_rows(rng.multinomial(window, probs / probs.sum(), size=draws), probs)
+    stats = categorical_rows(rng.multinomial(window, probs / probs.sum(), size=draws), probs)
     for array in stats.values():
         array.setflags(write=False)
     return stats
@@ -266,11 +285,12 @@ def calibrate(profile: Profile, window: int, windows_budget: float, seed: int = 
     chi-square, by ``sqrt(g)`` for KS and Wasserstein.
     """
     alpha = 1.0 / max(windows_budget, 1.0)
+    tests: tuple[str, ...]
     if isinstance(profile, NumericProfile):
         tests = NUMERIC_TESTS
-        stats = dict(zip(tests, _null_stats(profile, window, draws, seed)))
+        stats = dict(zip(tests, _null_stats(profile, window, draws, seed), strict=True))
     else:
-        probs = _cells(profile, window)[1]
+        probs = category_cells(profile, window)[1]
         stats = _categorical_null(probs.tobytes(), window, draws, seed)
         tests = CATEGORICAL_TESTS
     grow = 1.0 + window / max(profile.sample_size, 1)

@@ -24,13 +24,13 @@ def isotonic(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     >>> isotonic(np.array([0.1, 0.3, 0.2, 0.6]), np.array([1.0, 1.0, 1.0, 1.0])).round(2).tolist()
     [0.1, 0.25, 0.25, 0.6]
     """
-    blocks: list[list[float]] = []  # [mean, weight, length]
-    for v, w in zip(values.tolist(), weights.tolist()):
-        blocks.append([v, w, 1])
+    blocks: list[tuple[float, float, int]] = []  # (mean, weight, length)
+    for v, w in zip(values.tolist(), weights.tolist(), strict=True):
+        blocks.append((v, w, 1))
         while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
             v2, w2, n2 = blocks.pop()
             v1, w1, n1 = blocks[-1]
-            blocks[-1] = [(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2]
+            blocks[-1] = ((v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, n1 + n2)
     return np.array([v for v, _, n in blocks for _ in range(n)])
 
 
@@ -213,14 +213,20 @@ class ConfidenceBasedEstimator:
         self.observe_predictions([prediction], np.array([probability(score)]), np.array([ts], dtype=np.float64))
 
     def observe_predictions(
-        self, predictions: Sequence[Label | None] | None, scores: np.ndarray, ts: np.ndarray | float,
+        self,
+        predictions: Sequence[Label | None] | None,
+        scores: np.ndarray,
+        ts: np.ndarray | float,
     ) -> list[Change]:
         """Feed predictions in order (``None``: classes from the scores) with their scores, NaN where none."""
         scores = np.asarray(scores, dtype=np.float64)
         return self.observe_scores(scores, self._said_positive(predictions, scores), ts)
 
     def observe_scores(
-        self, scores: np.ndarray, said_positive: np.ndarray | bool, ts: np.ndarray | float,
+        self,
+        scores: np.ndarray,
+        said_positive: np.ndarray | bool,
+        ts: np.ndarray | float,
     ) -> list[Change]:
         """Feed scored predictions in order: probability of ``positive`` (NaN: no score) and whether each said it.
 
@@ -264,8 +270,12 @@ class ConfidenceBasedEstimator:
         seen = np.concatenate((self.codes.oldest(), codes[: at[-1] + 1] if len(at) else codes[:0]))
         stops = self.codes.n + at + 1  # where each window ends in ``seen``
         right = self._right_by_code()
-        expected = np.array([self._expected_right(seen[stop - size:stop], right)
-                             for stop, size in zip(stops.tolist(), sizes.tolist())])
+        expected = np.array(
+            [
+                self._expected_right(seen[stop - size : stop], right)
+                for stop, size in zip(stops.tolist(), sizes.tolist(), strict=True)
+            ]
+        )
         drop = self.reference_accuracy - expected / sizes
         spread = max(self.reference_std, 1e-6) * np.sqrt(1.0 / sizes + 1.0 / self.reference_n)
         return at, drop, drop / spread
@@ -285,7 +295,10 @@ class ConfidenceBasedEstimator:
         self.observe_outcomes([prediction], [label], np.array([p]))
 
     def observe_outcomes(
-        self, predictions: Sequence[Label | None] | None, labels: Sequence[Label], scores: np.ndarray,
+        self,
+        predictions: Sequence[Label | None] | None,
+        labels: Sequence[Label],
+        scores: np.ndarray,
     ) -> None:
         """Feed predictions joined with their labels, in order; scores NaN where none.
 
@@ -316,8 +329,7 @@ class ConfidenceBasedEstimator:
         codes, truth = codes[take], (positive if rows is None else positive[rows])[take]
         p = (scores if rows is None else scores[rows])[take]
         if len(self.bin_n) != self.bins:
-            self.bin_n, self.bin_positive, self.bin_score, self.bin_predicted = (
-                np.zeros(self.bins) for _ in range(4))
+            self.bin_n, self.bin_positive, self.bin_score, self.bin_predicted = (np.zeros(self.bins) for _ in range(4))
         b = codes // 2
         np.add.at(self.bin_n, b, 1.0)
         np.add.at(self.bin_positive, b, truth.astype(np.float64))
@@ -350,8 +362,14 @@ class ConfidenceBasedEstimator:
             f"scores (reference {self.reference_accuracy:.4g}; realized {realized} over {self.realized.n} labelled)"
         )
         return Evidence(
-            "performance", None, "cbpe", round(self.estimated_accuracy, 6),
-            round(self.reference_accuracy - self.min_drop, 6), self.n, self.clock.start, self.last_ts,
-            severity, message,
+            "performance",
+            None,
+            "cbpe",
+            round(self.estimated_accuracy, 6),
+            round(self.reference_accuracy - self.min_drop, 6),
+            self.n,
+            self.clock.start,
+            self.last_ts,
+            severity,
+            message,
         )
-

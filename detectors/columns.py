@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
 
@@ -21,13 +22,15 @@ Label = float | int | str | bool  # a predicted class or value, or a true label
 __all__ = ["FeatureValue", "Label", "PairColumns", "PredictionColumns", "numeric_column", "is_number"]
 
 
-def is_number(value: object) -> bool:
+def is_number(value: object) -> TypeGuard[int | float]:
     """Whether a feature value is numeric: an int or a float, not a boolean.
 
     >>> is_number(3), is_number(2.5), is_number(True), is_number("3")
     (True, True, False, False)
     """
-    return type(value) is float or type(value) is int or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    return (
+        type(value) is float or type(value) is int or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    )
 
 
 def numeric_column(values: Sequence[FeatureValue]) -> np.ndarray:
@@ -48,7 +51,7 @@ def _as_float(value: FeatureValue) -> float:
     if not is_number(value):
         return math.nan
     try:
-        return float(value)  # type: ignore[arg-type]
+        return float(value)
     except OverflowError:
         return math.nan
 
@@ -71,7 +74,7 @@ class PredictionColumns:
     ts: np.ndarray
     features: Mapping[str, list[FeatureValue]]
     scores: np.ndarray
-    predictions: list[Label]
+    predictions: list[Label | None]  # None: the event carries no prediction
     versions: list[str]
     segments: list[str | None] | None = None
 
@@ -87,15 +90,24 @@ class PredictionColumns:
         """The events at ``rows`` (ascending), as columns."""
         pick = rows.tolist()
         return PredictionColumns(
-            self.seq[rows], self.ts[rows], {name: [values[i] for i in pick] for name, values in self.features.items()},
-            self.scores[rows], [self.predictions[i] for i in pick], [self.versions[i] for i in pick],
+            self.seq[rows],
+            self.ts[rows],
+            {name: [values[i] for i in pick] for name, values in self.features.items()},
+            self.scores[rows],
+            [self.predictions[i] for i in pick],
+            [self.versions[i] for i in pick],
             None if self.segments is None else [self.segments[i] for i in pick],
         )
 
     @classmethod
     def from_rows(
-        cls, rows: Sequence[Mapping[str, FeatureValue]], ts: Sequence[float], scores: Sequence[float | None] | None = None,
-        predictions: Sequence[Label] | None = None, version: str = "", segments: Sequence[str | None] | None = None,
+        cls,
+        rows: Sequence[Mapping[str, FeatureValue]],
+        ts: Sequence[float],
+        scores: Sequence[float | None] | None = None,
+        predictions: Sequence[Label] | None = None,
+        version: str = "",
+        segments: Sequence[str | None] | None = None,
         first_seq: int = 0,
     ) -> PredictionColumns:
         """Columns from one features mapping per event (tests, tools, a reference upload)."""
@@ -106,9 +118,13 @@ class PredictionColumns:
                 features.setdefault(name, [None] * n)[i] = value
         score_values = [math.nan if s is None else s for s in (scores or [None] * n)]
         return cls(
-            np.arange(first_seq, first_seq + n, dtype=np.int64), np.asarray(ts, dtype=np.float64), features,
-            np.asarray(score_values, dtype=np.float64), list(predictions) if predictions is not None else [None] * n,  # type: ignore[list-item]
-            [version] * n, list(segments) if segments is not None else None,
+            np.arange(first_seq, first_seq + n, dtype=np.int64),
+            np.asarray(ts, dtype=np.float64),
+            features,
+            np.asarray(score_values, dtype=np.float64),
+            list(predictions) if predictions is not None else [None] * n,
+            [version] * n,
+            list(segments) if segments is not None else None,
         )
 
 
@@ -135,20 +151,29 @@ class PairColumns:
     def take(self, rows: np.ndarray) -> PairColumns:
         pick = rows.tolist()
         return PairColumns(
-            self.seq[rows], self.ts[rows], [self.predictions[i] for i in pick], [self.labels[i] for i in pick],
-            self.scores[rows], None if self.segments is None else [self.segments[i] for i in pick],
+            self.seq[rows],
+            self.ts[rows],
+            [self.predictions[i] for i in pick],
+            [self.labels[i] for i in pick],
+            self.scores[rows],
+            None if self.segments is None else [self.segments[i] for i in pick],
         )
 
     @classmethod
     def from_pairs(
-        cls, pairs: Sequence[tuple[Label, Label, float | None]], ts: Sequence[float], first_seq: int = 0,
+        cls,
+        pairs: Sequence[tuple[Label, Label, float | None]],
+        ts: Sequence[float],
+        first_seq: int = 0,
         segments: Sequence[str | None] | None = None,
     ) -> PairColumns:
         """Columns from (prediction, label, score) tuples."""
         n = len(pairs)
         return cls(
-            np.arange(first_seq, first_seq + n, dtype=np.int64), np.asarray(ts, dtype=np.float64),
-            [p for p, _, _ in pairs], [y for _, y, _ in pairs],
+            np.arange(first_seq, first_seq + n, dtype=np.int64),
+            np.asarray(ts, dtype=np.float64),
+            [p for p, _, _ in pairs],
+            [y for _, y, _ in pairs],
             np.asarray([math.nan if s is None else s for _, _, s in pairs], dtype=np.float64),
             list(segments) if segments is not None else None,
         )

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from river.drift.binary import DDM, EDDM, HDDMA
@@ -177,7 +178,7 @@ class ConceptDriftMonitor:
             self.worsening = float(worsening[-1])
             return b
         self.since.push_many(chunk[: stop + 1])
-        self.clock.tick_many(t[a:a + stop + 1])
+        self.clock.tick_many(t[a : a + stop + 1])
         self.worsening = float(worsening[stop])
         if stop == flip:
             self.rule.active = not self.rule.active
@@ -190,13 +191,13 @@ class ConceptDriftMonitor:
 
     def _follow_one(self, x: np.ndarray, t: np.ndarray, a: int, offset: int, changes: list[Change]) -> int:
         """:meth:`_follow` for one value (live traffic), with the same arithmetic on scalars."""
-        total = float(self.since.push_many(x[a:a + 1])[0])
+        total = float(self.since.push_many(x[a : a + 1])[0])
         since_n = min(self.since.count, self.window)
         worsening, z = (float(v) for v in self._decisions(total / since_n, since_n))
         held = math.inf if self.active else -math.inf
         flips = self.rule.holds(worsening if since_n >= self.min_n else held, z) != self.active
         idle = since_n >= self.window and worsening < self.min_worsening / 2
-        self.clock.tick_many(t[a:a + 1])
+        self.clock.tick_many(t[a : a + 1])
         self.worsening = worsening
         if flips:
             self.rule.active = not self.rule.active
@@ -228,6 +229,14 @@ class ConceptDriftMonitor:
             f"{self.detector_name} detection (baseline {self.baseline.mean:.4g})"
         )
         return Evidence(
-            "concept_drift", None, self.detector_name, round(self.worsening, 6), self.min_worsening,
-            self.since.n, self.clock.start, self.last_ts, severity, message,
+            "concept_drift",
+            None,
+            self.detector_name,
+            round(self.worsening, 6),
+            self.min_worsening,
+            self.since.n,
+            self.clock.start,
+            self.last_ts,
+            severity,
+            message,
         )

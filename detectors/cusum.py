@@ -133,7 +133,8 @@ class MeanShiftCusum:
     @property
     def sums(self) -> np.ndarray:
         """The upper sums (one per shift), then the lower sums."""
-        return np.array(self.csum) - np.array(self.low)
+        sums: np.ndarray = np.array(self.csum) - np.array(self.low)
+        return sums
 
     @property
     def clear_bound(self) -> float:
@@ -189,10 +190,10 @@ class MeanShiftCusum:
                 if self._step(z[i], stamps[i]):
                     changes.append(Change(i, self.active, self.evidence()))
         else:
-            z = self.scores.transform(x, self.n)
+            scores = self.scores.transform(x, self.n)
             done = 0
-            while done < len(z):
-                done = (self._clearing if self.active else self._accumulate)(z, times, done, changes)
+            while done < len(scores):
+                done = (self._clearing if self.active else self._accumulate)(scores, times, done, changes)
         self.last_ts = float(times[-1])
         if kept is not None:
             changes = [Change(int(kept[c.index]), c.active, c.evidence) for c in changes]
@@ -293,7 +294,7 @@ class MeanShiftCusum:
     def _clearing(self, z: np.ndarray, times: np.ndarray, done: int, changes: list[Change]) -> int:
         """Fill the clearing window from ``z[done:]``; judge it when full; return where it stopped."""
         take = min(len(z) - done, self.clear_window - self.clear_n)
-        self.clear_sum = float(np.cumsum(np.concatenate(([self.clear_sum], z[done:done + take])))[-1])
+        self.clear_sum = float(np.cumsum(np.concatenate(([self.clear_sum], z[done : done + take])))[-1])
         self.clear_n += take
         self.n += take
         end = done + take
@@ -327,6 +328,14 @@ class MeanShiftCusum:
         )
         severity = "critical" if abs(self.shift) >= 1.0 else "warning"
         return Evidence(
-            self.kind, self.name, "cusum", round(total, 6), round(bound, 6), run, self.fired_ts, self.last_ts,
-            severity, message,
+            self.kind,
+            self.name,
+            "cusum",
+            round(total, 6),
+            round(bound, 6),
+            run,
+            self.fired_ts,
+            self.last_ts,
+            severity,
+            message,
         )

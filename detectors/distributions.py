@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from detectors.reference import CategoricalProfile, NumericProfile
-from detectors.two_sample import _cells
+from detectors.two_sample import category_cells
 
 BINS = 20
 
@@ -140,7 +140,7 @@ def window_distribution(windowed: Any) -> Distribution | None:
         recent = buffer if windowed.windows > 0 else buffer[: windowed.fill]  # the buffer holds the last window
         return numeric_distribution(profile, recent)
     if isinstance(profile, CategoricalProfile) and len(windowed.counts):
-        cells, _ = _cells(profile, windowed.window)  # the windowed test's own cells, in its counts' order
+        cells, _ = category_cells(profile, windowed.window)  # the windowed test's own cells, in its counts' order
         return categorical_distribution(profile, cells, windowed.counts)
     return None
 

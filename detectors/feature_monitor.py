@@ -17,12 +17,12 @@ from detectors.out_of_range import RangeMonitor
 from detectors.reference import NumericProfile
 from detectors.windowed_tests import WindowedDriftMonitor
 
-__all__ = ["FeatureMonitor", "KeyedChange", "NewFeature", "RangeMonitor"]
+__all__ = ["FeatureMonitor", "KeyedChange", "NewFeature", "RangeMonitor", "shift_changes"]
 
 KeyedChange = tuple[AlertKey, Change]
 
 
-def _shift(changes: list[Change], rows: np.ndarray | None, offset: int = 0) -> list[Change]:
+def shift_changes(changes: list[Change], rows: np.ndarray | None, offset: int = 0) -> list[Change]:
     """Changes of a detector fed ``rows`` of a batch (from ``offset``), with indices into the batch."""
     if rows is None:
         return [Change(c.index + offset, c.active, c.evidence) for c in changes] if offset else changes
@@ -86,7 +86,7 @@ class FeatureMonitor:
         present = values if complete else [values[i] for i in rows.tolist()]
         other = _numeric_kinds(present) != self.numeric
         if self.type_changes is not None:
-            out += self._keyed("type_change", _shift(self.type_changes.update_many(other, ts[rows]), rows))
+            out += self._keyed("type_change", shift_changes(self.type_changes.update_many(other, ts[rows]), rows))
         mismatched = int(np.count_nonzero(other))
         self.type_mismatches += mismatched
         if self.windowed is None:
@@ -109,23 +109,28 @@ class FeatureMonitor:
         split = self._reference_completes_after(column)
         out: list[KeyedChange] = []
         if split is not None:  # the reference completes inside this batch: the range starts right after it
-            out += self._keyed("drift", _shift(windowed.update_many(column[:split], ts[:split]), rows))
+            out += self._keyed("drift", shift_changes(windowed.update_many(column[:split], ts[:split]), rows))
             column, ts, rows = column[split:], ts[split:], rows[split:]
-        out += self._keyed("drift", _shift(windowed.update_many(column, ts), rows))
+        out += self._keyed("drift", shift_changes(windowed.update_many(column, ts), rows))
         if self.out_of_range is None and isinstance(windowed.profile, NumericProfile) and split is not None:
             self._start_range(windowed.profile)
         if self.out_of_range is not None and len(column):
             finite = np.flatnonzero(np.isfinite(column))
-            out += self._keyed("out_of_range", _shift(self.out_of_range.update_many(column[finite], ts[finite]),
-                                                       rows[finite]))
+            out += self._keyed(
+                "out_of_range", shift_changes(self.out_of_range.update_many(column[finite], ts[finite]), rows[finite])
+            )
         return out
 
     def _reference_completes_after(self, column: Any) -> int | None:
         """How many values of ``column`` complete the reference, if it is numeric, building, and they do."""
         builder = self.windowed.builder if self.windowed is not None else None
         if not self.numeric or builder is None:
-            if self.numeric and self.out_of_range is None and self.windowed is not None \
-                    and isinstance(self.windowed.profile, NumericProfile):
+            if (
+                self.numeric
+                and self.out_of_range is None
+                and self.windowed is not None
+                and isinstance(self.windowed.profile, NumericProfile)
+            ):
                 self._start_range(self.windowed.profile)  # an uploaded reference
             return None
         remaining = builder.size - builder.seen
@@ -137,7 +142,12 @@ class FeatureMonitor:
         iqr = float(q[3 * (len(q) - 1) // 4] - q[(len(q) - 1) // 4])
         expected = 2.0 / (profile.sample_size + 1)
         self.out_of_range = RangeMonitor(
-            self.name, profile.min - iqr, profile.max + iqr, expected, self.missing.min_jump, window=self.window,
+            self.name,
+            profile.min - iqr,
+            profile.max + iqr,
+            expected,
+            self.missing.min_jump,
+            window=self.window,
         )
 
     def _keyed(self, detector: str, changes: list[Change]) -> list[KeyedChange]:

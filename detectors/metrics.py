@@ -9,7 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from detectors.performance import Label, _canonical, canonical_classes  # the class identity that same_class compares
+from detectors.performance import (  # the class identity that same_class compares
+    Label,
+    canonical_class,
+    canonical_classes,
+)
 from detectors.windows import Ring, add_in_order, all_finite
 
 __all__ = ["EPS", "UNTRACKED", "ClassificationMetrics", "RegressionMetrics", "probability"]
@@ -44,7 +48,8 @@ def _probabilities(scores: np.ndarray | None, n: int) -> np.ndarray | None:
 
 def _log_losses(p: np.ndarray, positive: np.ndarray) -> np.ndarray:
     q = np.clip(p, EPS, 1.0 - EPS)
-    return np.where(positive, -np.log(q), -np.log1p(-q))
+    losses: np.ndarray = np.where(positive, -np.log(q), -np.log1p(-q))
+    return losses
 
 
 @dataclass
@@ -101,7 +106,7 @@ class ClassificationMetrics:
     def __post_init__(self) -> None:
         if self.average not in ("auto", "binary", "macro"):
             raise ValueError(f"average must be auto, binary or macro, not {self.average!r}")
-        self.classes.setdefault(_canonical(self.positive), 0)
+        self.classes.setdefault(canonical_class(self.positive), 0)
         if self.predicted.size != self.window:  # new metrics (decoded ones come with their own)
             index = "int8" if self.max_classes <= 127 else "int32"
             self.predicted, self.actual = Ring(self.window, index), Ring(self.window, index)
@@ -130,7 +135,7 @@ class ClassificationMetrics:
             return [classes[g] for g in guesses], [classes[t] for t in truths]
         except KeyError:  # a class not seen before: indices in the order of the pairs
             predicted, actual = [], []
-            for g, t in zip(guesses, truths):
+            for g, t in zip(guesses, truths, strict=True):
                 predicted.append(self._index(g))
                 actual.append(self._index(t))
             return predicted, actual
@@ -141,7 +146,10 @@ class ClassificationMetrics:
         self.update_many([prediction], [label], p)
 
     def update_many(
-        self, predictions: Sequence[Label], labels: Sequence[Label], scores: np.ndarray | None = None,
+        self,
+        predictions: Sequence[Label],
+        labels: Sequence[Label],
+        scores: np.ndarray | None = None,
     ) -> None:
         """Add joined pairs in order; ``scores`` (NaN: none) are the predicted probabilities of ``positive``."""
         guesses, truths = canonical_classes(predictions), canonical_classes(labels)
@@ -151,7 +159,7 @@ class ClassificationMetrics:
         if not guesses:
             return
         predicted, actual = self._indices(guesses, truths)
-        right = [g == t for g, t in zip(guesses, truths)]
+        right = [g == t for g, t in zip(guesses, truths, strict=True)]
         values = None if p is None else p.tolist()
         scored = [] if values is None else [i for i, q in enumerate(values) if q == q]
         if scored or len(self.scores.values):
@@ -162,7 +170,7 @@ class ClassificationMetrics:
         self.actual.push_many(actual)
         self.correct.push_many(right)
         self._add_counts(predicted, actual, right)
-        if scored:
+        if scored and values is not None:  # (scored implies values)
             self._add_losses([values[i] for i in scored], [actual[i] == 0 for i in scored])  # index 0: ``positive``
 
     def _add_counts(self, predicted: list[int], actual: list[int], right: list[bool]) -> None:
@@ -171,23 +179,23 @@ class ClassificationMetrics:
             counts += [0] * (size - len(counts))  # classes seen for the first time
         tp, guessed, real = self.tp_total, self.predicted_total, self.actual_total
         if len(predicted) <= 16:  # a short batch: Python's integers
-            for g, a, r in zip(predicted, actual, right):
+            for g, a, r in zip(predicted, actual, right, strict=True):
                 if g >= 0:
                     guessed[g] += 1
                     tp[g] += r
                 if a >= 0:
                     real[a] += 1
         else:
-            g, a, r = np.array(predicted), np.array(actual), np.array(right)
-            for counts, add in ((guessed, g[g >= 0]), (tp, g[(g >= 0) & r]), (real, a[a >= 0])):
-                counts[:] = [c + d for c, d in zip(counts, np.bincount(add, minlength=size).tolist())]
+            gs, as_, rs = np.array(predicted), np.array(actual), np.array(right)
+            for counts, add in ((guessed, gs[gs >= 0]), (tp, gs[(gs >= 0) & rs]), (real, as_[as_ >= 0])):
+                counts[:] = [c + d for c, d in zip(counts, np.bincount(add, minlength=size).tolist(), strict=True)]
         self.n_total += len(predicted)
         self.correct_total += sum(right)
 
     def _add_losses(self, scores: list[float], positive: list[bool]) -> None:
         """Log loss and Brier score of scored pairs, added in order (``math.log``: the same in any split)."""
         losses, squares = [], []
-        for q, y in zip(scores, positive):
+        for q, y in zip(scores, positive, strict=True):
             clipped = min(max(q, EPS), 1.0 - EPS)
             losses.append(-math.log(clipped) if y else -math.log1p(-clipped))
             squares.append((q - y) * (q - y))
@@ -198,9 +206,19 @@ class ClassificationMetrics:
     def _scope(self, total: bool) -> tuple[int, int, np.ndarray, np.ndarray, np.ndarray, int, float, float]:
         """n, correct, per-class tp / predicted / actual, scored, log loss sum and Brier sum of a scope."""
         if total:
-            return (self.n_total, self.correct_total, *(np.array(c, dtype=np.int64) for c in (
-                self.tp_total, self.predicted_total, self.actual_total)), self.scored_total, self.log_loss_total,
-                self.brier_total)
+            tp, guessed, real = (
+                np.array(c, dtype=np.int64) for c in (self.tp_total, self.predicted_total, self.actual_total)
+            )
+            return (
+                self.n_total,
+                self.correct_total,
+                tp,
+                guessed,
+                real,
+                self.scored_total,
+                self.log_loss_total,
+                self.brier_total,
+            )
         size = len(self.classes)
         predicted, actual, right = self.predicted.window(), self.actual.window(), self.correct.window()
         tracked = predicted >= 0
@@ -208,9 +226,14 @@ class ClassificationMetrics:
         scored = ~np.isnan(p)
         q, y = p[scored], actual[scored] == 0
         return (
-            len(predicted), int(np.count_nonzero(right)), np.bincount(predicted[tracked & right], minlength=size),
-            np.bincount(predicted[tracked], minlength=size), np.bincount(actual[actual >= 0], minlength=size),
-            len(q), float(np.sum(_log_losses(q, y))), float(np.sum((q - y) ** 2)),
+            len(predicted),
+            int(np.count_nonzero(right)),
+            np.bincount(predicted[tracked & right], minlength=size),
+            np.bincount(predicted[tracked], minlength=size),
+            np.bincount(actual[actual >= 0], minlength=size),
+            len(q),
+            float(np.sum(_log_losses(q, y))),
+            float(np.sum((q - y) ** 2)),
         )
 
     def _metrics(self, scope: str) -> dict[str, float]:
@@ -286,11 +309,13 @@ class RegressionMetrics:
 
     def snapshot(self) -> dict[str, float]:
         """``mae``, ``rmse``, ``mae_total`` and ``rmse_total``, once defined."""
-        out = {}
+        out: dict[str, float] = {}
         if self.n:
             window = self.errors.window()
-            out |= {"mae": float(np.sum(np.abs(window))) / self.n,
-                    "rmse": math.sqrt(float(np.sum(window * window)) / self.n)}
+            out |= {
+                "mae": float(np.sum(np.abs(window))) / self.n,
+                "rmse": math.sqrt(float(np.sum(window * window)) / self.n),
+            }
         if self.n_total:
             out |= {"mae_total": self.abs_total / self.n_total, "rmse_total": math.sqrt(self.sq_total / self.n_total)}
         return out

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -133,7 +132,7 @@ class RateMonitor:
             return len(flags)
         # the open block, then every whole block the batch holds, each judged as it closes
         ends = np.arange(start + need, len(flags) + 1, self.check_every)
-        counts = np.add.reduceat(flags[start:ends[-1]].astype(np.int64), np.r_[0, ends[:-1] - start])
+        counts = np.add.reduceat(flags[start : ends[-1]].astype(np.int64), np.r_[0, ends[:-1] - start])
         counts[0] += self.block
         firsts = np.r_[self.block_start, times[ends[:-1]]]
         flip = self._first_flip(counts)
@@ -193,9 +192,16 @@ class RateMonitor:
         oldest = self.block_starts[self.blocks.head if self.blocks.count >= self.blocks.size else 0]
         end = self.last_ts if at is None else float(at)
         return Evidence(
-            "data_quality", self.name, self.detector, round(self.rate, 6),
-            round(self.baseline_rate + self.min_jump, 6), self.recent_n,
-            float(oldest) if self.blocks.n else end, end, severity, message,
+            "data_quality",
+            self.name,
+            self.detector,
+            round(self.rate, 6),
+            round(self.baseline_rate + self.min_jump, 6),
+            self.recent_n,
+            float(oldest) if self.blocks.n else end,
+            end,
+            severity,
+            message,
         )
 
 

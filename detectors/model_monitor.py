@@ -12,7 +12,7 @@ from detectors.alerts import Alert, AlertBook, AlertKey, key_from_text, key_text
 from detectors.base import Change
 from detectors.columns import FeatureValue, Label, PairColumns, PredictionColumns
 from detectors.concept_drift import ConceptDriftMonitor
-from detectors.feature_monitor import FeatureMonitor, KeyedChange, _shift
+from detectors.feature_monitor import FeatureMonitor, KeyedChange, shift_changes
 from detectors.missing_rate import MissingRateMonitor, TypeChangeMonitor
 from detectors.monitor_config import FeatureBudget, MonitorConfig
 from detectors.new_feature import NewFeature
@@ -106,18 +106,30 @@ class ModelMonitor:
             return
         self._rows.append((batch.seq, batch.ts))
         if self.performance is None:
-            self.performance = PerformanceSuite.create(self.config.task or infer_task(batch.predictions[0]), self.config)
+            self.performance = PerformanceSuite.create(
+                self.config.task or infer_task(batch.predictions[0]), self.config
+            )
         self._record(self._suite_outcomes(batch), batch.seq, batch.ts, None)
 
     def observe_prediction(
-        self, features: Mapping[str, FeatureValue], score: float | None, ts: float, model_version: str,
+        self,
+        features: Mapping[str, FeatureValue],
+        score: float | None,
+        ts: float,
+        model_version: str,
         prediction: Label | None = None,
     ) -> None:
         """Feed one prediction."""
-        self.observe_predictions(PredictionColumns.from_rows(
-            [features], [ts], [score], [prediction] if prediction is not None else None, model_version,
-            first_seq=self._next_row(),
-        ))
+        self.observe_predictions(
+            PredictionColumns.from_rows(
+                [features],
+                [ts],
+                [score],
+                [prediction] if prediction is not None else None,
+                model_version,
+                first_seq=self._next_row(),
+            )
+        )
 
     def observe_outcome(self, prediction: Label, label: Label, ts: float, score: float | None = None) -> None:
         """Feed one prediction joined with its true label."""
@@ -148,7 +160,7 @@ class ModelMonitor:
             if self._add_feature(name, values[first], self.predictions + first, float(batch.ts[first])):
                 starts[name] = first
             else:  # over a cap: its values in this batch are counted, not monitored
-                self.overflow_feature_values += sum(v is not None for v in values[first + 1:])
+                self.overflow_feature_values += sum(v is not None for v in values[first + 1 :])
         return starts
 
     def _prediction_drift(self, batch: PredictionColumns) -> list[KeyedChange]:
@@ -160,15 +172,15 @@ class ModelMonitor:
             if self.score is None:
                 self.score = self._windowed(None, True, "prediction_drift", label="score")
             if self.score is not None:
-                parts.append((0, _shift(self.score.update_many(batch.scores[rows], batch.ts[rows]), rows)))
+                parts.append((0, shift_changes(self.score.update_many(batch.scores[rows], batch.ts[rows]), rows)))
         classified = (self.config.task or infer_task(batch.predictions[0])) == "classification"
-        labelled = np.flatnonzero([p is not None for p in batch.predictions]) if classified else []
-        if len(labelled):
+        labelled = np.flatnonzero([p is not None for p in batch.predictions]) if classified else None
+        if labelled is not None and len(labelled):
             if self.classes is None:
                 self.classes = self._windowed(None, False, "prediction_drift", label="predicted class")
             if self.classes is not None:
                 labels = [batch.predictions[i] for i in labelled.tolist()]
-                parts.append((1, _shift(self.classes.update_many(labels, batch.ts[labelled]), labelled)))
+                parts.append((1, shift_changes(self.classes.update_many(labels, batch.ts[labelled]), labelled)))
         return [(PREDICTION_DRIFT, c) for c in _any_of(parts, before)]
 
     def _prediction_parts_active(self) -> list[bool]:
@@ -177,7 +189,10 @@ class ModelMonitor:
     # -- alerts ----------------------------------------------------------------------------
 
     def alerts(
-        self, now: float | None = None, held: Held | None = None, releases: Sequence[tuple[int, AlertKey, float]] = (),
+        self,
+        now: float | None = None,
+        held: Held | None = None,
+        releases: Sequence[tuple[int, AlertKey, float]] = (),
     ) -> list[Alert]:
         """Alert transitions (firing or resolved) of the changes recorded since the last call, in event order.
 
@@ -209,8 +224,15 @@ class ModelMonitor:
             if key[0] == "data_drift" and change.active:
                 evidence = replace(evidence, top_features=self.top_drifting())
             was_waiting = text in book.waiting
-            fired = book.change(evidence, change.active, ts, version, detected, key,
-                                held=bool(held and change.active and held(key, seq)))
+            fired = book.change(
+                evidence,
+                change.active,
+                ts,
+                version,
+                detected,
+                key,
+                held=bool(held and change.active and held(key, seq)),
+            )
             if text in book.waiting and not was_waiting:
                 started[text] = seq
             out += self._note(fired, seq, ts)
@@ -222,11 +244,12 @@ class ModelMonitor:
         out += self._note(book.close_all(watched, last, detected), int(seqs[-1]) if len(seqs) else 0, last)
         return out
 
-    def _fire_due(self, seqs: np.ndarray, times: np.ndarray, before: int | None, started: dict[str, int],
-                  detected: float) -> list[Alert]:
+    def _fire_due(
+        self, seqs: np.ndarray, times: np.ndarray, before: int | None, started: dict[str, int], detected: float
+    ) -> list[Alert]:
         """Fire the conditions whose cooldown ended at an event before position ``before``."""
         book, out = self.alert_book, []
-        for text, evidence in list(book.waiting.items()):
+        for text in list(book.waiting):
             key = key_from_text(text)
             due = book.due(key)
             if due is None:
@@ -332,9 +355,15 @@ class ModelMonitor:
         if profile is None and not self.config.reference_events:
             return None
         return WindowedDriftMonitor(
-            name, profile=profile, kind=kind, n_features=max(20, len(self.features) + 3), window=self.config.window,
-            budget_events=self.config.budget_events, label=label,
-            reference_size=self.config.reference_events or 1000, dtype=None if numeric else "categorical",
+            name,
+            profile=profile,
+            kind=kind,
+            n_features=max(20, len(self.features) + 3),
+            window=self.config.window,
+            budget_events=self.config.budget_events,
+            label=label,
+            reference_size=self.config.reference_events or 1000,
+            dtype=None if numeric else "categorical",
         )
 
     def _add_feature(self, name: str, value: FeatureValue, first_event: int | None, ts: float | None) -> bool:
@@ -355,10 +384,19 @@ class ModelMonitor:
         schema_known = bool(self.reference) or events >= cfg.baseline_events
         # The schema rests on the reference's rows, or on every prediction so far.
         schema_events = max((profile.n for profile in self.reference.values()), default=events)
-        new = NewFeature(name, events, ts, max(schema_events, 1), cfg.baseline_events) \
-            if ts is not None and schema_known else None
+        new = (
+            NewFeature(name, events, ts, max(schema_events, 1), cfg.baseline_events)
+            if ts is not None and schema_known
+            else None
+        )
         self.features[name] = FeatureMonitor(
-            name, numeric, missing, self._windowed(name, numeric), type_changes=types, new=new, window=cfg.window,
+            name,
+            numeric,
+            missing,
+            self._windowed(name, numeric),
+            type_changes=types,
+            new=new,
+            window=cfg.window,
         )
         return True
 
@@ -395,7 +433,3 @@ def _any_of(parts: list[tuple[int, list[Change]]], initial: list[bool]) -> list[
         if any(state) != before:
             out.append(change)
     return out
-
-
-
-

@@ -74,8 +74,9 @@ class NewFeature:
         self._set(len(present) - 1, seen, since, noticed, last, times)
         return changes
 
-    def _set(self, i: int, seen: np.ndarray, since: np.ndarray, noticed: np.ndarray, last: np.ndarray,
-             times: np.ndarray) -> None:
+    def _set(
+        self, i: int, seen: np.ndarray, since: np.ndarray, noticed: np.ndarray, last: np.ndarray, times: np.ndarray
+    ) -> None:
         """The state right after the ``i``-th event of a batch."""
         self.seen, self.since, self.noticed = int(seen[i]), int(since[i]), bool(noticed[i])
         if last[i] >= 0:
@@ -87,6 +88,14 @@ class NewFeature:
             f"present in {self.seen} of the {self.since} predictions since"
         )
         return Evidence(
-            "data_quality", self.name, "new_feature", float(self.seen), float(self.min_seen), self.seen,
-            self.first_ts, max(self.last_ts, self.first_ts), "warning", message,
+            "data_quality",
+            self.name,
+            "new_feature",
+            float(self.seen),
+            float(self.min_seen),
+            self.seen,
+            self.first_ts,
+            max(self.last_ts, self.first_ts),
+            "warning",
+            message,
         )

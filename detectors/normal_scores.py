@@ -23,12 +23,23 @@ import numpy as np
 from detectors.reference import NumericProfile, build_profile  # noqa: F401 (build_profile: doctest)
 
 # Acklam's rational approximation of the normal quantile function (relative error < 1.2e-9).
-_A = (-3.969683028665376e01, 2.209460984245205e02, -2.759285104469687e02, 1.383577518672690e02,
-      -3.066479806614716e01, 2.506628277459239e00)
-_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01,
-      -1.328068155288572e01)
-_C = (-7.784894002430293e-03, -3.223964580411365e-01, -2.400758277161838e00, -2.549732539343734e00,
-      4.374664141464968e00, 2.938163982698783e00)
+_A = (
+    -3.969683028665376e01,
+    2.209460984245205e02,
+    -2.759285104469687e02,
+    1.383577518672690e02,
+    -3.066479806614716e01,
+    2.506628277459239e00,
+)
+_B = (-5.447609879822406e01, 1.615858368580409e02, -1.556989798598866e02, 6.680131188771972e01, -1.328068155288572e01)
+_C = (
+    -7.784894002430293e-03,
+    -3.223964580411365e-01,
+    -2.400758277161838e00,
+    -2.549732539343734e00,
+    4.374664141464968e00,
+    2.938163982698783e00,
+)
 _D = (7.784695709041462e-03, 3.224671290700398e-01, 2.445134137142996e00, 3.754408661907416e00)
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 U_FLOOR = 1e-10  # the table's smallest probability: below every profile's floor of half a reference value
@@ -51,7 +62,7 @@ def normal_quantile(u: np.ndarray) -> np.ndarray:
     out[mid] = q * num / den
     for mask, sign, p in ((low, 1.0, u[low]), (high, -1.0, 1.0 - u[high])):
         t = np.sqrt(-2.0 * np.log(p))
-        num = (((((_C[0] * t + _C[1]) * t + _C[2]) * t + _C[3]) * t + _C[4]) * t + _C[5])
+        num = ((((_C[0] * t + _C[1]) * t + _C[2]) * t + _C[3]) * t + _C[4]) * t + _C[5]
         out[mask] = sign * num / ((((_D[0] * t + _D[1]) * t + _D[2]) * t + _D[3]) * t + 1.0)
     return out
 
@@ -139,7 +150,8 @@ class NormalScores:
                 spread = (np.arange(start, start + len(x)) * _GOLDEN + 0.5 * _GOLDEN) % 1.0
                 u = np.where(exact, self.below[i] + spread * (self.at_most[i] - self.below[i]), u)
         u_grid, z_grid = normal_table()
-        return np.interp(np.clip(u, self.u_min, self.u_max), u_grid, z_grid)
+        z: np.ndarray = np.interp(np.clip(u, self.u_min, self.u_max), u_grid, z_grid)
+        return z
 
     def score(self, x: float, index: int) -> float:
         """``transform(np.array([x]), index)[0]`` in plain Python: the same arithmetic, ten times faster."""

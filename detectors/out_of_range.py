@@ -69,7 +69,7 @@ class RangeMonitor:
             if self.fill == 0:
                 self.start_ts = float(times[done])
             take = min(self.window - self.fill, len(values) - done)
-            self.outside += int(np.count_nonzero(far[done:done + take]))
+            self.outside += int(np.count_nonzero(far[done : done + take]))
             self.fill += take
             done += take
             if self.fill == self.window and self._judge(float(times[done - 1])):
@@ -92,6 +92,14 @@ class RangeMonitor:
             f"(below {self.low:.4g} or above {self.high:.4g}; expected {self.expected:.2%})"
         )
         return Evidence(
-            "data_quality", self.name, "out_of_range", round(self.rate, 6), round(self.expected + self.min_jump, 6),
-            self.n, self.judged[0], self.judged[1], severity, message,
+            "data_quality",
+            self.name,
+            "out_of_range",
+            round(self.rate, 6),
+            round(self.expected + self.min_jump, 6),
+            self.n,
+            self.judged[0],
+            self.judged[1],
+            severity,
+            message,
         )

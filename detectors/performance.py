@@ -15,8 +15,15 @@ from detectors.base import Change, Hysteresis, RingSum, as_times
 from detectors.windows import RunningMoments, WindowClock, add_in_order, all_finite
 
 __all__ = [
-    "CLASSIFICATION", "REGRESSION", "Label", "PerformanceMonitor", "canonical_classes", "infer_task",
-    "numeric_labels", "same_class",
+    "CLASSIFICATION",
+    "REGRESSION",
+    "Label",
+    "PerformanceMonitor",
+    "canonical_class",
+    "canonical_classes",
+    "infer_task",
+    "numeric_labels",
+    "same_class",
 ]
 
 CLASSIFICATION = "classification"
@@ -39,10 +46,10 @@ def same_class(prediction: Any, label: Any) -> bool:
     >>> same_class(1, "1"), same_class(True, 1), same_class("false", 0), same_class("a", "b")
     (True, True, True, False)
     """
-    return _canonical(prediction) == _canonical(label)
+    return canonical_class(prediction) == canonical_class(label)
 
 
-def _canonical(value: Any) -> str:
+def canonical_class(value: Any) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     if isinstance(value, float) and value.is_integer():
@@ -53,7 +60,7 @@ def _canonical(value: Any) -> str:
 
 
 # Values equal in Python (1, 1.0, True) share a cache entry; they share their class too.
-_cached_canonical = functools.lru_cache(maxsize=1 << 14)(_canonical)
+_cached_canonical = functools.lru_cache(maxsize=1 << 14)(canonical_class)
 
 
 def canonical_classes(values: Sequence[Any]) -> list[str]:
@@ -65,7 +72,7 @@ def canonical_classes(values: Sequence[Any]) -> list[str]:
     try:
         return list(map(_cached_canonical, values))
     except TypeError:  # an unhashable value
-        return [_canonical(v) for v in values]
+        return [canonical_class(v) for v in values]
 
 
 def numeric_labels(values: Sequence[Any]) -> np.ndarray:
@@ -167,7 +174,7 @@ class PerformanceMonitor:
         if not m:
             return self._value(ring.mean)
         if m >= ring.size:  # a window shorter than a block
-            return self._value(math.fsum(self.block[-ring.size:]) / ring.size)
+            return self._value(math.fsum(self.block[-ring.size :]) / ring.size)
         leaving = min(max(ring.count + m - ring.size, 0), m)  # the oldest values the open block has replaced
         oldest = ring.head if ring.count >= ring.size else 0
         old = ring.values[(oldest + np.arange(leaving)) % ring.size]
@@ -197,8 +204,9 @@ class PerformanceMonitor:
         """:meth:`loss` of each pair; for regression, NaN where a value is not a finite number."""
         if self.task == CLASSIFICATION:
             guesses, truths = canonical_classes(predictions), canonical_classes(labels)
-            return np.array([g != t for g, t in zip(guesses, truths)], dtype=np.float64)
-        return np.abs(numeric_labels(predictions) - numeric_labels(labels))
+            return np.array([g != t for g, t in zip(guesses, truths, strict=True)], dtype=np.float64)
+        errors: np.ndarray = np.abs(numeric_labels(predictions) - numeric_labels(labels))
+        return errors
 
     # -- updating ------------------------------------------------------------------------
 
@@ -228,8 +236,9 @@ class PerformanceMonitor:
         recent_n = np.minimum(counts, self.window)
         judged = (counts > self.baseline_size) & (recent_n >= min(self.window, 200))
         closing = np.concatenate((self.block, losses[: ends[-1] + 1]))
-        trial = RingSum(self.recent.size, self.recent.values.copy(), self.recent.head, self.recent.count,
-                        self.recent.total)
+        trial = RingSum(
+            self.recent.size, self.recent.values.copy(), self.recent.head, self.recent.count, self.recent.total
+        )
         totals = trial.push_many(closing)[len(self.block) + ends]
         at, recent_n = ends[judged], recent_n[judged]
         degradation, z = self._decisions(totals[judged] / recent_n, recent_n)
@@ -291,6 +300,14 @@ class PerformanceMonitor:
             f"predictions (baseline {self.baseline:.4g})"
         )
         return Evidence(
-            "performance", None, f"rolling_{self.metric_name}", round(self.rolling, 6), round(threshold, 6),
-            self.recent_n, self.clock.start, self.last_ts, severity, message,
+            "performance",
+            None,
+            f"rolling_{self.metric_name}",
+            round(self.rolling, 6),
+            round(threshold, 6),
+            self.recent_n,
+            self.clock.start,
+            self.last_ts,
+            severity,
+            message,
         )

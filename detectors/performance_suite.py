@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -14,10 +14,8 @@ from detectors.base import Change, as_times
 from detectors.cbpe import ConfidenceBasedEstimator
 from detectors.concept_drift import ConceptDriftMonitor
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
+from detectors.monitor_config import MonitorConfig
 from detectors.performance import CLASSIFICATION, Label, PerformanceMonitor, canonical_classes, numeric_labels
-
-if TYPE_CHECKING:
-    from detectors.model_monitor import MonitorConfig
 
 __all__ = ["CBPE_KEY", "PerformanceSuite"]
 
@@ -69,14 +67,19 @@ class PerformanceSuite:
         classification = task == CLASSIFICATION
         positive = config.positive_class
         return cls(
-            task, positive,
+            task,
+            positive,
             PerformanceMonitor(task, config.baseline_events, config.metric_window, config.performance_min_drop),
             ConceptDriftMonitor(classification, config.baseline_events, method=config.concept_drift_detector),
             ClassificationMetrics(positive=1 if positive is None else positive, window=config.metric_window)
-            if classification else None,
+            if classification
+            else None,
             None if classification else RegressionMetrics(window=config.metric_window),
-            ConfidenceBasedEstimator(positive=True, reference_size=config.baseline_events * 2,
-                                     window=config.metric_window) if classification else None,
+            ConfidenceBasedEstimator(
+                positive=True, reference_size=config.baseline_events * 2, window=config.metric_window
+            )
+            if classification
+            else None,
         )
 
     @property
@@ -90,7 +93,7 @@ class PerformanceSuite:
         assert found is not None
         return found
 
-    def _right_probability(self, predictions: Sequence[Label], scores: np.ndarray) -> np.ndarray:
+    def _right_probability(self, predictions: Sequence[Label | None], scores: np.ndarray) -> np.ndarray:
         """The probability that each prediction is right, from its score (NaN: none)."""
         if self.positive_class is None or not len(scores):
             return scores
@@ -101,7 +104,10 @@ class PerformanceSuite:
     # -- batches ---------------------------------------------------------------------------
 
     def observe_predictions(
-        self, predictions: Sequence[Label], scores: np.ndarray, ts: np.ndarray,
+        self,
+        predictions: Sequence[Label | None],  # None: the event carries no prediction
+        scores: np.ndarray,
+        ts: np.ndarray,
     ) -> list[tuple[AlertKey, Change]]:
         """Feed predictions in order, with their scores (NaN where an event had none); return CBPE's changes."""
         if self.cbpe is None:
@@ -111,7 +117,11 @@ class PerformanceSuite:
         return [(CBPE_KEY, c) for c in self.cbpe.observe_scores(right, True, ts)]
 
     def observe_outcomes(
-        self, predictions: Sequence[Label], labels: Sequence[Label], scores: np.ndarray, ts: np.ndarray,
+        self,
+        predictions: Sequence[Label],
+        labels: Sequence[Label],
+        scores: np.ndarray,
+        ts: np.ndarray,
     ) -> list[tuple[AlertKey, Change]]:
         """Feed joined pairs in event-time order (``ts``: each pair's event time); return every detector's changes.
 
@@ -123,7 +133,7 @@ class PerformanceSuite:
         rows: np.ndarray | None = None
         if self.task == CLASSIFICATION:
             guesses, truths = canonical_classes(predictions), canonical_classes(labels)
-            losses = np.array([g != t for g, t in zip(guesses, truths)], dtype=np.float64)
+            losses = np.array([g != t for g, t in zip(guesses, truths, strict=True)], dtype=np.float64)
             right = losses == 0.0
         else:
             guessed, real = numeric_labels(predictions), numeric_labels(labels)
@@ -134,10 +144,13 @@ class PerformanceSuite:
                 guessed, real, losses, times = guessed[rows], real[rows], losses[rows], times[rows]
         if not len(losses):
             return []
-        found = [((("performance", None, f"rolling_{self.realized.metric_name}")), c)
-                 for c in self.realized.update_many(losses, times)]
-        found += [(("concept_drift", None, self.concept.detector_name), c)
-                  for c in self.concept.update_many(losses, times)]
+        found: list[tuple[AlertKey, Change]] = [
+            ((("performance", None, f"rolling_{self.realized.metric_name}")), c)
+            for c in self.realized.update_many(losses, times)
+        ]
+        found += [
+            (("concept_drift", None, self.concept.detector_name), c) for c in self.concept.update_many(losses, times)
+        ]
         if self.classification is not None:
             self.classification.update_many(guesses, truths, scores if self.positive_class is not None else None)
         if self.regression is not None:
@@ -179,8 +192,11 @@ class PerformanceSuite:
         realized, name = self.realized, self.realized.metric_name
         fields: dict[str, str | float] = {"task": self.task, "metric": name}
         if realized.n:
-            fields |= {name: round(realized.rolling, 6), f"{name}_total": round(realized.cumulative, 6),
-                       f"{name}_baseline": round(realized.baseline, 6)}
+            fields |= {
+                name: round(realized.rolling, 6),
+                f"{name}_total": round(realized.cumulative, 6),
+                f"{name}_baseline": round(realized.baseline, 6),
+            }
         fields |= {k: round(v, 6) for k, v in self.metrics.snapshot().items() if k not in fields}
         if self.cbpe is not None and self.cbpe.calibrated:
             fields["estimated_accuracy"] = round(self.cbpe.estimated_accuracy, 6)

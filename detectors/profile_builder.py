@@ -11,8 +11,18 @@ from typing import Any
 import numpy as np
 
 from detectors.reference import (
-    PSI_BINS, QUANTILES, TOP_K, CategoricalProfile, NumericProfile, _moments, as_label, as_number, as_numbers,
-    categorical_profile, is_number, numeric_profile,
+    PSI_BINS,
+    QUANTILES,
+    TOP_K,
+    CategoricalProfile,
+    NumericProfile,
+    as_label,
+    as_number,
+    as_numbers,
+    categorical_profile,
+    is_number,
+    mean_and_std,
+    numeric_profile,
 )
 
 __all__ = ["RESERVOIR", "ProfileBuilder"]
@@ -195,7 +205,7 @@ class ProfileBuilder:
             grown[: len(self.numbers)] = self.numbers
             self.numbers = grown
         direct = max(min(cap - first, len(kept)), 0)
-        self.numbers[first:first + direct] = kept[:direct]
+        self.numbers[first : first + direct] = kept[:direct]
         if direct < len(kept):
             i = np.arange(first + direct, self.seen)
             slots = _draws(self.seed, i) % (i + 1).astype(np.uint64)
@@ -238,7 +248,7 @@ class ProfileBuilder:
         mean = self.shift + self.total / n
         std = math.sqrt(max(self.total_sq - self.total * self.total / n, 0.0) / (n - 1))
         exact = (mean, std, self.low, self.high) if math.isfinite(mean) and math.isfinite(std) else ()
-        return numeric_profile(x, n, self.missing, quantiles, bins, exact or (*_moments(x), self.low, self.high))
+        return numeric_profile(x, n, self.missing, quantiles, bins, exact or (*mean_and_std(x), self.low, self.high))
 
 
 def _first_present(values: Sequence[Any] | np.ndarray) -> int:

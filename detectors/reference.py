@@ -14,9 +14,9 @@ import math
 import numbers
 import sys
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -25,8 +25,16 @@ PSI_BINS = 10
 TOP_K = 50
 
 __all__ = [
-    "CategoricalProfile", "NumericProfile", "ProfileBuilder", "as_label", "as_number", "as_numbers",
-    "build_profile", "is_number", "profile_from_dict",
+    "CategoricalProfile",
+    "NumericProfile",
+    "Profile",
+    "as_label",
+    "as_number",
+    "as_numbers",
+    "build_profile",
+    "is_number",
+    "mean_and_std",
+    "profile_from_dict",
 ]
 
 
@@ -125,7 +133,8 @@ class NumericProfile:
         if type(other) is not NumericProfile:
             return NotImplemented
         return all(
-            np.array_equal(getattr(self, f.name), getattr(other, f.name)) if f.name in _SKETCH
+            np.array_equal(getattr(self, f.name), getattr(other, f.name))
+            if f.name in _SKETCH
             else getattr(self, f.name) == getattr(other, f.name)
             for f in fields(self)
         )
@@ -137,7 +146,8 @@ class NumericProfile:
         """The sketch's quantile function at probabilities ``u``: flat across atoms, linear between points."""
         points, first = np.unique(self.quantiles, return_index=True)
         xp = np.column_stack([self.cdf_below[first], self.cdf_at_most[first]]).ravel()
-        return np.interp(u, xp, np.repeat(points, 2))
+        out: np.ndarray = np.interp(u, xp, np.repeat(points, 2))
+        return out
 
     def sample(self, rng: np.random.Generator, size: int | tuple[int, ...]) -> np.ndarray:
         """Draw values by inverse-CDF sampling from the sketch."""
@@ -150,9 +160,18 @@ class NumericProfile:
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> NumericProfile:
         return cls(
-            int(doc["n"]), float(doc["missing_rate"]), float(doc["mean"]), float(doc["std"]),
-            float(doc["min"]), float(doc["max"]), *(np.asarray(doc[k], dtype=np.float64) for k in _SKETCH),
-            int(doc["sample_size"]),
+            int(doc["n"]),
+            float(doc["missing_rate"]),
+            float(doc["mean"]),
+            float(doc["std"]),
+            float(doc["min"]),
+            float(doc["max"]),
+            quantiles=np.asarray(doc["quantiles"], dtype=np.float64),
+            cdf_below=np.asarray(doc["cdf_below"], dtype=np.float64),
+            cdf_at_most=np.asarray(doc["cdf_at_most"], dtype=np.float64),
+            psi_edges=np.asarray(doc["psi_edges"], dtype=np.float64),
+            psi_fractions=np.asarray(doc["psi_fractions"], dtype=np.float64),
+            sample_size=int(doc["sample_size"]),
         )
 
 
@@ -179,7 +198,11 @@ class CategoricalProfile:
         if type(other) is not CategoricalProfile:
             return NotImplemented
         return (self.n, self.missing_rate, self.categories, self.other, self.sample_size) == (
-            other.n, other.missing_rate, other.categories, other.other, other.sample_size,
+            other.n,
+            other.missing_rate,
+            other.categories,
+            other.other,
+            other.sample_size,
         ) and np.array_equal(self.frequencies, other.frequencies)
 
     def __hash__(self) -> int:
@@ -189,24 +212,33 @@ class CategoricalProfile:
         doc = {f.name: getattr(self, f.name) for f in fields(self)}
         return {
             "type": "categorical",
-            **{k: v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v
-               for k, v in doc.items()},
+            **{
+                k: v.tolist() if isinstance(v, np.ndarray) else list(v) if isinstance(v, tuple) else v
+                for k, v in doc.items()
+            },
         }
 
     @classmethod
     def from_dict(cls, doc: dict[str, Any]) -> CategoricalProfile:
         return cls(
-            int(doc["n"]), float(doc["missing_rate"]), tuple(str(c) for c in doc["categories"]),
-            np.asarray(doc["frequencies"], dtype=np.float64), float(doc["other"]), int(doc["sample_size"]),
+            int(doc["n"]),
+            float(doc["missing_rate"]),
+            tuple(str(c) for c in doc["categories"]),
+            np.asarray(doc["frequencies"], dtype=np.float64),
+            float(doc["other"]),
+            int(doc["sample_size"]),
         )
 
 
-def profile_from_dict(doc: dict[str, Any]) -> NumericProfile | CategoricalProfile:
+Profile = NumericProfile | CategoricalProfile  # a feature's reference, numeric or categorical
+
+
+def profile_from_dict(doc: dict[str, Any]) -> Profile:
     """Rebuild a profile stored with ``to_dict()``."""
     return (NumericProfile if doc.get("type") == "numeric" else CategoricalProfile).from_dict(doc)
 
 
-def _moments(x: np.ndarray) -> tuple[float, float]:
+def mean_and_std(x: np.ndarray) -> tuple[float, float]:
     """Mean and sample standard deviation, computed on rescaled values when plain sums would overflow."""
     scale = float(np.max(np.abs(x)))
     scale = scale if scale > 1e150 else 1.0
@@ -216,7 +248,11 @@ def _moments(x: np.ndarray) -> tuple[float, float]:
 
 
 def numeric_profile(
-    x: np.ndarray, n: int, missing: int, quantiles: int = QUANTILES, bins: int = PSI_BINS,
+    x: np.ndarray,
+    n: int,
+    missing: int,
+    quantiles: int = QUANTILES,
+    bins: int = PSI_BINS,
     exact: tuple[float, ...] = (),
 ) -> NumericProfile:
     """Profile of the finite values ``x``; ``exact`` (mean, std, min, max) when known beyond ``x``."""
@@ -225,9 +261,20 @@ def numeric_profile(
     below, at_most = np.searchsorted(x, q, side="left") / len(x), np.searchsorted(x, q, side="right") / len(x)
     edges = np.unique(np.quantile(x, np.arange(1, bins) / bins))
     counts = np.diff(np.searchsorted(x, edges, side="right"), prepend=0, append=len(x))
-    mean, std, lo, hi = exact or (*_moments(x), float(q[0]), float(q[-1]))
+    mean, std, lo, hi = exact or (*mean_and_std(x), float(q[0]), float(q[-1]))
     return NumericProfile(
-        n, missing / max(n + missing, 1), mean, std, lo, hi, q, below, at_most, edges, counts / len(x), len(x),
+        n,
+        missing / max(n + missing, 1),
+        mean,
+        std,
+        lo,
+        hi,
+        q,
+        below,
+        at_most,
+        edges,
+        counts / len(x),
+        len(x),
     )
 
 
@@ -237,15 +284,23 @@ def categorical_profile(counts: Mapping[str, int], n: int, missing: int, top_k: 
     top = sorted(((k, c) for k, c in counts.items() if c), key=lambda kv: (-kv[1], kv[0]))[:top_k]
     shares = [c / size for _, c in top]
     return CategoricalProfile(
-        n, missing / max(n + missing, 1), tuple(k for k, _ in top), np.asarray(shares, dtype=np.float64),
-        max(1.0 - math.fsum(shares), 0.0), size,
+        n,
+        missing / max(n + missing, 1),
+        tuple(k for k, _ in top),
+        np.asarray(shares, dtype=np.float64),
+        max(1.0 - math.fsum(shares), 0.0),
+        size,
     )
 
 
 def build_profile(
-    values: Iterable[Any], *, kind: str | None = None, quantiles: int = QUANTILES, bins: int = PSI_BINS,
+    values: Iterable[Any],
+    *,
+    kind: str | None = None,
+    quantiles: int = QUANTILES,
+    bins: int = PSI_BINS,
     top_k: int = TOP_K,
-) -> NumericProfile | CategoricalProfile:
+) -> Profile:
     """Profile a reference sample: numeric when every present value is a number (or ``kind="numeric"``).
 
     ``None``, NaN and infinities count as missing (a numeric profile also treats
@@ -267,12 +322,3 @@ def build_profile(
     if not labels:
         raise ValueError("cannot profile a sample without values")
     return categorical_profile(Counter(labels), len(labels), len(items) - len(labels), top_k)
-
-
-def __getattr__(name: str) -> Any:
-    """``ProfileBuilder`` lives in :mod:`detectors.profile_builder` (which imports this module); re-exported here."""
-    if name == "ProfileBuilder":
-        from detectors.profile_builder import ProfileBuilder
-
-        return ProfileBuilder
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,18 +32,17 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
-from detectors.alerts import Alert, AlertKey, key_from_text, key_text, segment_key
+from detectors.alerts import STATUS_RANK, Alert, AlertKey, key_from_text, key_text, segment_key
 from detectors.columns import FeatureValue, PairColumns, PredictionColumns
 from detectors.model_monitor import ModelMonitor
 from detectors.monitor_config import FeatureBudget, MonitorConfig
 
 POOLED: dict[str, str] = {"_pooled": "other"}  # the segment of the pooled monitor (in alerts and Redis)
-POOLED_KEY: str = segment_key(POOLED)  # type: ignore[assignment]
-_RANK = {"ok": 0, "warning": 1, "critical": 2}
+POOLED_KEY = cast(str, segment_key(POOLED))  # POOLED has labels: a key, never None
 
 
 def _key(segment: str | Mapping[str, str] | None) -> str | None:
@@ -161,21 +160,39 @@ class SegmentMonitors:
         return {route: np.asarray(rows, dtype=np.int64) for route, rows in groups.items()}
 
     def observe_prediction(
-        self, segment: str | Mapping[str, str] | None, features: Mapping[str, FeatureValue], score: float | None,
-        ts: float, model_version: str, prediction: Any = None,
+        self,
+        segment: str | Mapping[str, str] | None,
+        features: Mapping[str, FeatureValue],
+        score: float | None,
+        ts: float,
+        model_version: str,
+        prediction: Any = None,
     ) -> None:
         """Feed one prediction (``segment``: its labels or their :func:`segment_key`)."""
-        self.observe_predictions(PredictionColumns.from_rows(
-            [features], [ts], [score], [prediction] if prediction is not None else None, model_version,
-            [_key(segment)], first_seq=self._next_row(),
-        ))
+        self.observe_predictions(
+            PredictionColumns.from_rows(
+                [features],
+                [ts],
+                [score],
+                [prediction] if prediction is not None else None,
+                model_version,
+                [_key(segment)],
+                first_seq=self._next_row(),
+            )
+        )
 
     def observe_outcome(
-        self, segment: str | Mapping[str, str] | None, prediction: Any, label: Any, ts: float,
+        self,
+        segment: str | Mapping[str, str] | None,
+        prediction: Any,
+        label: Any,
+        ts: float,
         score: float | None = None,
     ) -> None:
         """Feed one prediction joined with its label to the monitor of the prediction's segment."""
-        self.observe_pairs(PairColumns.from_pairs([(prediction, label, score)], [ts], self._next_row(), [_key(segment)]))
+        self.observe_pairs(
+            PairColumns.from_pairs([(prediction, label, score)], [ts], self._next_row(), [_key(segment)])
+        )
 
     def _next_row(self) -> int:
         self.rows += 1
@@ -202,11 +219,12 @@ class SegmentMonitors:
         for position, text, is_open, _ in model.transitions:
             opened.add(text, position, is_open)
         holding = [_Timeline(dict(m.holding)) for m in self.monitors.values()]
-        for timeline, monitor in zip(holding, self.monitors.values()):
+        for timeline, monitor in zip(holding, self.monitors.values(), strict=True):
             for position, text, active in monitor.pending_changes():
                 timeline.add(text, position, active)
-        releases = [(position, key_from_text(text), at) for position, text, is_open, at in model.transitions
-                    if not is_open]
+        releases = [
+            (position, key_from_text(text), at) for position, text, is_open, at in model.transitions if not is_open
+        ]
 
         def held(key: AlertKey, position: int) -> bool:
             text = key_text(key)
@@ -244,19 +262,23 @@ class SegmentMonitors:
 
     def status(self) -> str:
         """The worst status over the segment monitors: ``ok``, ``warning`` or ``critical``."""
-        return max((m.status() for m in self.monitors.values()), key=_RANK.__getitem__, default="ok")
+        return max((m.status() for m in self.monitors.values()), key=STATUS_RANK.__getitem__, default="ok")
 
     def open_alerts(self) -> int:
         """Alerts firing now in any segment."""
-        return sum(len(m.book.open) for m in self.monitors.values())
+        return sum(len(m.alert_book.open) for m in self.monitors.values())
 
     def summary(self) -> dict[str, dict[str, Any]]:
         """Per monitored segment key: labels, predictions fed, status, open alerts, pooled or not, and metric."""
-        out = {}
+        out: dict[str, dict[str, Any]] = {}
         for key, monitor in self.monitors.items():
-            entry = {
-                "segment": monitor.segment, "events": self.events.get(key, 0), "monitored": True,
-                "pooled": key == POOLED_KEY, "status": monitor.status(), "open_alerts": len(monitor.book.open),
+            entry: dict[str, Any] = {
+                "segment": monitor.segment,
+                "events": self.events.get(key, 0),
+                "monitored": True,
+                "pooled": key == POOLED_KEY,
+                "status": monitor.status(),
+                "open_alerts": len(monitor.alert_book.open),
             }
             metric = monitor.metric()
             if metric is not None:

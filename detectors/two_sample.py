@@ -2,17 +2,18 @@
 
 KS, PSI and Wasserstein-1 (in reference standard deviations) for numbers;
 chi-square and PSI for categories, with unseen categories counted. Each has a
-row-wise form (``_*_rows``) that scores many windows at once, for calibration.
+row-wise form (``*_rows``) that scores many windows at once, for calibration.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
-from detectors.reference import CategoricalProfile, NumericProfile, as_label
+from detectors.reference import CategoricalProfile, NumericProfile, Profile, as_label
 
 EPS = 1e-4  # floor on bin and category shares (PSI, chi-square)
 CAP = 1e12  # statistics are capped here so they stay finite
@@ -20,10 +21,9 @@ TRIM = 0.01  # the Wasserstein distance leaves out the outer 1% on each side
 MIN_EXPECTED = 5.0  # categories expected fewer times per window share the "other" cell
 NUMERIC_TESTS = ("ks", "psi", "wasserstein")
 CATEGORICAL_TESTS = ("chi2", "psi")
-Profile = NumericProfile | CategoricalProfile
 
 
-def _at_most(xs: np.ndarray, points: np.ndarray, side: str = "right") -> np.ndarray:
+def counts_at_most(xs: np.ndarray, points: np.ndarray, side: str = "right") -> np.ndarray:
     """How many values of each sorted row are at most (``side="left"``: below) each point."""
     out = np.empty((len(xs), len(points)))
     for r, row in enumerate(xs):
@@ -31,13 +31,14 @@ def _at_most(xs: np.ndarray, points: np.ndarray, side: str = "right") -> np.ndar
     return out
 
 
-def _psi_rows(counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
+def psi_rows(counts: np.ndarray, ref: np.ndarray) -> np.ndarray:
     w = np.maximum(counts / np.maximum(counts.sum(axis=1, keepdims=True), 1), EPS)
     r = np.maximum(ref, EPS)
-    return np.sum((w - r) * np.log(w / r), axis=1)
+    psi: np.ndarray = np.sum((w - r) * np.log(w / r), axis=1)
+    return psi
 
 
-def _ks_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
+def ks_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
     """KS of each sorted row at the sketch points, where the reference CDF is known exactly.
 
     At an atom (a sketch point the sample holds, ``cdf_below < cdf_at_most``)
@@ -47,18 +48,18 @@ def _ks_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
     cdf_below, cdf_at_most = np.asarray(profile.cdf_below)[first], np.asarray(profile.cdf_at_most)[first]
     atoms = cdf_below < cdf_at_most
     m = xs.shape[1]
-    gap = np.abs(_at_most(xs, u) / m - cdf_at_most).max(axis=1)
+    gap: np.ndarray = np.abs(counts_at_most(xs, u) / m - cdf_at_most).max(axis=1)
     if atoms.any():
-        gap = np.maximum(gap, np.abs(_at_most(xs, u[atoms], side="left") / m - cdf_below[atoms]).max(axis=1))
+        gap = np.maximum(gap, np.abs(counts_at_most(xs, u[atoms], side="left") / m - cdf_below[atoms]).max(axis=1))
     return gap
 
 
-def _psi_numeric_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
-    cumulative = np.column_stack([_at_most(xs, np.asarray(profile.psi_edges)), np.full(len(xs), xs.shape[1])])
-    return _psi_rows(np.diff(cumulative, axis=1, prepend=0.0), np.asarray(profile.psi_fractions))
+def psi_numeric_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
+    cumulative = np.column_stack([counts_at_most(xs, np.asarray(profile.psi_edges)), np.full(len(xs), xs.shape[1])])
+    return psi_rows(np.diff(cumulative, axis=1, prepend=0.0), np.asarray(profile.psi_fractions))
 
 
-def _wasserstein_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
+def wasserstein_distance_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
     """Mean |window quantile - sketch quantile| over the sketch points within [TRIM, 1 - TRIM], in reference std."""
     q = np.asarray(profile.quantiles)
     p = np.linspace(0.0, 1.0, len(q))
@@ -71,10 +72,11 @@ def _wasserstein_rows(xs: np.ndarray, profile: NumericProfile) -> np.ndarray:
     with np.errstate(over="ignore", invalid="ignore"):
         qn = np.where((a == b) | (frac == 0), a, a + (b - a) * frac)
         w = np.mean(np.abs(qn - q[inner]), axis=1) / scale
-    return np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    capped: np.ndarray = np.minimum(np.nan_to_num(w, nan=CAP, posinf=CAP), CAP)
+    return capped
 
 
-def _cells(profile: CategoricalProfile, window: int) -> tuple[dict[str, int], np.ndarray]:
+def category_cells(profile: CategoricalProfile, window: int) -> tuple[dict[str, int], np.ndarray]:
     """Category -> cell for windows of ``window`` values, and each cell's reference share.
 
     Categories expected at least ``MIN_EXPECTED`` times keep a cell; the rest share the last
@@ -85,13 +87,13 @@ def _cells(profile: CategoricalProfile, window: int) -> tuple[dict[str, int], np
     k = int(keep.sum())
     ids = np.where(keep, np.cumsum(keep) - 1, k)
     probs = np.append(freqs[keep], max(1.0 - math.fsum(freqs[keep]), 0.0))
-    return {c: int(i) for c, i in zip(profile.categories, ids)}, probs
+    return {c: int(i) for c, i in zip(profile.categories, ids, strict=True)}, probs
 
 
-def _categorical_rows(counts: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
+def categorical_rows(counts: np.ndarray, probs: np.ndarray) -> dict[str, np.ndarray]:
     m = counts.sum(axis=1, keepdims=True)
     chi2 = np.sum((counts - m * probs) ** 2 / np.maximum(m * np.maximum(probs, EPS), 1e-300), axis=1)
-    return {"chi2": np.minimum(chi2, CAP), "psi": _psi_rows(counts, probs)}
+    return {"chi2": np.minimum(chi2, CAP), "psi": psi_rows(counts, probs)}
 
 
 def _sorted_rows(window: Iterable[float]) -> np.ndarray:
@@ -101,42 +103,43 @@ def _sorted_rows(window: Iterable[float]) -> np.ndarray:
 
 
 def _category_rows(window: Iterable[Any], profile: CategoricalProfile) -> tuple[np.ndarray, np.ndarray]:
-    """Counts per cell (see ``_cells``) of a window of categories as one row, and the cells' shares."""
+    """Counts per cell (see ``category_cells``) of a window of categories as one row, and the cells' shares."""
     labels = [s for s in map(as_label, window) if s is not None]
-    index, probs = _cells(profile, len(labels))
+    index, probs = category_cells(profile, len(labels))
     other = len(probs) - 1
     return np.bincount([index.get(s, other) for s in labels], minlength=len(probs))[None, :], probs
 
 
 def category_counts(window: Iterable[Any], profile: CategoricalProfile) -> np.ndarray:
     """Counts of a window's categories per cell: the categories expected at least 5 times, then the rest."""
-    return _category_rows(window, profile)[0][0]
+    counts: np.ndarray = _category_rows(window, profile)[0][0]
+    return counts
 
 
 def ks_statistic(window: Iterable[float], profile: NumericProfile) -> float:
     """Kolmogorov-Smirnov distance between the window and the reference CDF (0 for an empty window)."""
     xs = _sorted_rows(window)
-    return float(_ks_rows(xs, profile)[0]) if xs.size else 0.0
+    return float(ks_rows(xs, profile)[0]) if xs.size else 0.0
 
 
 def wasserstein(window: Iterable[float], profile: NumericProfile) -> float:
     """Wasserstein-1 distance between quantile functions over [1%, 99%], in units of the reference std."""
     xs = _sorted_rows(window)
-    return float(_wasserstein_rows(xs, profile)[0]) if xs.size else 0.0
+    return float(wasserstein_distance_rows(xs, profile)[0]) if xs.size else 0.0
 
 
 def psi(window: Iterable[Any], profile: Profile) -> float:
     """Population stability index over the profile's quantile bins, or over its category cells."""
     if isinstance(profile, NumericProfile):
         xs = _sorted_rows(window)
-        return float(_psi_numeric_rows(xs, profile)[0]) if xs.size else 0.0
+        return float(psi_numeric_rows(xs, profile)[0]) if xs.size else 0.0
     counts, probs = _category_rows(window, profile)
-    return float(_categorical_rows(counts, probs)["psi"][0]) if counts.sum() else 0.0
+    return float(categorical_rows(counts, probs)["psi"][0]) if counts.sum() else 0.0
 
 
 def chi_square(window: Iterable[Any], profile: CategoricalProfile) -> float:
     """Pearson's chi-square of the window's category counts against the reference mix."""
-    return float(_categorical_rows(*_category_rows(window, profile))["chi2"][0])
+    return float(categorical_rows(*_category_rows(window, profile))["chi2"][0])
 
 
 def unseen_categories(window: Iterable[Any], profile: CategoricalProfile) -> int:
@@ -151,8 +154,8 @@ def window_statistics(window: Iterable[Any], profile: Profile) -> dict[str, floa
         xs = _sorted_rows(window)
         if not xs.size:
             return dict.fromkeys(NUMERIC_TESTS, 0.0)
-        rows = (_ks_rows(xs, profile), _psi_numeric_rows(xs, profile), _wasserstein_rows(xs, profile))
-        return {t: float(r[0]) for t, r in zip(NUMERIC_TESTS, rows)}
+        rows = (ks_rows(xs, profile), psi_numeric_rows(xs, profile), wasserstein_distance_rows(xs, profile))
+        return {t: float(r[0]) for t, r in zip(NUMERIC_TESTS, rows, strict=True)}
     values = list(window)
     unseen = float(unseen_categories(values, profile))
     return {"chi2": chi_square(values, profile), "psi": psi(values, profile), "unseen": unseen}

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import MISSING, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -28,16 +28,41 @@ from detectors.calibration import Calibration, calibrate
 from detectors.cusum import MeanShiftCusum
 from detectors.profile_builder import ProfileBuilder
 from detectors.reference import (  # noqa: F401 (build_profile: doctest)
-    CategoricalProfile, NumericProfile, as_label, as_number, as_numbers, build_profile,
+    CategoricalProfile,
+    NumericProfile,
+    Profile,
+    as_label,
+    as_number,
+    as_numbers,
+    build_profile,
 )
 from detectors.two_sample import (  # noqa: F401 (re-exported: the statistics live in two_sample)
-    CAP, CATEGORICAL_TESTS, NUMERIC_TESTS, Profile, _categorical_rows, _cells, category_counts, chi_square,
-    ks_statistic, psi, unseen_categories, wasserstein, window_statistics,
+    CAP,
+    CATEGORICAL_TESTS,
+    NUMERIC_TESTS,
+    categorical_rows,
+    category_cells,
+    category_counts,
+    chi_square,
+    ks_statistic,
+    psi,
+    unseen_categories,
+    wasserstein,
+    window_statistics,
 )
 
 __all__ = [
-    "CUSUM_SHARE", "Calibration", "WindowedDriftMonitor", "calibrate", "category_counts", "chi_square",
-    "ks_statistic", "psi", "unseen_categories", "wasserstein", "window_statistics",
+    "CUSUM_SHARE",
+    "Calibration",
+    "WindowedDriftMonitor",
+    "calibrate",
+    "category_counts",
+    "chi_square",
+    "ks_statistic",
+    "psi",
+    "unseen_categories",
+    "wasserstein",
+    "window_statistics",
 ]
 
 
@@ -49,8 +74,21 @@ CUSUM_SHARE = 0.75
 # for categories.
 _SMALL_NUMERIC, _SMALL_CATEGORICAL = 12, 4
 _SETTINGS = (
-    "name", "kind", "window", "n_features", "budget_events", "reference_size", "dtype", "min_psi", "min_ks",
-    "min_wasserstein", "clear_after", "draws", "seed", "label", "sequential",
+    "name",
+    "kind",
+    "window",
+    "n_features",
+    "budget_events",
+    "reference_size",
+    "dtype",
+    "min_psi",
+    "min_ks",
+    "min_wasserstein",
+    "clear_after",
+    "draws",
+    "seed",
+    "label",
+    "sequential",
 )
 
 
@@ -129,11 +167,23 @@ class WindowedDriftMonitor:
     last_ts: float = 0.0
 
     def __init__(  # the settings' defaults are the fields' (names in a class body see the class's own)
-        self, name: str | None, profile: Profile | None = None, kind: str = kind, window: int = window,
-        n_features: int = n_features, budget_events: float = budget_events, reference_size: int = reference_size,
-        dtype: str | None = dtype, min_psi: float = min_psi, min_ks: float = min_ks,
-        min_wasserstein: float = min_wasserstein, clear_after: int = clear_after, draws: int = draws, seed: int = seed,
-        label: str | None = label, sequential: bool = sequential,
+        self,
+        name: str | None,
+        profile: Profile | None = None,
+        kind: str = kind,
+        window: int = window,
+        n_features: int = n_features,
+        budget_events: float = budget_events,
+        reference_size: int = reference_size,
+        dtype: str | None = dtype,
+        min_psi: float = min_psi,
+        min_ks: float = min_ks,
+        min_wasserstein: float = min_wasserstein,
+        clear_after: int = clear_after,
+        draws: int = draws,
+        seed: int = seed,
+        label: str | None = label,
+        sequential: bool = sequential,
     ) -> None:
         given = locals()
         for spec in fields(self):
@@ -154,7 +204,7 @@ class WindowedDriftMonitor:
     def _derive(self) -> None:
         """Rebuild what derives from the reference (never checkpointed)."""
         if self.categorical is not None:
-            self._cells, self._probs = _cells(self.categorical, self.window)
+            self._cells, self._probs = category_cells(self.categorical, self.window)
 
     _after_restore = _derive  # the old checkpoint codec (streams/checkpoint.py) calls this after decoding
 
@@ -238,7 +288,7 @@ class WindowedDriftMonitor:
         if n <= (_SMALL_CATEGORICAL if self.categorical is not None else _SMALL_NUMERIC):
             items = values.tolist() if isinstance(values, np.ndarray) else values
             stamps = ts.tolist() if isinstance(ts, np.ndarray) and ts.ndim == 1 else as_times(ts, n).tolist()
-            changes = []
+            changes: list[Change] = []
             for i in range(n):
                 change = self._one(items[i], stamps[i])
                 if change is not None:
@@ -251,7 +301,7 @@ class WindowedDriftMonitor:
             start = self.builder.update_many(values)
             if self.builder.done:
                 self._start(self.builder.profile())
-        changes: list[Change] = []
+        changes = []
         if start < n and self.builder is None:
             rest = values[start:]
             if self.numeric is not None:
@@ -277,7 +327,7 @@ class WindowedDriftMonitor:
             end = done + min(len(x) - done, self.window - self.fill)
             if self.fill == 0:
                 self.start_ts = float(times[done])
-            self.buffer[self.fill:self.fill + end - done] = x[done:end]
+            self.buffer[self.fill : self.fill + end - done] = x[done:end]
             self.fill += end - done
             closes = self.fill == self.window
             before = self.active  # the condition before the window's last value, if it closes
@@ -301,13 +351,14 @@ class WindowedDriftMonitor:
         plain = set(map(type, items)) == {str}  # the common case: no label to convert, none missing
         labels = items if plain else [as_label(v) for v in items]
         present = range(len(labels)) if plain else [i for i, label in enumerate(labels) if label is not None]
+        named = cast(list[str], labels)  # read at ``present`` positions only: strings
         self.missing += len(labels) - len(present)
         done = 0
         while done < len(present):
-            part = present[done:done + self.window - self.fill]
+            part = present[done : done + self.window - self.fill]
             if self.fill == 0:
                 self.start_ts = float(times[part[0]])
-            self.counts += np.bincount(self._cells_of([labels[i] for i in part]), minlength=len(self.counts))
+            self.counts += np.bincount(self._cells_of([named[i] for i in part]), minlength=len(self.counts))
             self.fill += len(part)
             done += len(part)
             if self.fill == self.window:
@@ -322,7 +373,7 @@ class WindowedDriftMonitor:
         get = self._cells.get
         cells = [get(label, -1) for label in labels]
         if -1 in cells:
-            cells = [cell if cell >= 0 else self._cell(label) for cell, label in zip(cells, labels)]
+            cells = [cell if cell >= 0 else self._cell(label) for cell, label in zip(cells, labels, strict=True)]
         return cells
 
     def _cell(self, label: str) -> int:
@@ -363,13 +414,14 @@ class WindowedDriftMonitor:
         if self.numeric is not None:
             stats = window_statistics(self.buffer, self.numeric)
         else:
-            rows = _categorical_rows(self.counts[None, :], self._probs)
+            rows = categorical_rows(self.counts[None, :], self._probs)
             stats = {"chi2": float(rows["chi2"][0]), "psi": float(rows["psi"][0]), "unseen": float(len(self.unseen))}
             self.counts[:] = 0
             self.unseen = {}
         score = max(stats[t] / max(self.calibration.threshold(t), 1e-12) for t in self.tests)
         material = (
-            stats["psi"] >= self.min_psi or stats.get("ks", 0.0) >= self.min_ks
+            stats["psi"] >= self.min_psi
+            or stats.get("ks", 0.0) >= self.min_ks
             or stats.get("wasserstein", 0.0) >= self.min_wasserstein
         )
         hit = score >= 1.0 and material
@@ -395,7 +447,8 @@ class WindowedDriftMonitor:
         cal, stats = self.calibration, self.stats
         test = max(self.tests, key=lambda t: stats[t] / max(cal.threshold(t), 1e-12))
         major = (
-            stats["psi"] >= 3 * self.min_psi or stats.get("ks", 0.0) >= 3 * self.min_ks
+            stats["psi"] >= 3 * self.min_psi
+            or stats.get("ks", 0.0) >= 3 * self.min_ks
             or stats.get("wasserstein", 0.0) >= 3 * self.min_wasserstein
         )
         names = {"ks": "KS", "psi": "PSI", "wasserstein": "Wasserstein (std)", "chi2": "chi-square"}
@@ -403,6 +456,14 @@ class WindowedDriftMonitor:
         unseen = f", {int(stats['unseen'])} unseen categories" if stats.get("unseen") else ""
         message = f"{label}: {parts} over the last {self.window} values{unseen}"
         return Evidence(
-            self.kind, self.name, f"windowed_{test}", round(stats[test], 6), round(cal.threshold(test), 6),
-            self.window, self.judged[0], self.judged[1], "critical" if major else "warning", message,
+            self.kind,
+            self.name,
+            f"windowed_{test}",
+            round(stats[test], 6),
+            round(cal.threshold(test), 6),
+            self.window,
+            self.judged[0],
+            self.judged[1],
+            "critical" if major else "warning",
+            message,
         )

@@ -13,6 +13,7 @@ pieces here keep what it does not:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -98,21 +99,21 @@ class Ring:
             return np.full(self.size, np.nan, dtype=self.dtype)
         return np.zeros(self.size, dtype=self.dtype)
 
-    def push_many(self, x: np.ndarray) -> None:
+    def push_many(self, x: np.ndarray | Sequence[float]) -> None:
         """Push values in order; the oldest leave once ``size`` are held."""
         k, size = len(x), self.size
         if not k:
             return
         if len(self.values) != size:
             self.values = self._blank()
-        tail = x[k - size:] if k > size else x  # earlier values of a long batch are overwritten anyway
+        tail = x[k - size :] if k > size else x  # earlier values of a long batch are overwritten anyway
         first = (self.count + k - len(tail)) % size
         end = first + len(tail)
         if end <= size:
             self.values[first:end] = tail
         else:
             self.values[first:] = tail[: size - first]
-            self.values[: end - size] = tail[size - first:]
+            self.values[: end - size] = tail[size - first :]
         self.count += k
 
 
@@ -124,7 +125,7 @@ def all_finite(values: np.ndarray) -> bool:
     """
     if len(values) <= 16:
         return all(map(math.isfinite, values.tolist()))
-    return np.count_nonzero(np.isfinite(values)) == len(values)
+    return bool(np.count_nonzero(np.isfinite(values)) == len(values))
 
 
 def add_in_order(total: float, values: np.ndarray | list[float]) -> float:
@@ -175,11 +176,11 @@ class WindowClock:
         """Take the event times of the next values, in order."""
         first = -self.count % self.every  # the first of them at a multiple of ``every``
         if first < len(ts):
-            new = ts[first::self.every]
+            new = ts[first :: self.every]
             if len(self.marks) != self.slots:
                 self.marks = np.zeros(self.slots, dtype=np.float64)
             done = -(-self.count // self.every)  # marks taken before these
-            kept = new[-self.slots:]
+            kept = new[-self.slots :]
             self.marks[(done + len(new) - len(kept) + np.arange(len(kept))) % self.slots] = kept
         self.count += len(ts)
 

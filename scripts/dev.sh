@@ -3,7 +3,7 @@
 # embedded broker and Redis, then runs what you ask for.
 #
 #   scripts/dev.sh demo [--duration SECONDS]   the main job on the embedded default (python -m scripts.demo)
-#   scripts/dev.sh test [PYTEST ARGS]          the whole test suite
+#   scripts/dev.sh test [PYTEST ARGS]          check (below) first, then the whole test suite; what CI runs
 #   scripts/dev.sh check                       ruff check, ruff format --check and mypy, as pyproject.toml sets them
 #   scripts/dev.sh driftline ...               any driftline command
 #
@@ -42,9 +42,23 @@ need_debs() {
     $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
         -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "${missing[@]}" >/dev/null
 }
+# Lint, format and types: every step runs, so one report shows every kind of problem;
+# any failure fails the check.
+check() {
+    local rc=0
+    "$venv/bin/ruff" check . || rc=1
+    "$venv/bin/ruff" format --check . || rc=1
+    "$venv/bin/mypy" || rc=1
+    return "$rc"
+}
 case "$cmd" in
     demo) exec "$venv/bin/python" -m scripts.demo "$@" ;;
     test)
+        # fail fast: the suite runs only on code that passes the check
+        if ! check; then
+            echo "driftline: the check failed (ruff, ruff format or mypy above); no test ran" >&2
+            exit 1
+        fi
         need_debs
         set +e
         "$venv/bin/python" -m pytest "$@"
@@ -53,11 +67,8 @@ case "$cmd" in
         [ $rc -eq 5 ] && echo "driftline: no test ran" >&2
         exit $rc ;;
     check)
-        # every step runs, so one report shows every kind of problem; any failure fails the check
         rc=0
-        "$venv/bin/ruff" check . || rc=1
-        "$venv/bin/ruff" format --check . || rc=1
-        "$venv/bin/mypy" || rc=1
+        check || rc=1
         exit "$rc" ;;
     driftline) exec "$venv/bin/driftline" "$@" ;;
     *) echo "usage: scripts/dev.sh {demo|test|check|driftline} [args]" >&2; exit 2 ;;

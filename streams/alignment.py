@@ -75,8 +75,9 @@ class Aligner(Generic[TP]):
             self.last.pop(tp, None)
             self.blocked_since.pop(tp, None)
 
-    def take(self, now: float, unread: Callable[[TP], bool],
-             assigned: Iterable[TP] = ()) -> Iterator[tuple[TP, list[Queued]]]:
+    def take(
+        self, now: float, unread: Callable[[TP], bool], assigned: Iterable[TP] = ()
+    ) -> Iterator[tuple[TP, list[Queued]]]:
         """Runs of messages in event-time order, for as long as no empty partition may hold earlier ones.
 
         ``now`` is a monotonic clock, ``unread(tp)`` whether a partition has

@@ -200,8 +200,8 @@ class ReadApi:
         found = await pipe.execute() if chosen else []
         history = {}
         for model_id, raw in zip(chosen, found, strict=True):
-            points = parse_history([raw], model_id, query, self.history_policy)["points"]
-            history[model_id] = [sparkline_point(p) for p in points]
+            drawn = parse_history([raw], model_id, query, self.history_policy)["points"]
+            history[model_id] = [sparkline_point(p) for p in drawn]
         return {"history": history}
 
     async def open_alerts(self, model_id: str | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ assignor keeps partition ``k`` of all of them on one worker), and the
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import faust
 import redis
@@ -71,7 +71,7 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
         stream_wait_empty=False,
     )
     app.driftline_settings = settings
-    raw = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
+    raw: dict[str, Any] = dict(key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw")
     inputs = [app.topic(name, **raw) for name in (settings.topic_predictions, settings.topic_outcomes)]
     events = app.topic(settings.topic_events, partitions=partitions, **raw)
     alerts = app.topic(settings.topic_alerts, **raw)
@@ -93,34 +93,38 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
     async def alert(key: bytes, value: bytes) -> Any:
         return await alerts.send(key=key, value=value)
 
+    def consumer() -> Consumer:  # what _Transport makes, created on first use
+        return cast(Consumer, app.consumer)
+
     async def commit(offsets: dict[Any, int]) -> bool:
-        return bool(await app.consumer._commit(offsets))
+        return bool(await consumer()._commit(offsets))  # noqa: SLF001 (faust's commit of given offsets)
 
     async def seek(tp: Any, offset: int) -> None:
-        await app.consumer.seek(tp, offset)
+        await consumer().seek(tp, offset)
 
     async def rewind() -> None:
-        await app.consumer.seek_to_committed()
+        await consumer().seek_to_committed()
 
-    outputs = Outputs(forward, dead_letter, alert, commit, seek, rewind, lambda tp: app.consumer.unread(tp))
-    pipeline = Pipeline(settings, partitions, CheckpointStore(client, keys, settings.app_id, settings.topic_events),
-                        writer, outputs)
+    outputs = Outputs(forward, dead_letter, alert, commit, seek, rewind, lambda tp: consumer().unread(tp))
+    pipeline = Pipeline(
+        settings, partitions, CheckpointStore(client, keys, settings.app_id, settings.topic_events), writer, outputs
+    )
     app.driftline_pipeline = pipeline
     registry = WorkerRegistry(client, keys, ttl_s=settings.session_timeout_s)
     configs = ModelConfigStore(keys)
     _install_web(app, settings, pipeline, ReadApi(client, keys, history.policy))
 
-    @app.on_partitions_revoked.connect
+    @app.on_partitions_revoked.connect  # type: ignore[arg-type]  # mode's signal type: any arity; faust sends one
     async def on_revoked(sender: Any, revoked: Any, **kwargs: Any) -> None:
         await pipeline.revoke(set(revoked))
 
-    @app.on_partitions_assigned.connect
+    @app.on_partitions_assigned.connect  # type: ignore[arg-type]  # mode's signal type: any arity; faust sends one
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         await until_done(lambda: connect(client), "reach Redis")
         await pipeline.assign(set(assigned))
         await registry.announce(sorted(pipeline.tasks), pipeline.overflow_events())
 
-    @app.timer(interval=2.0)
+    @app.timer(interval=2.0)  # type: ignore[untyped-decorator]  # faust's timer returns a bare Callable
     async def reload_model_configs() -> None:
         try:
             found = await configs.load_if_changed(client, pipeline.config_version)
@@ -129,19 +133,24 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
             return
         if found is not None:
             touched = await pipeline.apply_configs(*found)
-            log.info("model configurations version %d: %d models, %d running models changed",
-                     found[0], len(found[1]), touched)
+            log.info(
+                "model configurations version %d: %d models, %d running models changed",
+                found[0],
+                len(found[1]),
+                touched,
+            )
 
-    @app.timer(interval=min(2.0, settings.session_timeout_s / 3))  # an entry lives one session timeout
+    # an entry lives one session timeout
+    @app.timer(interval=min(2.0, settings.session_timeout_s / 3))  # type: ignore[untyped-decorator]  # (as above)
     async def heartbeat() -> None:
         await registry.announce(None, pipeline.overflow_events(), pipeline.stats_entry())
 
-    @app.on_before_shutdown.connect
+    @app.on_before_shutdown.connect  # type: ignore[arg-type]  # mode's signal type: any arity
     async def on_shutdown(sender: Any, **kwargs: Any) -> None:
         """SIGTERM: a final checkpoint, so a restart replays nothing."""
         try:
             await pipeline.checkpoint_now()
-        except Exception as exc:  # noqa: BLE001: a restart replays from the previous checkpoint instead
+        except Exception as exc:  # noqa: BLE001 (a restart replays from the previous checkpoint instead)
             log.warning("final checkpoint failed: %s", exc)
         await registry.leave()
 
@@ -151,7 +160,8 @@ def create_app(settings: Settings, partitions: int) -> DriftlineApp:
 def _install_web(app: DriftlineApp, settings: Settings, pipeline: Pipeline, api: ReadApi) -> None:
     """/metrics, /healthz, /ready and the JSON API on Faust's web server (when DRIFTLINE_WEB_PORT is set)."""
     readiness = Readiness(app, pipeline, api, settings)
-    metrics = WorkerMetrics(pipeline, readiness.lags,
-                            DriftCap(settings.metrics_drift_features_per_model, settings.metrics_max_drift_series))
+    metrics = WorkerMetrics(
+        pipeline, readiness.lags, DriftCap(settings.metrics_drift_features_per_model, settings.metrics_max_drift_series)
+    )
     pipeline.observe_seconds = metrics.observe
     install(app, api, readiness, metrics)

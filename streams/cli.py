@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-import runpy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     status = commands.add_parser("status", help="print models, counts, metric, status and open alerts")
     status.add_argument("model", nargs="?", help="one model, with its open alerts")
     status.add_argument("--json", action="store_true", help="print models and live workers as one JSON document")
-    commands.add_parser("notify", help="deliver alerts to Alertmanager and webhooks (DRIFTLINE_ALERTMANAGER_URL, "
-                        "DRIFTLINE_WEBHOOK_URLS)")
+    commands.add_parser(
+        "notify",
+        help="deliver alerts to Alertmanager and webhooks (DRIFTLINE_ALERTMANAGER_URL, DRIFTLINE_WEBHOOK_URLS)",
+    )
     models = commands.add_parser("models", help="per-model configuration as code")
     model_commands = models.add_subparsers(dest="action", required=True)
     apply = model_commands.add_parser("apply", help="store model configuration files (JSON or YAML) in Redis")
@@ -79,8 +81,7 @@ def run_worker(settings: Settings) -> int:
     partitions = ensure_topics(settings)
     app = create_app(settings, partitions)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
-    worker.execute_from_commandline()
-    return 0
+    worker.execute_from_commandline()  # NoReturn: it exits the process
 
 
 def run_status(settings: Settings, model: str | None, as_json: bool = False) -> int:
@@ -128,8 +129,10 @@ def run_models(settings: Settings, action: str, files: list[Path]) -> int:
         return 0
     configs = [config for path in files for config in load_file(path)]
     version = store.apply(client, configs)
-    print(f"applied {len(configs)} model configuration(s): {', '.join(c.model_id for c in configs)} "
-          f"(version {version}; running workers pick it up within seconds)")
+    print(
+        f"applied {len(configs)} model configuration(s): {', '.join(c.model_id for c in configs)} "
+        f"(version {version}; running workers pick it up within seconds)"
+    )
     return 0
 
 
@@ -147,7 +150,9 @@ def run_reference(settings: Settings, model_id: str, path: Path) -> int:
     client = sync_client(settings)
     ReferenceStore(keys).set(client, model_id, profiles)
     ModelConfigStore(keys).bump(client)
-    kinds = sorted(f"{name} ({type(p).__name__.removesuffix('Profile').lower()}, n={p.n})" for name, p in profiles.items())
+    kinds = sorted(
+        f"{name} ({type(p).__name__.removesuffix('Profile').lower()}, n={p.n})" for name, p in profiles.items()
+    )
     print(f"reference for {model_id}: {len(profiles)} features: {', '.join(kinds)}")
     return 0
 
@@ -162,8 +167,9 @@ def run_report(settings: Settings, model_id: str, html_path: Path | None, json_p
 
     if html_path is None and json_path is None:
         raise ConfigurationError("say where to write the report: --html FILE and/or --json FILE")
-    document = report_document(sync_client(settings), RedisKeys(settings.redis_prefix), model_id,
-                               HistoryPolicy.of(settings))
+    document = report_document(
+        sync_client(settings), RedisKeys(settings.redis_prefix), model_id, HistoryPolicy.of(settings)
+    )
     if document is None:
         raise ConfigurationError(f"no model {model_id!r} in Redis")
     if html_path is not None:
@@ -180,15 +186,19 @@ def run_report(settings: Settings, model_id: str, html_path: Path | None, json_p
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    """The demo lives in ``scripts/demo.py`` of a source checkout."""
-    script = Path(__file__).resolve().parent.parent / "scripts" / "demo.py"
-    if not script.exists():
+    """The demo lives in ``scripts/demo.py`` of a source checkout: ``python -m scripts.demo`` there, as a child."""
+    root = Path(__file__).resolve().parent.parent
+    if not (root / "scripts" / "demo.py").exists():
         print("driftline: the demo runs from a source checkout (scripts/demo.py not found)", file=sys.stderr)
         return 2
-    sys.argv = [str(script), "--duration", str(args.duration), "--models", str(args.models), "--rate", str(args.rate),
-                *(["--stay"] if args.stay else [])]
-    runpy.run_path(str(script), run_name="__main__")
-    return 0
+    command = [sys.executable, "-m", "scripts.demo", "--duration", str(args.duration)]
+    command += ["--models", str(args.models), "--rate", str(args.rate), *(["--stay"] if args.stay else [])]
+    child = subprocess.Popen(command, cwd=root)
+    while True:
+        try:
+            return child.wait()
+        except KeyboardInterrupt:  # the child has the same Ctrl-C and stops cleanly: wait for it
+            continue
 
 
 if __name__ == "__main__":

@@ -23,7 +23,8 @@ Nothing from Redis can name another class or run code.
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar
+from collections.abc import Hashable
+from typing import Any, TypeVar, cast
 
 import msgspec
 import numpy as np
@@ -37,7 +38,7 @@ __all__ = ["decode", "encode"]
 T = TypeVar("T")
 _ARRAY, _RIVER = 1, 2
 _DTYPES = {"<f8": np.float64, "<f4": np.float32, "<i8": np.int64, "<i4": np.int32, "|i1": np.int8, "|b1": np.bool_}
-_RIVER_CLASSES: dict[str, type] = {cls.__qualname__: cls for cls in (DDM, EDDM, HDDMA, stats.Mean, stats.Var)}
+_RIVER_CLASSES: dict[str, type[object]] = {cls.__qualname__: cls for cls in (DDM, EDDM, HDDMA, stats.Mean, stats.Var)}
 
 
 def _enc_hook(obj: Any) -> Any:
@@ -95,6 +96,7 @@ def encode(obj: Any) -> bytes:
 def decode(blob: bytes, tp: type[T]) -> T:
     """Decode bytes made by :func:`encode` into ``tp``; :class:`CheckpointError` if they do not fit it."""
     try:
-        return _decoder(tp).decode(blob)  # type: ignore[no-any-return]
+        decoder: msgspec.msgpack.Decoder[T] = _decoder(cast(Hashable, tp))  # (mypy: type[T] is not Hashable)
+        return decoder.decode(blob)
     except (msgspec.DecodeError, TypeError, ValueError) as exc:
         raise CheckpointError(f"checkpoint does not decode as {getattr(tp, '__name__', tp)}: {exc}") from None

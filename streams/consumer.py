@@ -20,11 +20,21 @@ Two more changes to Faust's aiokafka driver:
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol, cast
 
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
+from streams.pipeline import Pipeline
+from streams.settings import Settings
+
 FETCH_TIMEOUT_S = 0.05  # the longest a drain waits for records before it ticks (idleness, checkpoints)
+
+
+class _DriftlineApp(Protocol):
+    """What :class:`streams.app.DriftlineApp` (which imports this module) adds to Faust's app."""
+
+    driftline_settings: Settings
+    driftline_pipeline: Pipeline
 
 
 class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
@@ -32,7 +42,7 @@ class ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
 
     def _create_worker_consumer(self, transport: Any) -> Any:
         consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = self.app.driftline_settings.fetch_max_wait_ms
+        consumer._fetch_max_wait_ms = cast(_DriftlineApp, self.app).driftline_settings.fetch_max_wait_ms
         self._assignor = self.app.assignor
         consumer._partition_assignment_strategy = [self.app.assignor]
         return consumer
@@ -72,7 +82,7 @@ class Consumer(faust_aiokafka.Consumer):
         return None if highwater is None or position is None else max(0, highwater - position)
 
     async def _getmany(self, active_partitions: Any, timeout: float) -> Any:
-        pipeline = self.app.driftline_pipeline
+        pipeline = cast(_DriftlineApp, self.app).driftline_pipeline
         if active_partitions is not None:
             active_partitions = set(active_partitions) - pipeline.held_back()
             if not active_partitions:
@@ -81,7 +91,7 @@ class Consumer(faust_aiokafka.Consumer):
         return await super()._getmany(active_partitions, timeout)
 
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - runs in the worker
-        pipeline = self.app.driftline_pipeline
+        pipeline = cast(_DriftlineApp, self.app).driftline_pipeline
         consumer_stopped, fetcher_stopped = self._stopped.is_set, fetcher._stopped.is_set
         try:
             while not (consumer_stopped() or fetcher_stopped()):

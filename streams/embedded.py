@@ -19,7 +19,7 @@ from streams.errors import EmbeddedServerError
 from streams.launch import ChildProcess, die_with_parent, wait_for
 
 
-def _bind(port: int) -> int | None:
+def bind_port(port: int) -> int | None:
     """Bind 127.0.0.1:``port`` (SO_REUSEADDR, as servers do), release it; None if taken."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -32,7 +32,7 @@ def _bind(port: int) -> int | None:
 
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that is free right now."""
-    port = _bind(0)
+    port = bind_port(0)
     assert port is not None
     return port
 
@@ -66,7 +66,7 @@ def redis_server_binary() -> Path:
     )
 
 
-class _Server:
+class LocalServer:
     """One child server on 127.0.0.1; subclasses give ``_command`` and the ``_ready`` probe."""
 
     start_timeout = 20.0
@@ -92,7 +92,7 @@ class _Server:
         if self.alive:
             return self
         name = f"{type(self).__name__} on port {self.port}"
-        if _bind(self.port) is None:
+        if bind_port(self.port) is None:
             raise EmbeddedServerError(f"{name}: port {self.port} on 127.0.0.1 is already in use")
         child = self._child = ChildProcess(self._command(), log_path=self.log_path, stop_timeout_s=5.0).start()
 
@@ -133,7 +133,7 @@ class _Server:
         self.stop()
 
 
-class EmbeddedBroker(_Server):
+class EmbeddedBroker(LocalServer):
     """A Tansu Kafka-compatible broker, in-memory storage; ``bootstrap`` is ``127.0.0.1:PORT``."""
 
     def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
@@ -156,7 +156,7 @@ class EmbeddedBroker(_Server):
         return len(head) == 10 and struct.unpack(">iih", head)[1:] == (7, 0)
 
 
-class EmbeddedRedis(_Server):
+class EmbeddedRedis(LocalServer):
     """A ``redis-server`` without RDB snapshots; ``appendonly=True`` keeps data across restarts."""
 
     def __init__(
@@ -235,6 +235,8 @@ __all__ = [
     "EmbeddedRedis",
     "EmbeddedServerError",
     "EmbeddedStack",
+    "LocalServer",
+    "bind_port",
     "die_with_parent",
     "free_port",
     "redis_server_binary",

@@ -19,7 +19,7 @@ from typing import Self
 import redis
 import yaml
 
-from streams.embedded import EmbeddedRedis, _bind, _Server, free_port, redis_server_binary
+from streams.embedded import EmbeddedRedis, LocalServer, bind_port, free_port, redis_server_binary
 from streams.errors import EmbeddedServerError
 
 CLUSTER_SLOTS = 16384
@@ -56,7 +56,7 @@ def cluster_port() -> int:
     """A free port whose cluster bus port (port + 10000) is free too."""
     for _ in range(100):
         port = free_port()
-        if port + 10000 < 65536 and _bind(port + 10000) is not None:
+        if port + 10000 < 65536 and bind_port(port + 10000) is not None:
             return port
     raise EmbeddedServerError("no free port pair for a Redis Cluster node")
 
@@ -133,7 +133,7 @@ def _cluster_ok(info: dict[str, object], masters: int) -> bool:
     return info.get("cluster_state") == "ok" and str(info.get("cluster_known_nodes")) == str(masters)
 
 
-class EmbeddedSentinel(_Server):
+class EmbeddedSentinel(LocalServer):
     """A Redis Sentinel watching ``master`` under the name ``name``; ``url`` is a ``redis+sentinel://`` URL."""
 
     def __init__(
@@ -160,7 +160,7 @@ class EmbeddedSentinel(_Server):
             return False
 
 
-class EmbeddedPrometheus(_Server):
+class EmbeddedPrometheus(LocalServer):
     """Prometheus scraping ``targets`` (``host:port`` of workers' web ports) every ``scrape_interval_s``."""
 
     def __init__(
@@ -196,7 +196,7 @@ class EmbeddedPrometheus(_Server):
         return _http_ok(f"{self.url}/-/ready")
 
 
-class EmbeddedAlertmanager(_Server):
+class EmbeddedAlertmanager(LocalServer):
     """Alertmanager without clustering; with ``webhook_url`` it notifies there (resolved too), grouped per alert."""
 
     def __init__(

@@ -1,10 +1,10 @@
 """Every exception driftline raises, in one place.
 
-    DriftlineError
-    ├── InvalidEvent        an input event breaks contract v1 (goes to the dead-letter topic)
-    ├── ConfigurationError  settings or environment cannot work
-    │   └── EmbeddedServerError  an embedded broker or Redis is missing or did not start
-    └── CheckpointError     a checkpoint cannot be written or read back (corrupt, another format, a type not allowed)
+DriftlineError
+├── InvalidEvent        an input event breaks contract v1 (goes to the dead-letter topic)
+├── ConfigurationError  settings or environment cannot work
+│   └── EmbeddedServerError  an embedded broker or Redis is missing or did not start
+└── CheckpointError     a checkpoint cannot be written or read back (corrupt, another format, a type not allowed)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ what is wrong with it, naming the field.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar, cast
 
 import msgspec
 import orjson
@@ -19,8 +19,16 @@ from detectors.columns import FeatureValue, Label
 from streams import validation as v
 from streams.errors import InvalidEvent
 
-__all__ = ["Decoded", "Invalid", "OutcomeEvent", "PredictionEvent", "Reject", "decode_message",
-           "decode_outcomes", "decode_predictions"]
+__all__ = [
+    "Decoded",
+    "Invalid",
+    "OutcomeEvent",
+    "PredictionEvent",
+    "Reject",
+    "decode_message",
+    "decode_outcomes",
+    "decode_predictions",
+]
 
 decode_message = v.decode_message
 
@@ -48,10 +56,14 @@ class PredictionEvent(msgspec.Struct, tag="p", array_like=True, gc=False):
         model_id, prediction_id = v.identity(obj)
         try:
             return cls(
-                model_id, prediction_id, v.features(obj.get("features", v.MISSING)),
-                v.label(obj.get("prediction", v.MISSING), "prediction"), v.score(obj.get("score")),
+                model_id,
+                prediction_id,
+                v.features(obj.get("features", v.MISSING)),
+                v.label(obj.get("prediction", v.MISSING), "prediction"),
+                v.score(obj.get("score")),
                 v.optional_string(obj.get("model_version"), "model_version"),
-                v.timestamp(obj.get("timestamp"), record_ts), v.segment(obj.get("segment")),
+                v.timestamp(obj.get("timestamp"), record_ts),
+                v.segment(obj.get("segment")),
             )
         except InvalidEvent as exc:
             raise InvalidEvent(str(exc), model_id) from None
@@ -74,8 +86,12 @@ class OutcomeEvent(msgspec.Struct, tag="o", array_like=True, gc=False):
     def parse(cls, obj: Any, record_ts: float) -> OutcomeEvent:
         model_id, prediction_id = v.identity(obj)
         try:
-            return cls(model_id, prediction_id, v.label(obj.get("label", v.MISSING), "label"),
-                       v.timestamp(obj.get("timestamp"), record_ts))
+            return cls(
+                model_id,
+                prediction_id,
+                v.label(obj.get("label", v.MISSING), "label"),
+                v.timestamp(obj.get("timestamp"), record_ts),
+            )
         except InvalidEvent as exc:
             raise InvalidEvent(str(exc), model_id) from None
 
@@ -121,8 +137,16 @@ def _event_time(value: _Timestamp, record_ts: float) -> float:
 
 
 def _prediction(w: _PredictionWire, record_ts: float) -> PredictionEvent:
-    return PredictionEvent(w.model_id, w.prediction_id, w.features, w.prediction, w.score, w.model_version or "",
-                           _event_time(w.timestamp, record_ts), w.segment)
+    return PredictionEvent(
+        w.model_id,
+        w.prediction_id,
+        w.features,
+        w.prediction,
+        w.score,
+        w.model_version or "",
+        _event_time(w.timestamp, record_ts),
+        w.segment,
+    )
 
 
 def _outcome(w: _OutcomeWire, record_ts: float) -> OutcomeEvent:
@@ -158,8 +182,10 @@ class _Kind(Generic[E]):
         self.build, self.parse = build, parse
 
     def decode(self, raw: bytes | None, record_ts: float) -> Decoded[E]:
+        if not raw:
+            return self._careful(raw, record_ts, False)
         out: Decoded[E] = Decoded()
-        head = raw.lstrip()[:1] if raw else b""
+        head = raw.lstrip()[:1]
         try:
             if head == b"{":
                 out.events.append(self.build(self.one.decode(raw), record_ts))
@@ -177,7 +203,10 @@ class _Kind(Generic[E]):
         """Event by event, with the validator's one-line error for each one refused."""
         out: Decoded[E] = Decoded()
         try:
-            items = v.decode_message(raw) if not is_batch else msgspec.json.decode(raw, type=list[msgspec.Raw])
+            if is_batch and raw is not None:
+                items = msgspec.json.decode(raw, type=list[msgspec.Raw])
+            else:
+                items = v.decode_message(raw)
         except InvalidEvent as exc:
             out.rejects.append(Reject(str(exc), None, raw, None))
             return out
@@ -191,8 +220,9 @@ class _Kind(Generic[E]):
                 message = "message: not valid JSON (nested too deeply)"
             out.rejects.append(Reject(message, None, raw, None))
             return out
+        body = cast(bytes, raw)  # not None: decode_message refuses a tombstone
         for index, item in enumerate(items):
-            payload = bytes(item) if isinstance(item, msgspec.Raw) else raw
+            payload = bytes(item) if isinstance(item, msgspec.Raw) else body
             try:
                 event = self.build(self.one.decode(payload), record_ts)
             except (msgspec.ValidationError, msgspec.DecodeError, InvalidEvent, RecursionError):
@@ -216,8 +246,11 @@ _OUTCOMES: _Kind[OutcomeEvent] = _Kind(_OutcomeWire, _outcome, OutcomeEvent.pars
 def decode_predictions(raw: bytes | None, record_ts: float) -> Decoded[PredictionEvent]:
     """The prediction events of one message, and its rejects.
 
-    >>> d = decode_predictions(b'[{"model_id": "m", "prediction_id": "1", "features": {}, "prediction": 1},'
-    ...                        b' {"model_id": "m", "prediction_id": "2", "features": {}, "prediction": 1, "score": 2}]', 5.0)
+    >>> d = decode_predictions(
+    ...     b'[{"model_id": "m", "prediction_id": "1", "features": {}, "prediction": 1},'
+    ...     b' {"model_id": "m", "prediction_id": "2", "features": {}, "prediction": 1, "score": 2}]',
+    ...     5.0,
+    ... )
     >>> [e.prediction_id for e in d.events], [(r.index, r.error, r.model_id) for r in d.rejects]
     (['1'], [(1, 'score: must be a number in [0, 1], got 2', 'm')])
     """

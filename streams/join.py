@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from detectors.columns import Label
 from streams.events import OutcomeEvent, PredictionEvent
@@ -64,9 +65,15 @@ class LabelJoin:
     duplicate_outcomes: int = 0
 
     def add_prediction(
-        self, event: PredictionEvent, at: float | None = None, segment: str | None = None,
+        self,
+        event: PredictionEvent,
+        at: float | None = None,
+        segment: str | None = None,
     ) -> list[JoinedPair]:
-        """Store or join one prediction at event time ``at`` (its own by default); ``segment`` comes back with its pair."""
+        """Store or join one prediction at event time ``at`` (its own by default).
+
+        ``segment`` comes back with its pair.
+        """
         at = event.timestamp if at is None else at
         self._advance(at)
         if event.prediction_id in self.recently_joined:
@@ -103,7 +110,13 @@ class LabelJoin:
         return done
 
     def _join(
-        self, key: str, prediction: Label, score: float | None, label: Label, at: float, segment: str | None,
+        self,
+        key: str,
+        prediction: Label,
+        score: float | None,
+        label: Label,
+        at: float,
+        segment: str | None,
     ) -> JoinedPair:
         self.joined += 1
         self.recently_joined[key] = None
@@ -126,7 +139,10 @@ class LabelJoin:
             self.unmatched_outcomes += 1
 
 
-def _drop_oldest(store: dict[str, object], count: int) -> int:
+V = TypeVar("V")
+
+
+def _drop_oldest(store: dict[str, V], count: int) -> int:
     """Remove the ``count`` oldest entries of an insertion-ordered dict; return how many went."""
     oldest = list(itertools.islice(store, count))
     for key in oldest:

@@ -211,7 +211,8 @@ class WorkerProcess(ChildProcess):
         """The settings this child reads."""
         assert self.env is not None
         prefix = "DRIFTLINE_"
-        return Settings(**{k[len(prefix):].lower(): v for k, v in self.env.items() if k.startswith(prefix)})
+        fields: dict[str, Any] = {k[len(prefix) :].lower(): v for k, v in self.env.items() if k.startswith(prefix)}
+        return Settings(**fields)  # strings, as from the environment: pydantic parses them
 
     def ready(self, timeout_s: float = 60.0) -> Self:
         """Block until this worker appears in the Redis worker registry (one server, Cluster or Sentinel)."""

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import orjson
-import redis
-import redis.asyncio
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from detectors import MonitorConfig
+from detectors.reference import Profile
 from detectors.segments import SegmentMonitors
 from streams.errors import ConfigurationError
 from streams.keys import RedisKeys
-from streams.reference import Profile, ReferenceStore
+from streams.redis_client import AsyncClient, SyncClient
+from streams.reference import ReferenceStore
 from streams.settings import Settings
 
 
@@ -69,12 +69,18 @@ def monitor_config(settings: Settings, model_id: str, config: ModelConfig | None
 
 
 def segment_monitors(
-    settings: Settings, model_id: str, config: MonitorConfig, file: ModelConfig | None = None,
+    settings: Settings,
+    model_id: str,
+    config: MonitorConfig,
+    file: ModelConfig | None = None,
 ) -> SegmentMonitors:
     """The model's segment monitors: its file's ``max_segments`` (if set) over the worker's settings."""
     limit = file.max_segments if file is not None and file.max_segments is not None else settings.max_segments
     return SegmentMonitors(
-        model_id, config, max_segments=limit, selection_events=settings.segment_selection_events,
+        model_id,
+        config,
+        max_segments=limit,
+        selection_events=settings.segment_selection_events,
         min_events=settings.segment_min_events,
     )
 
@@ -106,7 +112,7 @@ class ModelConfigStore:
         self.version = f"{keys.prefix}model-config:version"
         self.references = ReferenceStore(keys)
 
-    def apply(self, client: redis.Redis, configs: list[ModelConfig]) -> int:
+    def apply(self, client: SyncClient, configs: list[ModelConfig]) -> int:
         """Store the files, then move the version: workers reread on every move, so they end with all of it.
 
         Two steps, not one transaction: the hash and the counter are in two Redis Cluster slots.
@@ -117,22 +123,25 @@ class ModelConfigStore:
         pipe.execute()
         return int(client.incr(self.version))
 
-    def show(self, client: redis.Redis) -> dict[str, dict]:
-        return {k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in client.hgetall(self.hash).items()}
+    def show(self, client: SyncClient) -> dict[str, dict[str, Any]]:
+        return {
+            k.decode() if isinstance(k, bytes) else k: orjson.loads(v) for k, v in client.hgetall(self.hash).items()
+        }
 
-    def bump(self, client: redis.Redis) -> int:
+    def bump(self, client: SyncClient) -> int:
         """Tell workers to reload (after a new reference, say)."""
         return int(client.incr(self.version))
 
     async def load_if_changed(
-        self, client: redis.asyncio.Redis, seen: int
+        self, client: AsyncClient, seen: int
     ) -> tuple[int, dict[str, ModelConfig], dict[str, dict[str, Profile]]] | None:
         """New configurations and reference profiles when the version moved past ``seen``, else None."""
         version = int(await client.get(self.version) or 0)
         if version == seen:
             return None
-        raw = await client.hgetall(self.hash)
-        references = await client.hgetall(self.references.hash)
+        # the worker's client does not decode responses: bytes, whatever redis-py's union says
+        raw = cast(dict[bytes, bytes], await client.hgetall(self.hash))
+        references = cast(dict[bytes, bytes], await client.hgetall(self.references.hash))
         return (
             version,
             {k.decode(): ModelConfig.model_validate_json(v) for k, v in raw.items()},

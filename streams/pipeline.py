@@ -16,7 +16,7 @@ import asyncio
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -134,7 +134,9 @@ class Pipeline:
     async def assign(self, assigned: set[Any]) -> None:
         """Take the tasks of newly assigned events partitions."""
         async with self.lock:
-            for tp in sorted((tp for tp in assigned if tp.topic == self.settings.topic_events), key=lambda t: t.partition):
+            for tp in sorted(
+                (tp for tp in assigned if tp.topic == self.settings.topic_events), key=lambda t: t.partition
+            ):
                 if tp.partition not in self.tasks:
                     await self._load(tp.partition)
                 self.expected[tp] = self.tasks[tp.partition].next_offset(tp.topic)
@@ -147,13 +149,19 @@ class Pipeline:
             task.restore(meta, blobs)
         except (CheckpointError, msgspec.DecodeError, ValueError) as exc:
             log.error("partition %d: checkpoint unusable, starting empty: %s", partition, exc)
-            task = TaskState(partition, self.settings, configs=self.configs, references=self.references,
-                             lease=task.lease)
+            task = TaskState(
+                partition, self.settings, configs=self.configs, references=self.references, lease=task.lease
+            )
         for model_id, state in task.models.items():
             if model_id in self.configs:
                 state.configure(self.settings, self.configs[model_id])
-        log.info("partition %d: owned (lease %d), %d models, offsets %s", partition, task.lease, len(task.models),
-                 task.meta.offsets)
+        log.info(
+            "partition %d: owned (lease %d), %d models, offsets %s",
+            partition,
+            task.lease,
+            len(task.models),
+            task.meta.offsets,
+        )
         self.tasks[partition] = task
 
     async def revoke(self, revoked: set[Any]) -> None:
@@ -161,7 +169,7 @@ class Pipeline:
         async with self.lock:
             try:
                 await self._flush(final_checkpoint=True)
-            except Exception as exc:  # noqa: BLE001: the next owner replays from the last checkpoint
+            except Exception as exc:  # noqa: BLE001 (the next owner replays from the last checkpoint)
                 log.warning("final checkpoint before revocation failed: %s", exc)
             for tp in revoked:
                 if tp.topic == self.settings.topic_events:
@@ -176,7 +184,7 @@ class Pipeline:
         """Partitions not to fetch now (their queue is full: they run ahead)."""
         return self.aligner.full()
 
-    async def take(self, records: dict[Any, list[Record]], assigned: set[Any]) -> None:
+    async def take(self, records: Mapping[Any, list[Record]], assigned: set[Any]) -> None:
         """Decode fetched records once, queue them per partition, and apply what event-time order allows."""
         now = time.monotonic()
         if records:
@@ -237,8 +245,13 @@ class Pipeline:
             if queued.offset < expected:
                 continue  # applied before the checkpoint this task was restored from
             if queued.offset > expected > 0:  # another worker saved past us (we were a zombie): rewind
-                log.warning("%s[%d]: at %d, past the checkpoint at %d: rewinding",
-                            tp.topic, tp.partition, queued.offset, expected)
+                log.warning(
+                    "%s[%d]: at %d, past the checkpoint at %d: rewinding",
+                    tp.topic,
+                    tp.partition,
+                    queued.offset,
+                    expected,
+                )
                 await self.out.seek(tp, expected)
                 self.aligner.drop([tp])
                 return
@@ -259,8 +272,11 @@ class Pipeline:
         """Flush when due, release on idleness, checkpoint when due. Call under the lock."""
         now = time.monotonic() if now is None else now
         idle = not self.idle_released and now - self.last_input >= self.idle_s and not len(self.aligner)
-        if idle or self.applied_since_flush >= 64 or (
-                self.applied_since_flush and now - self.last_flush >= self.settings.batch_window_s):
+        if (
+            idle
+            or self.applied_since_flush >= 64
+            or (self.applied_since_flush and now - self.last_flush >= self.settings.batch_window_s)
+        ):
             await self._flush(final_checkpoint=False, release_all=idle)
             self.idle_released = self.idle_released or idle
         elif self._checkpoint_due(now):
@@ -296,8 +312,13 @@ class Pipeline:
         self.stats.dead_letters += len(self.letters)
         for letter in self.letters:
             self.deliveries.append(await self.out.dead_letter(letter.record.key, letter.to_json()))
-            log.warning("dead letter from %s[%d]@%d: %s", letter.record.topic, letter.record.partition,
-                        letter.record.offset, letter.error)
+            log.warning(
+                "dead letter from %s[%d]@%d: %s",
+                letter.record.topic,
+                letter.record.partition,
+                letter.record.offset,
+                letter.error,
+            )
         self.letters = []
 
     async def _alerts(self, changed: list[Any]) -> list[Alert]:
@@ -311,8 +332,14 @@ class Pipeline:
         self.stats.alerts += len(fired)
         for alert in fired:
             self.deliveries.append(await self.out.alert(alert.model_id.encode(), msgspec.json.encode(alert.to_dict())))
-            log.info("alert %s %s %s %s: %s", alert.status, alert.model_id, alert.evidence.kind,
-                     alert.evidence.feature or "", alert.evidence.message)
+            log.info(
+                "alert %s %s %s %s: %s",
+                alert.status,
+                alert.model_id,
+                alert.evidence.kind,
+                alert.evidence.feature or "",
+                alert.evidence.message,
+            )
         return fired
 
     async def _write(self, changed: list[Any], fired: list[Alert], force: bool) -> None:
@@ -327,7 +354,7 @@ class Pipeline:
         self.stats.write_seconds += self.write_took
 
     def _checkpoint_due(self, now: float) -> bool:
-        """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of the time."""
+        """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of time."""
         s = self.settings
         return now - self.last_checkpoint >= max(s.checkpoint_interval_s, self.checkpoint_took / s.checkpoint_max_share)
 
@@ -342,8 +369,11 @@ class Pipeline:
             await self._recover(lost)
         else:
             offsets = dict(self.done)
-            offsets |= {tp: self.tasks[tp.partition].next_offset(tp.topic) for tp in self.expected
-                        if tp.partition in self.tasks and self.tasks[tp.partition].next_offset(tp.topic) > 0}
+            offsets |= {
+                tp: self.tasks[tp.partition].next_offset(tp.topic)
+                for tp in self.expected
+                if tp.partition in self.tasks and self.tasks[tp.partition].next_offset(tp.topic) > 0
+            }
             if offsets:
                 await self.out.commit(offsets)
         self.last_checkpoint = time.monotonic()
@@ -356,20 +386,28 @@ class Pipeline:
 
     async def _recover(self, lost: set[int]) -> None:
         """Another worker took some tasks (we were a zombie): drop them, reload the rest as last saved, re-read."""
-        log.warning("partitions %s: another worker holds their lease now; dropping them, and reloading %s "
-                    "from their last checkpoint", sorted(lost), sorted(set(self.tasks) - lost))
+        log.warning(
+            "partitions %s: another worker holds their lease now; dropping them, and reloading %s "
+            "from their last checkpoint",
+            sorted(lost),
+            sorted(set(self.tasks) - lost),
+        )
         kept = {p: task.lease for p, task in self.tasks.items() if p not in lost}
         self.tasks = {}
         for partition, lease in kept.items():
             await self._load(partition, lease)
-        self.expected = {tp: self.tasks[tp.partition].next_offset(tp.topic) for tp in self.expected
-                         if tp.partition in self.tasks}
+        self.expected = {
+            tp: self.tasks[tp.partition].next_offset(tp.topic) for tp in self.expected if tp.partition in self.tasks
+        }
         self.done, self.forwards, self.letters = {}, {}, []
         self.aligner.drop(list(self.aligner.queues))
         await self.out.rewind()
 
     async def apply_configs(
-        self, version: int, configs: dict[str, Any], references: dict[str, dict[str, Any]],
+        self,
+        version: int,
+        configs: dict[str, Any],
+        references: dict[str, dict[str, Any]],
     ) -> int:
         """Take new per-model configurations and references; update the owned models they change."""
         async with self.lock:

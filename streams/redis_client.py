@@ -21,7 +21,7 @@ worker registry's two keys share the slot of ``<prefix>workers``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import parse_qsl, unquote
 
 import redis
@@ -63,14 +63,15 @@ class RedisTarget:
     query: tuple[tuple[str, str], ...] = ()
 
     @classmethod
-    def parse(cls, url: str, mode: str = "auto", sentinel_master: str = "mymaster") -> RedisTarget:
+    def parse(cls, url: str, mode: Mode | Literal["auto"] = "auto", sentinel_master: str = "mymaster") -> RedisTarget:
         scheme, sep, rest = url.partition("://")
         base, _, variant = scheme.partition("+")
         if not sep or base not in ("redis", "rediss") or variant not in ("", "cluster", "sentinel"):
             raise ConfigurationError(
                 f"not a Redis URL: {_redacted(url)!r} (redis://, rediss://, redis+cluster://, redis+sentinel://)"
             )
-        chosen: Mode = (variant or "standalone") if mode == "auto" else mode  # type: ignore[assignment]
+        # variant is "", "cluster" or "sentinel" (checked above)
+        chosen: Mode = cast(Mode, variant or "standalone") if mode == "auto" else mode
         rest, _, query = rest.partition("?")
         netloc, _, path = rest.partition("/")
         userinfo, _, hosts = netloc.rpartition("@")
@@ -139,8 +140,8 @@ def sync_client(settings: Settings, decode_responses: bool = False) -> SyncClien
         return redis.cluster.RedisCluster.from_url(
             t.node_url(host, port),
             decode_responses=decode_responses,
-            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None,
-        )  # type: ignore[no-untyped-call]
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in others] or None,  # type: ignore[no-untyped-call]
+        )
     sentinel = redis.sentinel.Sentinel(  # type: ignore[no-untyped-call]
         list(t.nodes), sentinel_kwargs=_sentinel_kwargs(settings), **_data_kwargs(t, decode_responses)
     )

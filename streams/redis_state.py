@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import cast
 
 import orjson
+from redis.typing import EncodableT, FieldT
 
 from detectors import Alert
 from streams.history import HistoryRecorder
@@ -40,10 +42,11 @@ class RedisStateWriter:
         models = []
         for state in states:
             models.append(state.model_id)
-            pipe.hset(keys.model(state.model_id), mapping=state.summary(now))
+            # redis-py's mapping has an invariant key type: any field type, so a dict of str keys is cast
+            pipe.hset(keys.model(state.model_id), mapping=cast(Mapping[FieldT, EncodableT], state.summary(now)))
             monitor = state.monitor
             if monitor is not None:
-                features = {
+                features: dict[FieldT, EncodableT] = {
                     name: orjson.dumps({**f.summary(), "status": monitor.alert_book.status(name)})
                     for name, f in monitor.features.items()
                 }
@@ -56,7 +59,9 @@ class RedisStateWriter:
             if segments is not None:
                 if segments.removed:  # before the new entries: a segment chosen again stays
                     pipe.hdel(keys.segments(state.model_id), *segments.removed)
-                entries = {key: orjson.dumps(entry) for key, entry in segments.summary().items()}
+                entries: dict[FieldT, EncodableT] = {
+                    key: orjson.dumps(entry) for key, entry in segments.summary().items()
+                }
                 if entries:
                     pipe.hset(keys.segments(state.model_id), mapping=entries)
             if self.history is not None:

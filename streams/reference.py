@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import orjson
-import redis
 
-from detectors.reference import CategoricalProfile, NumericProfile, build_profile, profile_from_dict
+from detectors.reference import Profile, build_profile, profile_from_dict
 from streams.errors import ConfigurationError
 from streams.keys import RedisKeys
-
-Profile = NumericProfile | CategoricalProfile
+from streams.redis_client import SyncClient
 
 
 def read_rows(path: Path) -> Iterator[dict[str, Any]]:
@@ -76,9 +75,12 @@ class ReferenceStore:
     def __init__(self, keys: RedisKeys) -> None:
         self.hash = f"{keys.prefix}references"
 
-    def set(self, client: redis.Redis, model_id: str, profiles: dict[str, Profile]) -> None:
-        client.hset(self.hash, model_id, orjson.dumps({name: p.to_dict() for name, p in profiles.items()},
-                                                      option=orjson.OPT_SERIALIZE_NUMPY))
+    def set(self, client: SyncClient, model_id: str, profiles: dict[str, Profile]) -> None:
+        client.hset(
+            self.hash,
+            model_id,
+            orjson.dumps({name: p.to_dict() for name, p in profiles.items()}, option=orjson.OPT_SERIALIZE_NUMPY),
+        )
 
     @staticmethod
     def decode(raw: bytes) -> dict[str, Profile]:

@@ -33,7 +33,8 @@ def partition_for(model_id: str, partitions: int) -> int:
     >>> partition_for("churn", 8) == partition_for("churn", 8)
     True
     """
-    return (murmur2(model_id.encode()) & 0x7FFFFFFF) % partitions
+    partition: int = (murmur2(model_id.encode()) & 0x7FFFFFFF) % partitions  # kafka-python is untyped
+    return partition
 
 
 class Partitioner:
@@ -84,7 +85,9 @@ def forwarded_messages(source: str, events: list[Forwarded], max_bytes: int = MA
     'churn'
     """
     encoded = [FORWARD_ENCODER.encode(e) for e in events]
-    out, chunk, size = [], [], 0
+    out: list[bytes] = []
+    chunk: list[bytes] = []
+    size = 0
     head = b"[" + FORWARD_ENCODER.encode(source) + b",["
     for item in encoded:
         if chunk and size + len(item) > max_bytes:
@@ -128,8 +131,13 @@ class DeadLetter:
         record = self.record
         key = record.key.decode("utf-8", "replace") if record.key is not None else None
         doc = {
-            "error": self.error, "source_topic": record.topic, "partition": record.partition,
-            "offset": record.offset, "key": key, **body, "rejected_at": rfc3339(self.rejected_at),
+            "error": self.error,
+            "source_topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "key": key,
+            **body,
+            "rejected_at": rfc3339(self.rejected_at),
         }
         if self.batch_index is not None:
             doc["batch_index"] = self.batch_index
@@ -148,10 +156,18 @@ class Routed:
     events: dict[tuple[int, str], list[Forwarded]] = field(default_factory=dict)
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
-    def add(self, record: RawRecord, decoded: Decoded, route: Partitioner, now: float) -> None:
+    def add(
+        self,
+        record: RawRecord,
+        decoded: Decoded[PredictionEvent] | Decoded[OutcomeEvent],
+        route: Partitioner,
+        now: float,
+    ) -> None:
         """Route the valid events and the rejects of one decoded record."""
         source = f"{record.topic}/{record.partition}"
-        items: list[tuple[int, PredictionEvent | OutcomeEvent | Invalid]] = list(zip(decoded.indices, decoded.events))
+        items: list[tuple[int, PredictionEvent | OutcomeEvent | Invalid]] = list(
+            zip(decoded.indices, decoded.events, strict=True)
+        )
         for reject in decoded.rejects:
             self.dead_letters.append(DeadLetter(record, reject.error, reject.index, reject.payload, now))
             if reject.model_id is not None:  # it counts in its model's ``invalid``

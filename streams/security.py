@@ -30,7 +30,9 @@ def faust_credentials(settings: Settings) -> Any:
         return faust.SSLCredentials(ssl_context(settings))
     username, password = _sasl_user(settings)
     return faust.SASLCredentials(
-        username=username, password=password, mechanism=settings.kafka_sasl_mechanism,
+        username=username,
+        password=password,
+        mechanism=settings.kafka_sasl_mechanism,
         ssl_context=ssl_context(settings),
     )
 
@@ -43,25 +45,36 @@ def kafka_python_config(settings: Settings) -> dict[str, Any]:
     }
     if settings.kafka_security_protocol.startswith("SASL"):
         username, password = _sasl_user(settings)
-        config |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
-                   "sasl_plain_username": username, "sasl_plain_password": password}
+        config |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": username,
+            "sasl_plain_password": password,
+        }
     if settings.kafka_security_protocol.endswith("SSL"):
-        config |= {"ssl_cafile": settings.kafka_ssl_cafile, "ssl_certfile": settings.kafka_ssl_certfile,
-                   "ssl_keyfile": settings.kafka_ssl_keyfile}
+        config |= {
+            "ssl_cafile": settings.kafka_ssl_cafile,
+            "ssl_certfile": settings.kafka_ssl_certfile,
+            "ssl_keyfile": settings.kafka_ssl_keyfile,
+        }
     return config
 
 
 def aiokafka_config(settings: Settings) -> dict[str, Any]:
     """Keyword arguments for aiokafka clients (``driftline notify``)."""
-    config: dict[str, Any] = {"bootstrap_servers": settings.kafka_bootstrap,
-                              "security_protocol": settings.kafka_security_protocol}
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka_bootstrap,
+        "security_protocol": settings.kafka_security_protocol,
+    }
     context = ssl_context(settings)
     if context is not None:
         config["ssl_context"] = context
     if settings.kafka_security_protocol.startswith("SASL"):
         username, password = _sasl_user(settings)
-        config |= {"sasl_mechanism": settings.kafka_sasl_mechanism,
-                   "sasl_plain_username": username, "sasl_plain_password": password}
+        config |= {
+            "sasl_mechanism": settings.kafka_sasl_mechanism,
+            "sasl_plain_username": username,
+            "sasl_plain_password": password,
+        }
     return config
 
 

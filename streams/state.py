@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from detectors import Alert, ModelMonitor, PairColumns, PredictionColumns, rfc3339
-from detectors.alerts import segment_key
+from detectors.alerts import STATUS_RANK, segment_key
 from detectors.columns import FeatureValue
 from detectors.monitor_config import FeatureBudget
 from detectors.segments import SegmentMonitors
@@ -24,7 +24,6 @@ from streams.settings import Settings
 if TYPE_CHECKING:
     from streams.model_config import ModelConfig
 
-_RANK = {"ok": 0, "warning": 1, "critical": 2}
 Released = tuple[int, float, PredictionEvent, str | None]  # position, event time for decisions, event, segment key
 
 
@@ -69,8 +68,10 @@ class ModelState:
     @classmethod
     def create(cls, model_id: str, settings: Settings, file: ModelConfig | None = None) -> ModelState:
         join = LabelJoin(
-            settings.lateness_budget_s, settings.outcome_grace_s,
-            settings.max_pending_predictions, settings.max_pending_outcomes,
+            settings.lateness_budget_s,
+            settings.outcome_grace_s,
+            settings.max_pending_predictions,
+            settings.max_pending_outcomes,
         )
         return cls(model_id, join, EventTimeBuffer(settings.max_disorder_s, settings.max_buffered_per_model))
 
@@ -97,9 +98,15 @@ class ModelState:
 
     # -- release: join and detectors, in event-time order ------------------------------------
 
-    def release(self, final: bool, settings: Settings, file: ModelConfig | None = None,
-                reference: dict[str, Any] | None = None, budget: FeatureBudget | None = None,
-                keep: int | None = None) -> int:
+    def release(
+        self,
+        final: bool,
+        settings: Settings,
+        file: ModelConfig | None = None,
+        reference: dict[str, Any] | None = None,
+        budget: FeatureBudget | None = None,
+        keep: int | None = None,
+    ) -> int:
         """Decide on the events the watermark has passed (all of them if ``final``); return how many.
 
         ``budget`` bounds the features its detectors may start monitoring; ``keep``
@@ -119,8 +126,14 @@ class ModelState:
             self._decide(part, settings, file, reference, budget)
         return len(ready)
 
-    def _decide(self, ready: list[tuple[Event, float]], settings: Settings, file: ModelConfig | None,
-                reference: dict[str, Any] | None, budget: FeatureBudget | None) -> None:
+    def _decide(
+        self,
+        ready: list[tuple[Event, float]],
+        settings: Settings,
+        file: ModelConfig | None,
+        reference: dict[str, Any] | None,
+        budget: FeatureBudget | None,
+    ) -> None:
         """Join the released events and feed the detectors (or hold them while the model is on probation)."""
         predictions, pairs = self._join(ready)
         if self.monitor is not None:
@@ -148,8 +161,9 @@ class ModelState:
         self.released_predictions += len(predictions)
         return predictions, pairs
 
-    def _promote(self, settings: Settings, file: ModelConfig | None, reference: dict[str, Any],
-                 budget: FeatureBudget | None) -> None:
+    def _promote(
+        self, settings: Settings, file: ModelConfig | None, reference: dict[str, Any], budget: FeatureBudget | None
+    ) -> None:
         """The model has shown it is real: give it detectors, and feed them every event so far, in order."""
         config = monitor_config(settings, self.model_id, file)
         self.monitor = ModelMonitor(self.model_id, config)
@@ -224,7 +238,7 @@ class ModelState:
         if self.monitor is None:
             return "ok"
         own = self.monitor.status()
-        return own if self.segments is None else max(own, self.segments.status(), key=_RANK.__getitem__)
+        return own if self.segments is None else max(own, self.segments.status(), key=STATUS_RANK.__getitem__)
 
     def open_alerts(self) -> int:
         if self.monitor is None:
@@ -307,7 +321,9 @@ def prediction_columns(rows: list[Released]) -> PredictionColumns:
         np.fromiter((r[1] for r in rows), dtype=np.float64, count=n),
         features,
         np.fromiter((math.nan if r[2].score is None else r[2].score for r in rows), dtype=np.float64, count=n),
-        [r[2].prediction for r in rows], [r[2].model_version for r in rows], [r[3] for r in rows],
+        [r[2].prediction for r in rows],
+        [r[2].model_version for r in rows],
+        [r[3] for r in rows],
     )
 
 
@@ -317,7 +333,8 @@ def pair_columns(pairs: list[tuple[int, JoinedPair]]) -> PairColumns:
     return PairColumns(
         np.fromiter((s for s, _ in pairs), dtype=np.int64, count=n),
         np.fromiter((p.timestamp for _, p in pairs), dtype=np.float64, count=n),
-        [p.prediction for _, p in pairs], [p.label for _, p in pairs],
+        [p.prediction for _, p in pairs],
+        [p.label for _, p in pairs],
         np.fromiter((math.nan if p.score is None else p.score for _, p in pairs), dtype=np.float64, count=n),
         [p.segment for _, p in pairs],
     )

@@ -10,32 +10,47 @@ from streams.keys import RedisKeys
 from streams.redis_client import SyncClient
 from streams.registry import read_live_workers
 
-COLUMNS = ("model", "predictions", "outcomes", "joined", "unmatched", "expired", "invalid", "metric", "status", "alerts")
+COLUMNS = (
+    "model",
+    "predictions",
+    "outcomes",
+    "joined",
+    "unmatched",
+    "expired",
+    "invalid",
+    "metric",
+    "status",
+    "alerts",
+)
 
 
 def status_rows(client: SyncClient, keys: RedisKeys, model: str | None = None) -> list[dict[str, str]]:
     """One row per model (or just ``model``), read from the model hashes."""
-    models = [model] if model else sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(keys.models))
+    models = (
+        [model] if model else sorted(m.decode() if isinstance(m, bytes) else m for m in client.smembers(keys.models))
+    )
     pipe = client.pipeline(transaction=False)
     for model_id in models:
         pipe.hgetall(keys.model(model_id))
     rows = []
-    for model_id, raw in zip(models, pipe.execute()):
+    for model_id, raw in zip(models, pipe.execute(), strict=True):
         fields = {_text(k): _text(v) for k, v in raw.items()}
         metric = fields.get("metric", "")
         value = fields.get(metric, "")
-        rows.append({
-            "model": model_id,
-            "predictions": fields.get("predictions", "0"),
-            "outcomes": fields.get("outcomes", "0"),
-            "joined": fields.get("joined", "0"),
-            "unmatched": fields.get("unmatched_outcomes", "0"),
-            "expired": fields.get("expired", "0"),
-            "invalid": fields.get("invalid", "0"),
-            "metric": f"{metric} {float(value):.3f}" if value else "-",
-            "status": fields.get("status", "unknown") if fields else "not found",
-            "alerts": fields.get("open_alerts", "0"),
-        })
+        rows.append(
+            {
+                "model": model_id,
+                "predictions": fields.get("predictions", "0"),
+                "outcomes": fields.get("outcomes", "0"),
+                "joined": fields.get("joined", "0"),
+                "unmatched": fields.get("unmatched_outcomes", "0"),
+                "expired": fields.get("expired", "0"),
+                "invalid": fields.get("invalid", "0"),
+                "metric": f"{metric} {float(value):.3f}" if value else "-",
+                "status": fields.get("status", "unknown") if fields else "not found",
+                "alerts": fields.get("open_alerts", "0"),
+            }
+        )
     return rows
 
 
@@ -105,8 +120,9 @@ def status_document(client: SyncClient, keys: RedisKeys, model: str | None = Non
         "notify": _notify_state(client, keys),
     }
     if model:
-        document["open_alerts"] = sorted((orjson.loads(raw) for raw in client.hvals(keys.open_alerts(model))),
-                                         key=lambda a: a["alert_id"])
+        document["open_alerts"] = sorted(
+            (orjson.loads(raw) for raw in client.hvals(keys.open_alerts(model))), key=lambda a: a["alert_id"]
+        )
     return document
 
 

@@ -31,13 +31,12 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import redis.asyncio
-
 from detectors.monitor_config import FeatureBudget
 from streams import codec
 from streams.errors import CheckpointError
 from streams.events import Invalid, OutcomeEvent, PredictionEvent
 from streams.keys import RedisKeys
+from streams.redis_client import AsyncClient
 from streams.settings import Settings
 from streams.state import ModelState
 
@@ -154,8 +153,9 @@ class TaskState:
             if not final and bound is None and self.released_at.get(model_id, -math.inf) > due:
                 continue
             self.released_at[model_id] = now
-            done += state.release(final, self.settings, self.configs.get(model_id),
-                                  self.references.get(model_id), self.budget, bound)
+            done += state.release(
+                final, self.settings, self.configs.get(model_id), self.references.get(model_id), self.budget, bound
+            )
         self._bound_pending()
         return done
 
@@ -223,7 +223,7 @@ class TaskState:
 class CheckpointStore:
     """Leases and checkpoints of one consumer group's tasks in Redis, all in one cluster hash slot."""
 
-    def __init__(self, client: redis.asyncio.Redis, keys: RedisKeys, group: str, topic: str) -> None:
+    def __init__(self, client: AsyncClient, keys: RedisKeys, group: str, topic: str) -> None:
         self.client = client
         self.keys = keys
         self.scope = f"{group}/{topic}"
@@ -254,8 +254,11 @@ class CheckpointStore:
         for task in tasks:
             meta, changed, dropped = task.snapshot()
             snapshots.append((task, changed, dropped))
-            keys += [self._key(task.partition, "lease"), self._key(task.partition, "meta"),
-                     self._key(task.partition, "models")]
+            keys += [
+                self._key(task.partition, "lease"),
+                self._key(task.partition, "meta"),
+                self._key(task.partition, "models"),
+            ]
             args += [task.lease, meta, len(changed)]
             for model_id, blob in changed.items():
                 args += [model_id, blob]

@@ -18,8 +18,11 @@ log = logging.getLogger(__name__)
 
 def topic_names(settings: Settings) -> list[str]:
     return [
-        settings.topic_predictions, settings.topic_outcomes, settings.topic_alerts,
-        settings.topic_deadletter, settings.topic_events,
+        settings.topic_predictions,
+        settings.topic_outcomes,
+        settings.topic_alerts,
+        settings.topic_deadletter,
+        settings.topic_events,
     ]
 
 
@@ -56,7 +59,8 @@ def _ensure(settings: Settings) -> int:
         existing = set(admin.list_topics())
         missing = [
             NewTopic(name, settings.partitions, settings.replication_factor)
-            for name in topic_names(settings) if name not in existing
+            for name in topic_names(settings)
+            if name not in existing
         ]
         for topic in missing:
             try:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -57,7 +57,8 @@ def json_type(value: Any) -> str:
         return "boolean"
     if isinstance(value, (int, float)):
         return "number"
-    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def identity(obj: Any) -> tuple[str, str]:
@@ -69,15 +70,14 @@ def identity(obj: Any) -> tuple[str, str]:
         raise InvalidEvent("model_id: required field is missing")
     if not isinstance(model_id, str) or not MODEL_ID.fullmatch(model_id):
         shown = model_id if isinstance(model_id, str) else json_type(model_id)
-        raise InvalidEvent(
-            f"model_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -, got {str(shown)[:64]!r}"
-        )
+        raise InvalidEvent(f"model_id: must be 1 to 128 characters of A-Z a-z 0-9 . _ : -, got {str(shown)[:64]!r}")
     prediction_id = obj.get("prediction_id", MISSING)
     if prediction_id is MISSING:
         raise InvalidEvent("prediction_id: required field is missing", model_id)
     if not isinstance(prediction_id, str):
-        raise InvalidEvent(f"prediction_id: must be a string of 1 to 256 characters, got {json_type(prediction_id)}",
-                           model_id)
+        raise InvalidEvent(
+            f"prediction_id: must be a string of 1 to 256 characters, got {json_type(prediction_id)}", model_id
+        )
     if not 1 <= len(prediction_id) <= MAX_PREDICTION_ID:
         raise InvalidEvent(f"prediction_id: must be 1 to 256 characters, got {len(prediction_id)}", model_id)
     return model_id, prediction_id
@@ -163,7 +163,7 @@ def rfc3339_seconds(text: str) -> float:
     except ValueError:
         raise InvalidEvent(f"timestamp: not an RFC 3339 date-time: {text[:64]!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)  # no offset, as isoformat() writes: read as UTC
+        moment = moment.replace(tzinfo=UTC)  # no offset, as isoformat() writes: read as UTC
     return moment.timestamp()
 
 

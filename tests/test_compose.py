@@ -143,7 +143,7 @@ def test_worker_settings_parse():
     """The worker's DRIFTLINE_* values are accepted by Settings itself."""
     env = environment(services()["worker"])
     prefix = Settings.model_config["env_prefix"]
-    values = {k[len(prefix):].lower(): v for k, v in env.items() if k.startswith(prefix)}
+    values = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix)}
     settings = Settings(**values)
     assert settings.partitions == int(env["DRIFTLINE_PARTITIONS"])
 

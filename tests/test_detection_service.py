@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import redis
@@ -71,8 +72,16 @@ def _events(model: str, seed: int, drift: Callable | None, score_shift: bool) ->
         if i >= CHANGE_AT and drift is not None:
             drift(f, rng)
         score = float(rng.beta(3, 3)) if score_shift and i >= CHANGE_AT else float(scores[i])
-        events.append({"model_id": model, "prediction_id": str(i), "features": f, "prediction": int(score > 0.5),
-                       "score": round(score, 6), "timestamp": 1_700_000_000 + i})
+        events.append(
+            {
+                "model_id": model,
+                "prediction_id": str(i),
+                "features": f,
+                "prediction": int(score > 0.5),
+                "score": round(score, 6),
+                "timestamp": 1_700_000_000 + i,
+            }
+        )
     return events
 
 
@@ -88,8 +97,11 @@ def test_quiet_when_stationary_and_right_when_drifting(driftline_env: dict[str, 
     with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready() as worker:
         for start in range(0, EVENTS, BATCH):
             for model, events in models.items():
-                producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"],
-                              json.dumps(events[start:start + BATCH]).encode(), key=model.encode())
+                producer.send(
+                    driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"],
+                    json.dumps(events[start : start + BATCH]).encode(),
+                    key=model.encode(),
+                )
         assert producer.flush() == 0 and producer.failed == 0
         producer.close()
         seen = wait_for_counts(client, RedisKeys(prefix), {m: {"predictions": EVENTS} for m in models}, timeout_s=300)
@@ -97,8 +109,12 @@ def test_quiet_when_stationary_and_right_when_drifting(driftline_env: dict[str, 
         assert counts == [str(EVENTS)] * len(models)
         time.sleep(1)
         published = client.xlen(f"{prefix}alerts")  # every alert also goes to the Redis stream
-        records = read_topic(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_TOPIC_ALERTS"],
-                             count=published, timeout_s=30)
+        records = read_topic(
+            driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
+            driftline_env["DRIFTLINE_TOPIC_ALERTS"],
+            count=published,
+            timeout_s=30,
+        )
         alerts: list[dict[str, Any]] = [json.loads(record.value) for record in records]
         assert worker.alive
 

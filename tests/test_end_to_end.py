@@ -46,9 +46,14 @@ def _prediction(model: str, kind: str, i: int, rng: random.Random, t0: float) ->
     features["plan"] = rng.choice(["basic", "pro", "team"])
     features["tenure"] = None if rng.random() < 0.02 else rng.randint(1, 60)
     event = {
-        "model_id": model, "prediction_id": f"{model}-{i}", "features": features,
-        "prediction": int(signal > 0), "score": round(1 / (1 + math.exp(-3 * signal)), 5),
-        "model_version": "v7", "timestamp": t0 + i * 0.05, "segment": {"region": rng.choice(["eu", "us"])},
+        "model_id": model,
+        "prediction_id": f"{model}-{i}",
+        "features": features,
+        "prediction": int(signal > 0),
+        "score": round(1 / (1 + math.exp(-3 * signal)), 5),
+        "model_version": "v7",
+        "timestamp": t0 + i * 0.05,
+        "segment": {"region": rng.choice(["eu", "us"])},
     }
     return event, label
 
@@ -86,14 +91,42 @@ def _scenario(rng: random.Random) -> tuple[list[tuple[str, bytes | None, bytes]]
     bad = [
         ("p", None, b"{not json"),
         ("p", b"shifty", b'"a string"'),
-        ("p", b"steady-a", json.dumps({"model_id": "steady-a", "prediction_id": "bad-1", "features": {"x0": 1},
-                                       "prediction": 1, "score": 1.7}).encode()),
-        ("p", b"steady-b", json.dumps({"model_id": "steady-b", "prediction_id": "bad-2", "features": {"x0": {"deep": 1}},
-                                       "prediction": 1}).encode()),
-        ("p", None, json.dumps({"model_id": "no spaces allowed", "prediction_id": "bad-3", "features": {},
-                                "prediction": 1}).encode()),
-        ("p", b"fickle", json.dumps([{"model_id": "fickle", "prediction_id": "bad-4", "features": {}, "prediction": 1,
-                                      "timestamp": "yesterday"}]).encode()),
+        (
+            "p",
+            b"steady-a",
+            json.dumps(
+                {"model_id": "steady-a", "prediction_id": "bad-1", "features": {"x0": 1}, "prediction": 1, "score": 1.7}
+            ).encode(),
+        ),
+        (
+            "p",
+            b"steady-b",
+            json.dumps(
+                {"model_id": "steady-b", "prediction_id": "bad-2", "features": {"x0": {"deep": 1}}, "prediction": 1}
+            ).encode(),
+        ),
+        (
+            "p",
+            None,
+            json.dumps(
+                {"model_id": "no spaces allowed", "prediction_id": "bad-3", "features": {}, "prediction": 1}
+            ).encode(),
+        ),
+        (
+            "p",
+            b"fickle",
+            json.dumps(
+                [
+                    {
+                        "model_id": "fickle",
+                        "prediction_id": "bad-4",
+                        "features": {},
+                        "prediction": 1,
+                        "timestamp": "yesterday",
+                    }
+                ]
+            ).encode(),
+        ),
         ("o", b"shifty", json.dumps({"model_id": "shifty", "prediction_id": "x"}).encode()),
         ("p", None, b"\xff\xfe not utf-8"),
     ]
@@ -108,38 +141,51 @@ def _scenario(rng: random.Random) -> tuple[list[tuple[str, bytes | None, bytes]]
 def _produce(env: dict[str, str], messages: list[tuple[str, bytes | None, bytes]]) -> None:
     """Half of the traffic through confluent-kafka (librdkafka's partitioner), half through kafka-python."""
     topics = {"p": env["DRIFTLINE_TOPIC_PREDICTIONS"], "o": env["DRIFTLINE_TOPIC_OUTCOMES"]}
-    with kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"], "confluent") as confluent, \
-            kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"]) as python:
+    with (
+        kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"], "confluent") as confluent,
+        kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"]) as python,
+    ):
         for n, (kind, key, value) in enumerate(messages):
             (confluent if n % 2 else python).send(topics[kind], value, key=key)
         assert confluent.flush(30) == 0 and python.flush(30) == 0
         assert confluent.failed == python.failed == 0
 
 
-def _read_topic(bootstrap: str, topic: str, until: int, timeout_s: float) -> list[Any]:
+def read_json_records(bootstrap: str, topic: str, until: int, timeout_s: float) -> list[Any]:
     """(key, decoded value) of the topic's records: ``until`` of them, or what came in ``timeout_s``."""
-    return [(record.key, json.loads(record.value)) for record in
-            read_topic(bootstrap, topic, count=until, timeout_s=timeout_s)]
+    return [
+        (record.key, json.loads(record.value))
+        for record in read_topic(bootstrap, topic, count=until, timeout_s=timeout_s)
+    ]
 
 
-def test_scenario_counts_exactly_and_alerts_only_on_real_drift(
-    driftline_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_scenario_counts_exactly_and_alerts_only_on_real_drift(driftline_env: dict[str, str], tmp_path: Path) -> None:
     messages, expected = _scenario(random.Random(20261126))
     with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready() as worker:
         _produce(driftline_env, messages)
         client = redis.Redis.from_url(driftline_env["DRIFTLINE_REDIS_URL"], decode_responses=True)
         prefix = driftline_env["DRIFTLINE_REDIS_PREFIX"]
-        want = {m: {"predictions": e.predictions, "joined": len(e.joined_ids), "outcomes": e.outcomes}
-                for m, e in expected.items()}
+        want = {
+            m: {"predictions": e.predictions, "joined": len(e.joined_ids), "outcomes": e.outcomes}
+            for m, e in expected.items()
+        }
         seen = wait_for_counts(client, RedisKeys(prefix), want, timeout_s=120)
         time.sleep(1.0)  # the last batch's alerts are published with its state
-        alerts = [a for _, a in _read_topic(
-            driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_TOPIC_ALERTS"],
-            until=10**6, timeout_s=10)]
-        letters = _read_topic(
-            driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_TOPIC_DEADLETTER"],
-            until=8, timeout_s=20)
+        alerts = [
+            a
+            for _, a in read_json_records(
+                driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
+                driftline_env["DRIFTLINE_TOPIC_ALERTS"],
+                until=10**6,
+                timeout_s=10,
+            )
+        ]
+        letters = read_json_records(
+            driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
+            driftline_env["DRIFTLINE_TOPIC_DEADLETTER"],
+            until=8,
+            timeout_s=20,
+        )
         assert worker.alive
 
     for model, want in expected.items():
@@ -157,8 +203,10 @@ def test_scenario_counts_exactly_and_alerts_only_on_real_drift(
     assert ("shifty", "data_drift", "x1") in firing
     assert ("fickle", "concept_drift", None) in firing or ("fickle", "performance", None) in firing
     unexpected = {
-        f for f in firing
-        if f[0].startswith("steady") or (f[0] == "shifty" and f[2] != "x1")
+        f
+        for f in firing
+        if f[0].startswith("steady")
+        or (f[0] == "shifty" and f[2] != "x1")
         or (f[0] == "fickle" and f[1] not in ("concept_drift", "performance"))
     }
     assert not unexpected, f"false alarms: {unexpected}"

@@ -42,8 +42,9 @@ def _traffic() -> list[tuple[str, dict[str, Any]]]:
     model = train_model(seed=4)
     events: list[tuple[float, str, dict[str, Any]]] = []
     for k, (model_id, kind) in enumerate(MODELS.items()):
-        pairs = generate(model_id, kind, EVENTS, DRIFT_AT, seed=40 + k, start=START, interval_s=0.05,
-                         outcome_lag_s=60.0, model=model)
+        pairs = generate(
+            model_id, kind, EVENTS, DRIFT_AT, seed=40 + k, start=START, interval_s=0.05, outcome_lag_s=60.0, model=model
+        )
         for prediction, outcome in pairs:
             events.append((prediction["timestamp"], "p", prediction))
             events.append((outcome["timestamp"], "o", outcome))
@@ -54,8 +55,9 @@ def _traffic() -> list[tuple[str, dict[str, Any]]]:
 def _env(driftline_env: dict[str, str], name: str, partitions: int) -> dict[str, str]:
     """The test's settings with topics, key prefix and consumer group of their own for run ``name``."""
     tag = f"{driftline_env['DRIFTLINE_APP_ID'].removeprefix('driftline-')}-{name}"
-    return run_env(driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_REDIS_URL"], tag,
-                   partitions=partitions)
+    return run_env(
+        driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_REDIS_URL"], tag, partitions=partitions
+    )
 
 
 def _in_order(env: dict[str, str], traffic: list[tuple[str, dict[str, Any]]]) -> None:
@@ -91,8 +93,10 @@ def _spread(env: dict[str, str], traffic: list[tuple[str, dict[str, Any]]]) -> N
             messages.append(("confluent", topic, key, value, zlib.crc32(key) % 8))  # librdkafka's default
     if batch:
         messages.append(("python", settings.topic_predictions, None, json.dumps(batch).encode(), 0))
-    producers = {"python": kafka_producer(settings.kafka_bootstrap, linger_ms=20),
-                 "confluent": kafka_producer(settings.kafka_bootstrap, "confluent", linger_ms=20)}
+    producers = {
+        "python": kafka_producer(settings.kafka_bootstrap, linger_ms=20),
+        "confluent": kafka_producer(settings.kafka_bootstrap, "confluent", linger_ms=20),
+    }
     on_time = [m for m in messages if m[4] != LATE_PARTITION]
     behind = [m for m in messages if m[4] == LATE_PARTITION]
     for part in (on_time, behind):
@@ -123,15 +127,34 @@ def test_one_traffic_in_two_orders_gives_the_same_counts_and_alerts(
     driftline_env: dict[str, str], tmp_path: Path
 ) -> None:
     traffic = _traffic()
-    runs = [_play(_env(driftline_env, "ordered", 1), tmp_path, _in_order, traffic),
-            _play(_env(driftline_env, "spread", 8), tmp_path, _spread, traffic)]
+    runs = [
+        _play(_env(driftline_env, "ordered", 1), tmp_path, _in_order, traffic),
+        _play(_env(driftline_env, "spread", 8), tmp_path, _spread, traffic),
+    ]
     firing = []
     for seen, alerts in runs:
         for model in MODELS:
-            counts = {k: int(seen[model][k]) for k in ("predictions", "outcomes", "joined", "unmatched_outcomes",
-                                                       "expired", "duplicate_outcomes", "late_events")}
-            assert counts == {"predictions": EVENTS, "outcomes": EVENTS, "joined": EVENTS, "unmatched_outcomes": 0,
-                              "expired": 0, "duplicate_outcomes": 0, "late_events": 0}, model
+            counts = {
+                k: int(seen[model][k])
+                for k in (
+                    "predictions",
+                    "outcomes",
+                    "joined",
+                    "unmatched_outcomes",
+                    "expired",
+                    "duplicate_outcomes",
+                    "late_events",
+                )
+            }
+            assert counts == {
+                "predictions": EVENTS,
+                "outcomes": EVENTS,
+                "joined": EVENTS,
+                "unmatched_outcomes": 0,
+                "expired": 0,
+                "duplicate_outcomes": 0,
+                "late_events": 0,
+            }, model
         for alert in alerts:
             assert alert["window_start"] <= alert["window_end"], alert
         firing.append({(a["model_id"], a["kind"], a["feature"]) for a in alerts if a["status"] == "firing"})

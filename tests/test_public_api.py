@@ -8,21 +8,56 @@ from streams import errors
 
 
 def test_streams_exports() -> None:
-    assert sorted(streams.__all__) == sorted([
-        "CheckpointError", "ConfigurationError", "DriftlineError", "EmbeddedServerError", "InvalidEvent",
-        "OutcomeEvent", "PredictionEvent", "RedisKeys", "Settings", "__version__", "decode_message", "partition_for",
-    ])
+    assert sorted(streams.__all__) == sorted(
+        [
+            "CheckpointError",
+            "ConfigurationError",
+            "DriftlineError",
+            "EmbeddedServerError",
+            "InvalidEvent",
+            "OutcomeEvent",
+            "PredictionEvent",
+            "RedisKeys",
+            "Settings",
+            "__version__",
+            "decode_message",
+            "partition_for",
+        ]
+    )
     assert all(hasattr(streams, name) for name in streams.__all__)
 
 
 def test_detectors_exports() -> None:
-    assert sorted(detectors.__all__) == sorted([
-        "CLASSIFICATION", "KINDS", "REGRESSION", "Alert", "AlertBook", "Change", "ConceptDriftMonitor", "Detector",
-        "Evidence", "FeatureMonitor", "Hysteresis", "MissingRateMonitor", "ModelMonitor", "MonitorConfig",
-        "PairColumns", "PerformanceMonitor", "PredictionColumns", "ReplayableADWIN", "RingSum", "RunningMoments",
-        "TypeChangeMonitor", "WindowClock",
-        "alert_id_for", "infer_task", "rfc3339", "same_class",
-    ])
+    assert sorted(detectors.__all__) == sorted(
+        [
+            "CLASSIFICATION",
+            "KINDS",
+            "REGRESSION",
+            "Alert",
+            "AlertBook",
+            "Change",
+            "ConceptDriftMonitor",
+            "Detector",
+            "Evidence",
+            "FeatureMonitor",
+            "Hysteresis",
+            "MissingRateMonitor",
+            "ModelMonitor",
+            "MonitorConfig",
+            "PairColumns",
+            "PerformanceMonitor",
+            "PredictionColumns",
+            "ReplayableADWIN",
+            "RingSum",
+            "RunningMoments",
+            "TypeChangeMonitor",
+            "WindowClock",
+            "alert_id_for",
+            "infer_task",
+            "rfc3339",
+            "same_class",
+        ]
+    )
     assert all(hasattr(detectors, name) for name in detectors.__all__)
 
 
@@ -43,7 +78,6 @@ def test_detectors_stay_pure() -> None:
     import pathlib
     import re
 
-    forbidden = re.compile(r"^\s*(import|from)\s+(kafka|aiokafka|faust|redis|streams|msgspec|orjson|pydantic)\b",
-                           re.M)
+    forbidden = re.compile(r"^\s*(import|from)\s+(kafka|aiokafka|faust|redis|streams|msgspec|orjson|pydantic)\b", re.M)
     for path in pathlib.Path(detectors.__file__).parent.glob("*.py"):
         assert not forbidden.search(path.read_text()), path

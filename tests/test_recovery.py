@@ -25,8 +25,13 @@ def _stream(env: dict[str, str], stop: threading.Event) -> None:
     for i in range(EVENTS_PER_MODEL):
         for model in MODELS:
             x = rng.gauss(0, 1)
-            event = {"model_id": model, "prediction_id": f"{model}-{i}", "features": {"x": x, "y": rng.random()},
-                     "prediction": int(x > 0), "score": 0.5}
+            event = {
+                "model_id": model,
+                "prediction_id": f"{model}-{i}",
+                "features": {"x": x, "y": rng.random()},
+                "prediction": int(x > 0),
+                "score": 0.5,
+            }
             batch = json.dumps([event] if i % 3 == 0 else event).encode()
             producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], batch, key=model.encode())
             outcome = {"model_id": model, "prediction_id": f"{model}-{i}", "label": int(x > 0)}
@@ -41,9 +46,7 @@ def _stream(env: dict[str, str], stop: threading.Event) -> None:
     producer.close()
 
 
-def test_counts_stay_exact_when_workers_are_killed_and_restarted(
-    driftline_env: dict[str, str], tmp_path: Path
-) -> None:
+def test_counts_stay_exact_when_workers_are_killed_and_restarted(driftline_env: dict[str, str], tmp_path: Path) -> None:
     env = {**driftline_env, "DRIFTLINE_CHECKPOINT_INTERVAL_S": "0.5"}
     workers = [WorkerProcess(env, tmp_path / f"worker-{n}.log").start() for n in range(2)]
     for worker in workers:

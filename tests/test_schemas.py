@@ -77,7 +77,12 @@ DEADLETTER = {
     "offset": 918273,
     "key": "fraud-scorer",
     "payload": json.dumps(
-        {"model_id": "fraud-scorer", "prediction_id": "txn-000184470", "features": {"basket": [1, 2]}, "prediction": "legit"}
+        {
+            "model_id": "fraud-scorer",
+            "prediction_id": "txn-000184470",
+            "features": {"basket": [1, 2]},
+            "prediction": "legit",
+        }
     ),
     "rejected_at": "2025-03-14T09:26:55.004Z",
     "batch_index": 2,
@@ -137,7 +142,9 @@ GOOD = [
         id="prediction-at-length-limits",
     ),
     pytest.param("outcome", OUTCOME, id="outcome-full"),
-    pytest.param("outcome", {"model_id": "house-price:eu", "prediction_id": "q/77", "label": 398000}, id="outcome-required-only"),
+    pytest.param(
+        "outcome", {"model_id": "house-price:eu", "prediction_id": "q/77", "label": 398000}, id="outcome-required-only"
+    ),
     pytest.param("outcome", variant(OUTCOME, label=False, timestamp=1742032927.0), id="outcome-bool-epoch"),
     pytest.param("outcome", variant(OUTCOME, source="chargeback-feed"), id="outcome-extra-field"),
     pytest.param("alert", ALERT, id="alert-firing"),
@@ -293,7 +300,9 @@ def test_bad_examples_are_rejected_at_the_broken_field(base, path, value):
 
 
 @pytest.mark.parametrize("name", SCHEMA_NAMES)
-@pytest.mark.parametrize("instance", [[PREDICTION], "fraud-scorer", None, 42], ids=["array", "string", "null", "number"])
+@pytest.mark.parametrize(
+    "instance", [[PREDICTION], "fraud-scorer", None, 42], ids=["array", "string", "null", "number"]
+)
 def test_non_objects_are_rejected(name, instance):
     # A batch is a JSON array of events; the schemas describe one event each.
     assert not validator(name).is_valid(instance)
@@ -338,7 +347,17 @@ CONTRACT_FIELDS = {
     "alert": (set(ALERT), set(ALERT) | {"top_features"}),  # top_features: a v1 addition, data_drift only
     "deadletter": (
         {"error", "source_topic", "partition", "offset", "key", "payload", "rejected_at"},
-        {"error", "source_topic", "partition", "offset", "key", "payload", "payload_encoding", "rejected_at", "batch_index"},
+        {
+            "error",
+            "source_topic",
+            "partition",
+            "offset",
+            "key",
+            "payload",
+            "payload_encoding",
+            "rejected_at",
+            "batch_index",
+        },
     ),
 }
 

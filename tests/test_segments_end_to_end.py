@@ -19,7 +19,7 @@ import redis
 
 from scripts.harness import WorkerProcess, kafka_producer, wait_for_counts
 from streams.keys import RedisKeys
-from tests.test_end_to_end import _read_topic
+from tests.test_end_to_end import read_json_records
 
 EVENTS = 9000
 DRIFT_AT = 4000
@@ -35,21 +35,33 @@ def _events(rng: random.Random, t0: float) -> tuple[list[dict[str, Any]], list[d
             x[1] += 0.75
         p = 1 / (1 + math.exp(-2 * x[0]))
         prediction = int(p > 0.5)
-        predictions.append({
-            "model_id": "shop", "prediction_id": f"q{i}", "prediction": prediction,
-            "score": round(p if prediction else 1 - p, 5), "timestamp": t0 + i * 0.01,
-            "features": {"x0": round(x[0], 5), "x1": round(x[1], 5), "x2": round(x[2], 5),
-                         "plan": rng.choice(["basic", "pro", "team"])},
-            "segment": {"region": region},
-        })
+        predictions.append(
+            {
+                "model_id": "shop",
+                "prediction_id": f"q{i}",
+                "prediction": prediction,
+                "score": round(p if prediction else 1 - p, 5),
+                "timestamp": t0 + i * 0.01,
+                "features": {
+                    "x0": round(x[0], 5),
+                    "x1": round(x[1], 5),
+                    "x2": round(x[2], 5),
+                    "plan": rng.choice(["basic", "pro", "team"]),
+                },
+                "segment": {"region": region},
+            }
+        )
         outcomes.append({"model_id": "shop", "prediction_id": f"q{i}", "label": int(rng.random() < p)})
     return predictions, outcomes
 
 
 def test_a_drifting_segment_alerts_alone_with_its_segment(driftline_env: dict[str, str], tmp_path: Path) -> None:
     env = {
-        **driftline_env, "DRIFTLINE_SEGMENT_SELECTION_EVENTS": "500", "DRIFTLINE_SEGMENT_MIN_EVENTS": "30",
-        "DRIFTLINE_BASELINE_EVENTS": "200", "DRIFTLINE_REFERENCE_EVENTS": "300",
+        **driftline_env,
+        "DRIFTLINE_SEGMENT_SELECTION_EVENTS": "500",
+        "DRIFTLINE_SEGMENT_MIN_EVENTS": "30",
+        "DRIFTLINE_BASELINE_EVENTS": "200",
+        "DRIFTLINE_REFERENCE_EVENTS": "300",
     }
     predictions, outcomes = _events(random.Random(33), time.time() - 3600)
     client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"], decode_responses=True)
@@ -58,17 +70,27 @@ def test_a_drifting_segment_alerts_alone_with_its_segment(driftline_env: dict[st
     with WorkerProcess(env, tmp_path / "worker.log").start().ready() as worker:
         with kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"]) as producer:
             for start in range(0, EVENTS, 100):
-                producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(predictions[start:start + 100]).encode(),
-                              key=b"shop")
+                producer.send(
+                    env["DRIFTLINE_TOPIC_PREDICTIONS"],
+                    json.dumps(predictions[start : start + 100]).encode(),
+                    key=b"shop",
+                )
                 if start >= 200:  # labels follow a little behind their predictions
-                    producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"],
-                                  json.dumps(outcomes[start - 200:start - 100]).encode(), key=b"shop")
-            producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcomes[EVENTS - 200:]).encode(), key=b"shop")
+                    producer.send(
+                        env["DRIFTLINE_TOPIC_OUTCOMES"],
+                        json.dumps(outcomes[start - 200 : start - 100]).encode(),
+                        key=b"shop",
+                    )
+            producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcomes[EVENTS - 200 :]).encode(), key=b"shop")
             assert producer.flush() == 0 and producer.failed == 0
         wait_for_counts(client, RedisKeys(prefix), {"shop": {"joined": EVENTS}}, timeout_s=60)
         time.sleep(1.0)  # the last batch's alerts are published with its state
-        alerts = [a for _, a in _read_topic(env["DRIFTLINE_KAFKA_BOOTSTRAP"], env["DRIFTLINE_TOPIC_ALERTS"],
-                                            until=10**6, timeout_s=8)]
+        alerts = [
+            a
+            for _, a in read_json_records(
+                env["DRIFTLINE_KAFKA_BOOTSTRAP"], env["DRIFTLINE_TOPIC_ALERTS"], until=10**6, timeout_s=8
+            )
+        ]
         assert worker.alive
     assert client.hget(model, "predictions") == str(EVENTS) and client.hget(model, "joined") == str(EVENTS)
 

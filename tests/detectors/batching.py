@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ def cuts(draw: st.DrawFn, n: int, max_cuts: int = 12) -> list[int]:
 def batches(n: int, points: Sequence[int]) -> list[slice]:
     """The slices that ``points`` cut ``range(n)`` into."""
     edges = [0, *points, n]
-    return [slice(a, b) for a, b in zip(edges, edges[1:]) if b > a]
+    return [slice(a, b) for a, b in pairwise(edges) if b > a]
 
 
 def run(make: Callable[[], Any], feed: Feed, n: int, points: Sequence[int]) -> tuple[Any, list[tuple[int, bool, Any]]]:

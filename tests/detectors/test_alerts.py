@@ -1,7 +1,8 @@
 """Alert values, stable alert ids, and the AlertBook episode lifecycle."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
@@ -10,30 +11,57 @@ from hypothesis import strategies as st
 from detectors.alerts import KINDS, Alert, AlertBook, Evidence, alert_id_for, rfc3339
 
 CONTRACT_FIELDS = {
-    "alert_id", "model_id", "model_version", "kind", "status", "severity", "feature", "segment", "detector",
-    "statistic", "threshold", "n", "window_start", "window_end", "message", "detected_at",
+    "alert_id",
+    "model_id",
+    "model_version",
+    "kind",
+    "status",
+    "severity",
+    "feature",
+    "segment",
+    "detector",
+    "statistic",
+    "threshold",
+    "n",
+    "window_start",
+    "window_end",
+    "message",
+    "detected_at",
 }
 
 
-def evidence(kind: str = "data_drift", feature: str | None = "age", severity: str = "warning", **kw: object) -> Evidence:
+def evidence(
+    kind: str = "data_drift", feature: str | None = "age", severity: str = "warning", **kw: object
+) -> Evidence:
     fields: dict[str, object] = dict(
-        kind=kind, feature=feature, detector="adwin", statistic=0.9, threshold=0.25, n=120,
-        window_start=10.0, window_end=20.0, severity=severity, message=f"{feature} moved",
+        kind=kind,
+        feature=feature,
+        detector="adwin",
+        statistic=0.9,
+        threshold=0.25,
+        n=120,
+        window_start=10.0,
+        window_end=20.0,
+        severity=severity,
+        message=f"{feature} moved",
     )
     fields.update(kw)
     return Evidence(**fields)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("epoch,text", [
-    (0, "1970-01-01T00:00:00.000Z"),
-    (1767225600, "2026-01-01T00:00:00.000Z"),
-    (1767225600.5, "2026-01-01T00:00:00.500Z"),
-    (1767225600.0999, "2026-01-01T00:00:00.099Z"),
-])
+@pytest.mark.parametrize(
+    "epoch,text",
+    [
+        (0, "1970-01-01T00:00:00.000Z"),
+        (1767225600, "2026-01-01T00:00:00.000Z"),
+        (1767225600.5, "2026-01-01T00:00:00.500Z"),
+        (1767225600.0999, "2026-01-01T00:00:00.099Z"),
+    ],
+)
 def test_rfc3339(epoch: float, text: str) -> None:
     assert rfc3339(epoch) == text
     parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    assert parsed.tzinfo == timezone.utc
+    assert parsed.tzinfo == UTC
 
 
 def test_kinds_are_the_contract_kinds() -> None:
@@ -109,8 +137,14 @@ def test_ids_are_stable_across_a_replay() -> None:
     """Two books fed the same observations (a worker and its replay) produce the same ids."""
     steps = [(k, f, a) for a in (True, False, True, False) for k, f in (("data_drift", "age"), ("performance", None))]
     books = [AlertBook("churn"), AlertBook("churn")]
-    runs = [[(a.alert_id, a.status) for i, (k, f, act) in enumerate(steps)
-             for a in book.change(evidence(k, f), act, float(i), "v1", float(i))] for book in books]
+    runs = [
+        [
+            (a.alert_id, a.status)
+            for i, (k, f, act) in enumerate(steps)
+            for a in book.change(evidence(k, f), act, float(i), "v1", float(i))
+        ]
+        for book in books
+    ]
     assert runs[0] == runs[1]
     assert len(runs[0]) == 8
 
@@ -133,7 +167,9 @@ def test_alerts_carry_the_model_and_version() -> None:
     assert (alert.model_id, alert.model_version, alert.detected_at) == ("fraud", "2024-06", 5.0)
 
 
-keys = st.sampled_from([("data_drift", "age"), ("data_drift", "income"), ("performance", None), ("concept_drift", None)])
+keys = st.sampled_from(
+    [("data_drift", "age"), ("data_drift", "income"), ("performance", None), ("concept_drift", None)]
+)
 
 
 @settings(max_examples=100, deadline=None)

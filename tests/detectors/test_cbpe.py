@@ -1,4 +1,5 @@
 """ConfidenceBasedEstimator: accuracy estimated from scores alone, and its condition."""
+
 from __future__ import annotations
 
 import math
@@ -29,8 +30,15 @@ def model(rng: random.Random, sigma: float, mu: float = 0.5, sharpness: float = 
     return 1.0 / (1.0 + math.exp(-sharpness * z)), label
 
 
-def run(cbpe: ConfidenceBasedEstimator, rng: random.Random, sigma: float, n: int, start: int,
-        labelled: bool = False, **kw: float) -> Iterator[tuple[float, int]]:
+def run(
+    cbpe: ConfidenceBasedEstimator,
+    rng: random.Random,
+    sigma: float,
+    n: int,
+    start: int,
+    labelled: bool = False,
+    **kw: float,
+) -> Iterator[tuple[float, int]]:
     """Feed ``n`` predictions (the first ``reference_size`` pairs are always labelled); yield each."""
     for i in range(start, start + n):
         score, label = model(rng, sigma, **kw)
@@ -68,8 +76,11 @@ def test_the_estimate_tracks_realized_accuracy_on_stationary_data(
 def test_without_calibration_a_miscalibrated_model_is_misjudged(sharpness: float) -> None:
     rng = random.Random(0)
     raw = ConfidenceBasedEstimator(reference_size=10**9)  # never calibrates: scores at face value
-    gaps = [raw.gap for i, _ in enumerate(run(raw, rng, 3.0, 10_000, 0, labelled=True, sharpness=sharpness))
-            if (i + 1) % 1000 == 0]
+    gaps = [
+        raw.gap
+        for i, _ in enumerate(run(raw, rng, 3.0, 10_000, 0, labelled=True, sharpness=sharpness))
+        if (i + 1) % 1000 == 0
+    ]
     assert abs(np.mean(gaps)) > 0.04
 
 
@@ -205,7 +216,7 @@ def test_a_checkpoint_round_trip_continues_exactly() -> None:
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.tuples(st.floats(0.0, 1.0), st.floats(0.01, 100.0)), min_size=1, max_size=30))
 def test_isotonic_is_monotone_and_keeps_the_weighted_mean(points: list[tuple[float, float]]) -> None:
-    values, weights = (np.array(column) for column in zip(*points))
+    values, weights = (np.array(column) for column in zip(*points, strict=True))
     fitted = isotonic(values, weights)
     assert fitted.shape == values.shape
     assert np.all(np.diff(fitted) >= -1e-12)
@@ -233,10 +244,21 @@ def calibrated(window: int, check_every: int, reference: int = 200) -> Confidenc
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 2500), window=st.sampled_from([64, 300]),
-       check_every=st.sampled_from([1, 3, 16]), calibrate=st.booleans())
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 2500),
+    window=st.sampled_from([64, 300]),
+    check_every=st.sampled_from([1, 3, 16]),
+    calibrate=st.booleans(),
+)
 def test_any_split_of_predictions_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, window: int, check_every: int, calibrate: bool,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    window: int,
+    check_every: int,
+    calibrate: bool,
 ) -> None:
     rng = np.random.default_rng(seed)
     scores, ts = score_stream(rng, n), times(n, rng)
@@ -247,14 +269,18 @@ def test_any_split_of_predictions_gives_the_changes_and_state_of_one_value_at_a_
             return calibrated(window, check_every)
         return ConfidenceBasedEstimator(window=window, check_every=check_every, min_z=2.0)
 
-    assert_split_invariant(make, lambda c, part: c.observe_scores(scores[part], said[part], ts[part]), n,
-                           data.draw(cuts(n)))
+    assert_split_invariant(
+        make, lambda c, part: c.observe_scores(scores[part], said[part], ts[part]), n, data.draw(cuts(n))
+    )
 
 
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), reference=st.sampled_from([1, 50, 400]))
 def test_any_split_of_outcomes_gives_the_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, reference: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    reference: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     scores = score_stream(rng, n)
@@ -264,8 +290,9 @@ def test_any_split_of_outcomes_gives_the_state_of_one_value_at_a_time(
         cbpe.observe_labelled(scores[part], said[part], positive[part])
         return []
 
-    assert_split_invariant(lambda: ConfidenceBasedEstimator(reference_size=reference, window=100), feed, n,
-                           data.draw(cuts(n)))
+    assert_split_invariant(
+        lambda: ConfidenceBasedEstimator(reference_size=reference, window=100), feed, n, data.draw(cuts(n))
+    )
 
 
 def test_conditions_flip_both_ways_in_the_split_streams() -> None:
@@ -294,8 +321,10 @@ def test_batches_match_one_prediction_at_a_time_and_skip_missing_scores() -> Non
     scores = np.array([s if i % 7 else np.nan for i, (s, _) in enumerate(events)])
     changes = batch.observe_predictions(None, scores[:1500], np.arange(1500.0))
     batch.observe_outcomes(None, [y for _, y in events[:1500]], np.array([s for s, _ in events[:1500]]))
-    changes += [Change(c.index + 1500, c.active, c.evidence)
-                for c in batch.observe_predictions([None] * 3500, scores[1500:], np.arange(1500.0, 5000.0))]
+    changes += [
+        Change(c.index + 1500, c.active, c.evidence)
+        for c in batch.observe_predictions([None] * 3500, scores[1500:], np.arange(1500.0, 5000.0))
+    ]
     assert [(c.index, c.active, c.evidence) for c in changes] == flips and flips
     assert all(c.index % 7 for c in changes)  # an event without a score changes nothing
     assert batch.predictions == one.predictions == sum(1 for i in range(5000) if i % 7)

@@ -1,4 +1,5 @@
 """ConceptDriftMonitor: DDM (0/1 errors) or ADWIN (absolute errors), gated by the worsening since detection."""
+
 from __future__ import annotations
 
 import math
@@ -184,7 +185,9 @@ def test_evidence_fields(binary: bool, detector: str) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.booleans(), st.one_of(st.just(0.0), st.just(1.0), st.floats(min_value=0.0, max_value=1e6)), st.integers(1, 3000))
+@given(
+    st.booleans(), st.one_of(st.just(0.0), st.just(1.0), st.floats(min_value=0.0, max_value=1e6)), st.integers(1, 3000)
+)
 def test_a_constant_loss_stream_is_never_active(binary: bool, loss: float, n: int) -> None:
     if binary:
         loss = 1.0 if loss >= 0.5 else 0.0
@@ -226,11 +229,21 @@ def error_stream(binary: bool, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 2500),
-       setup=st.sampled_from(SETUPS),
-       baseline=st.sampled_from([30, 300]), window=st.sampled_from([50, 400]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 2500),
+    setup=st.sampled_from(SETUPS),
+    baseline=st.sampled_from([30, 300]),
+    window=st.sampled_from([50, 400]),
+)
 def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, setup: tuple[bool, str | None], baseline: int, window: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    setup: tuple[bool, str | None],
+    baseline: int,
+    window: int,
 ) -> None:
     binary, method = setup
     rng = np.random.default_rng(seed)
@@ -251,7 +264,7 @@ def test_conditions_flip_both_ways_in_the_split_streams(binary: bool, method: st
         losses, ts = error_stream(binary, 2500, rng), times(2500, rng)
         monitor = ConceptDriftMonitor(binary, 30, min_z=2.0, min_n=20, window=50, method=method)
         for k in range(0, 2500, 100):
-            seen |= {c.active for c in monitor.update_many(losses[k:k + 100], ts[k:k + 100])}
+            seen |= {c.active for c in monitor.update_many(losses[k : k + 100], ts[k : k + 100])}
             seen |= {"detected"} if monitor.detected else {"undetected after a detection"} if monitor.since.n else set()
     assert seen == {True, False, "detected", "undetected after a detection"}
 

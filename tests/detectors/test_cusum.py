@@ -98,7 +98,12 @@ def test_the_chunk_size_changes_nothing_but_rounding(seed: int, chunk: int) -> N
     one, many = (MeanShiftCusum("x", profile, budget_events=1e5, chunk=c) for c in (1, chunk))
     assert onsets(one, values) == onsets(many, values)
     assert (one.active, one.fired_at, one.fired[0], one.fired[3], one.fired_ts) == (
-        many.active, many.fired_at, many.fired[0], many.fired[3], many.fired_ts)
+        many.active,
+        many.fired_at,
+        many.fired[0],
+        many.fired[3],
+        many.fired_ts,
+    )
     assert one.fired[1] == pytest.approx(many.fired[1], rel=1e-12)
     np.testing.assert_allclose(one.sums, many.sums, rtol=1e-12, atol=1e-12)
 
@@ -160,10 +165,19 @@ def drifting(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 3000), chunk=st.sampled_from([1, 5, 16]),
-       discrete=st.booleans())
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 3000),
+    chunk=st.sampled_from([1, 5, 16]),
+    discrete=st.booleans(),
+)
 def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, chunk: int, discrete: bool,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    chunk: int,
+    discrete: bool,
 ) -> None:
     rng = np.random.default_rng(seed)
     reference = rng.normal(0, 1, 2000)
@@ -219,7 +233,7 @@ def test_thresholds_grow_with_the_budget_and_for_small_references() -> None:
     k = np.asarray(SHIFTS) / 2
     small, large, strict = thresholds(k, 1e6, 1000), thresholds(k, 1e6, 100_000), thresholds(k, 1e8, 100_000)
     assert (small > large).all() and (strict > large).all()
-    for kk, h in zip(k, large):  # each one-sided sum spends its share of the budget
+    for kk, h in zip(k, large, strict=True):  # each one-sided sum spends its share of the budget
         assert false_alarm_rate(float(kk), float(h), 100_000) == pytest.approx(1 / (1e6 * 2 * len(k)), rel=1e-6)
 
 
@@ -253,12 +267,18 @@ def test_normal_scores_of_values_outside_the_reference_are_finite_extremes() -> 
 def test_one_value_scores_as_the_column_does_to_the_bit(seed: int, shape: str, start: int) -> None:
     rng = np.random.default_rng(seed)
     reference = {
-        "normal": lambda n: rng.normal(0, 1, n), "poisson": lambda n: rng.poisson(3, n).astype(float),
+        "normal": lambda n: rng.normal(0, 1, n),
+        "poisson": lambda n: rng.poisson(3, n).astype(float),
         "zeros": lambda n: np.where(rng.random(n) < 0.4, 0.0, rng.exponential(1, n)),
         "constant": lambda n: np.full(n, 2.5),
     }[shape](int(rng.integers(1, 3000)))
     scores = NormalScores(build_profile(reference))
-    x = np.concatenate([rng.choice(reference, 200), rng.normal(reference.mean(), 3 * reference.std() + 1, 200),
-                        [reference.min(), reference.max(), -1e300, 1e300]])
+    x = np.concatenate(
+        [
+            rng.choice(reference, 200),
+            rng.normal(reference.mean(), 3 * reference.std() + 1, 200),
+            [reference.min(), reference.max(), -1e300, 1e300],
+        ]
+    )
     column = scores.transform(x, start)
     assert [scores.score(v, start + i) for i, v in enumerate(x.tolist())] == column.tolist()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from detectors.alerts import key_text
-
 import random
 
 import numpy as np
@@ -11,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors import ModelMonitor, MonitorConfig
+from detectors.alerts import key_text
 from detectors.reference import build_profile
 
 
@@ -18,8 +17,10 @@ def run(monitor: ModelMonitor, events: list[dict], start: int = 0, prediction=No
     fired = []
     for i, features in enumerate(events, start):
         monitor.observe_prediction(features, None, float(i), "v1", prediction(i) if prediction else None)
-        fired += [(i, a.status, a.evidence.kind, a.evidence.feature, a.evidence.detector)
-                  for a in monitor.alerts(now=float(i))]
+        fired += [
+            (i, a.status, a.evidence.kind, a.evidence.feature, a.evidence.detector)
+            for a in monitor.alerts(now=float(i))
+        ]
     return fired
 
 
@@ -47,7 +48,10 @@ def test_a_feature_that_appears_after_the_schema_settled_is_reported_once_then_m
     assert run(monitor, normal_events(rng, 600)) == []
     fired = run(monitor, normal_events(rng, 400, coupon="SPRING"), 600)
     # noticed at its 10th value (present in every event since: the schema could not have missed it)
-    assert [(i, s, d) for i, s, k, f, d in fired if f == "coupon"] == [(609, "firing", "new_feature"), (799, "resolved", "new_feature")]
+    assert [(i, s, d) for i, s, k, f, d in fired if f == "coupon"] == [
+        (609, "firing", "new_feature"),
+        (799, "resolved", "new_feature"),
+    ]
     early = ModelMonitor("m2", MonitorConfig(baseline_events=200))  # present from the first events: the schema
     assert run(early, normal_events(rng, 400, coupon="SPRING")) == []
 
@@ -85,7 +89,10 @@ def test_the_predicted_class_mix_is_compared_with_its_reference() -> None:
 def test_data_drift_alerts_name_the_top_drifting_features() -> None:
     rng = random.Random(5)
     monitor = ModelMonitor("m")
-    rows = lambda n, shift: [{"a": rng.gauss(shift, 1), "b": rng.gauss(0, 1), "c": rng.gauss(shift / 2, 1)} for _ in range(n)]  # noqa: E731
+
+    def rows(n: int, shift: float) -> list[dict[str, float]]:
+        return [{"a": rng.gauss(shift, 1), "b": rng.gauss(0, 1), "c": rng.gauss(shift / 2, 1)} for _ in range(n)]
+
     run(monitor, rows(2000, 0.0))
     fired = run(monitor, rows(1500, 1.0), 2000)
     assert fired

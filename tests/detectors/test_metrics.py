@@ -1,4 +1,5 @@
 """ClassificationMetrics and RegressionMetrics: rolling and cumulative, against recomputations."""
+
 from __future__ import annotations
 
 import math
@@ -11,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.metrics import ClassificationMetrics, RegressionMetrics
-from detectors.performance import _canonical
+from detectors.performance import canonical_class
 from streams.codec import decode, encode
 from tests.detectors.batching import assert_split_invariant, cuts
 
@@ -23,12 +24,12 @@ def recompute(pairs: list[Pair], positive: Any, binary: bool) -> dict[str, float
     """The metrics of ``pairs`` from scratch, scikit-learn's definitions (macro: zero_division=0)."""
     if not pairs:
         return {}
-    guess = [_canonical(p) for p, _, _ in pairs]
-    truth = [_canonical(y) for _, y, _ in pairs]
-    pos = _canonical(positive)
-    out = {"accuracy": float(np.mean([g == t for g, t in zip(guess, truth)]))}
+    guess = [canonical_class(p) for p, _, _ in pairs]
+    truth = [canonical_class(y) for _, y, _ in pairs]
+    pos = canonical_class(positive)
+    out = {"accuracy": float(np.mean([g == t for g, t in zip(guess, truth, strict=True)]))}
     if binary:
-        tp = sum(g == t == pos for g, t in zip(guess, truth))
+        tp = sum(g == t == pos for g, t in zip(guess, truth, strict=True))
         guessed, real = guess.count(pos), truth.count(pos)
         if guessed:
             out["precision"] = tp / guessed
@@ -38,13 +39,13 @@ def recompute(pairs: list[Pair], positive: Any, binary: bool) -> dict[str, float
             out["f1"] = 2 * tp / (guessed + real)
     else:
         classes = sorted(set(guess) | set(truth))
-        tp = np.array([sum(g == t == c for g, t in zip(guess, truth)) for c in classes])
+        tp = np.array([sum(g == t == c for g, t in zip(guess, truth, strict=True)) for c in classes])
         guessed = np.array([guess.count(c) for c in classes])
         real = np.array([truth.count(c) for c in classes])
         out["precision"] = float(np.mean(np.where(guessed > 0, tp / np.maximum(guessed, 1), 0.0)))
         out["recall"] = float(np.mean(np.where(real > 0, tp / np.maximum(real, 1), 0.0)))
         out["f1"] = float(np.mean(2 * tp / (guessed + real)))
-    scored = [(s, float(t == pos)) for (_, _, s), t in zip(pairs, truth) if s is not None]
+    scored = [(s, float(t == pos)) for (_, _, s), t in zip(pairs, truth, strict=True) if s is not None]
     if scored:
         s, y = np.array(scored).T
         q = np.clip(s, 1e-15, 1 - 1e-15)
@@ -54,7 +55,7 @@ def recompute(pairs: list[Pair], positive: Any, binary: bool) -> dict[str, float
 
 
 def expected_snapshot(pairs: list[Pair], window: int, positive: Any = 1) -> dict[str, float]:
-    seen = {_canonical(positive)} | {_canonical(v) for p, y, _ in pairs for v in (p, y)}
+    seen = {canonical_class(positive)} | {canonical_class(v) for p, y, _ in pairs for v in (p, y)}
     binary = len(seen) <= 2
     rolling = recompute(pairs[-window:], positive, binary)
     total = recompute(pairs, positive, binary)
@@ -208,12 +209,14 @@ def test_regression_metrics_match_numpy(seed: int) -> None:
     y = rng.normal(10.0, 3.0, 4000)
     yhat = y + rng.normal(0.5, 2.0, 4000)
     metrics = RegressionMetrics(window=1000)
-    for prediction, label in zip(yhat.tolist(), y.tolist()):
+    for prediction, label in zip(yhat.tolist(), y.tolist(), strict=True):
         metrics.update(prediction, label)
     err = yhat - y
     want = {
-        "mae": np.mean(np.abs(err[-1000:])), "rmse": np.sqrt(np.mean(err[-1000:] ** 2)),
-        "mae_total": np.mean(np.abs(err)), "rmse_total": np.sqrt(np.mean(err**2)),
+        "mae": np.mean(np.abs(err[-1000:])),
+        "rmse": np.sqrt(np.mean(err[-1000:] ** 2)),
+        "mae_total": np.mean(np.abs(err)),
+        "rmse_total": np.sqrt(np.mean(err**2)),
     }
     assert_matches(metrics.snapshot(), {k: float(v) for k, v in want.items()})
 
@@ -285,10 +288,21 @@ def test_regression_rolling_equals_a_recomputation(pairs: list[tuple[float, floa
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), window=st.sampled_from([1, 7, 100]),
-       max_classes=st.sampled_from([2, 3, 50]), scored=st.sampled_from([0.0, 0.5, 1.0]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 1500),
+    window=st.sampled_from([1, 7, 100]),
+    max_classes=st.sampled_from([2, 3, 50]),
+    scored=st.sampled_from([0.0, 0.5, 1.0]),
+)
 def test_any_split_gives_the_state_of_one_pair_at_a_time(
-    data: st.DataObject, seed: int, n: int, window: int, max_classes: int, scored: float,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    window: int,
+    max_classes: int,
+    scored: float,
 ) -> None:
     rng = np.random.default_rng(seed)
     names: list[Any] = [0, 1, "1", True, False, "a", "b", 2.0, "true"]
@@ -301,11 +315,14 @@ def test_any_split_gives_the_state_of_one_pair_at_a_time(
         metrics.update_many(predictions[part], labels[part], scores[part] if scored else None)
         return []
 
-    assert_split_invariant(lambda: ClassificationMetrics(window=window, max_classes=max_classes), feed, n,
-                           data.draw(cuts(n)))
+    assert_split_invariant(
+        lambda: ClassificationMetrics(window=window, max_classes=max_classes), feed, n, data.draw(cuts(n))
+    )
     metrics = ClassificationMetrics(window=window, max_classes=max_classes)
     feed(metrics, slice(0, n))
-    pairs = [(p, y, None if math.isnan(s) or not scored else s) for p, y, s in zip(predictions, labels, scores)]
+    pairs = [
+        (p, y, None if math.isnan(s) or not scored else s) for p, y, s in zip(predictions, labels, scores, strict=True)
+    ]
     if max_classes == 50:
         assert_matches(metrics.snapshot(), expected_snapshot(pairs, window))
 
@@ -313,7 +330,10 @@ def test_any_split_gives_the_state_of_one_pair_at_a_time(
 @settings(max_examples=60, deadline=None)
 @given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 1500), window=st.sampled_from([1, 7, 100]))
 def test_regression_any_split_gives_the_state_of_one_pair_at_a_time(
-    data: st.DataObject, seed: int, n: int, window: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    window: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     labels = rng.normal(0.0, 10.0 ** rng.uniform(-3, 6), n)

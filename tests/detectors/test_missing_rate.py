@@ -1,4 +1,5 @@
 """MissingRateMonitor: rolling missing rate against the baseline rate, with hysteresis."""
+
 from __future__ import annotations
 
 import random
@@ -38,7 +39,7 @@ def test_detects_a_jump_after_the_change_and_not_before(seed: int) -> None:
     assert not any(before)
     assert True in after
     assert after.index(True) < 500
-    assert all(after[after.index(True):])
+    assert all(after[after.index(True) :])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -127,10 +128,21 @@ def test_rates_stay_in_the_unit_interval(flags: list[bool]) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 3000),
-       check_every=st.sampled_from([1, 3, 16]), baseline=st.sampled_from([50, 500]), window=st.sampled_from([64, 500]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 3000),
+    check_every=st.sampled_from([1, 3, 16]),
+    baseline=st.sampled_from([50, 500]),
+    window=st.sampled_from([64, 500]),
+)
 def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, check_every: int, baseline: int, window: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    check_every: int,
+    baseline: int,
+    window: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     rate = np.where(np.arange(n) < rng.integers(0, n + 1), rng.uniform(0, 0.2), rng.uniform(0, 0.8))

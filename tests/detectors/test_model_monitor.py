@@ -1,4 +1,5 @@
 """ModelMonitor: all the detectors of one model, and the alerts they raise."""
+
 from __future__ import annotations
 
 import math
@@ -93,12 +94,15 @@ def test_an_accuracy_drop_raises_performance_and_concept_drift() -> None:
     assert name == "accuracy" and value == pytest.approx(0.6, abs=0.05)
 
 
-@pytest.mark.parametrize("prediction,label,task,metric", [
-    (0.7, 0.5, REGRESSION, ("mae", 0.2)),
-    (3, 3, CLASSIFICATION, ("accuracy", 1.0)),
-    ("spam", "ham", CLASSIFICATION, ("accuracy", 0.0)),
-    (True, "true", CLASSIFICATION, ("accuracy", 1.0)),
-])
+@pytest.mark.parametrize(
+    "prediction,label,task,metric",
+    [
+        (0.7, 0.5, REGRESSION, ("mae", 0.2)),
+        (3, 3, CLASSIFICATION, ("accuracy", 1.0)),
+        ("spam", "ham", CLASSIFICATION, ("accuracy", 0.0)),
+        (True, "true", CLASSIFICATION, ("accuracy", 1.0)),
+    ],
+)
 def test_the_task_is_inferred_from_the_first_joined_prediction(prediction, label, task, metric) -> None:
     monitor = ModelMonitor("m")
     assert monitor.metric() is None
@@ -109,10 +113,13 @@ def test_the_task_is_inferred_from_the_first_joined_prediction(prediction, label
     assert name == metric[0] and value == pytest.approx(metric[1])
 
 
-@pytest.mark.parametrize("task,prediction,label,metric", [
-    (REGRESSION, 3, 5, ("mae", 2.0)),  # integer predictions of a regression model
-    (CLASSIFICATION, 1.0, 1, ("accuracy", 1.0)),  # float class labels of a classifier
-])
+@pytest.mark.parametrize(
+    "task,prediction,label,metric",
+    [
+        (REGRESSION, 3, 5, ("mae", 2.0)),  # integer predictions of a regression model
+        (CLASSIFICATION, 1.0, 1, ("accuracy", 1.0)),  # float class labels of a classifier
+    ],
+)
 def test_the_configured_task_wins_over_inference(task, prediction, label, metric) -> None:
     monitor = ModelMonitor("m", MonitorConfig(task=task))
     monitor.observe_outcome(prediction, label, 1.0)
@@ -188,8 +195,11 @@ def test_the_score_is_monitored_only_when_present() -> None:
 
 
 feature_values = st.one_of(
-    st.floats(min_value=-1e9, max_value=1e9, allow_nan=False), st.integers(-10**6, 10**6),
-    st.text(max_size=5), st.booleans(), st.none(),
+    st.floats(min_value=-1e9, max_value=1e9, allow_nan=False),
+    st.integers(-(10**6), 10**6),
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
 )
 classes = st.sampled_from([0, 1, "a", True, 2.5])
 

@@ -1,4 +1,5 @@
 """PerformanceMonitor: rolling and cumulative accuracy / MAE from joined pairs."""
+
 from __future__ import annotations
 
 import math
@@ -15,19 +16,38 @@ from streams.codec import decode, encode
 from tests.detectors.batching import assert_split_invariant, cuts, times
 
 
-@pytest.mark.parametrize("prediction,task", [
-    (0.73, REGRESSION), (1.0, REGRESSION), (1, CLASSIFICATION), ("spam", CLASSIFICATION),
-    (True, CLASSIFICATION), (False, CLASSIFICATION),
-])
+@pytest.mark.parametrize(
+    "prediction,task",
+    [
+        (0.73, REGRESSION),
+        (1.0, REGRESSION),
+        (1, CLASSIFICATION),
+        ("spam", CLASSIFICATION),
+        (True, CLASSIFICATION),
+        (False, CLASSIFICATION),
+    ],
+)
 def test_infer_task(prediction: object, task: str) -> None:
     assert infer_task(prediction) == task
 
 
-@pytest.mark.parametrize("prediction,label,same", [
-    (1, "1", True), (1, 1.0, True), (1.0, "1", True), (True, "true", True), (False, "False", True),
-    ("TRUE", True, True), ("a", "b", False), ("A", "a", False), (1, 2, False), (True, 1, True), (False, "0", True),
-    (True, 2, False),
-])
+@pytest.mark.parametrize(
+    "prediction,label,same",
+    [
+        (1, "1", True),
+        (1, 1.0, True),
+        (1.0, "1", True),
+        (True, "true", True),
+        (False, "False", True),
+        ("TRUE", True, True),
+        ("a", "b", False),
+        ("A", "a", False),
+        (1, 2, False),
+        (True, 1, True),
+        (False, "0", True),
+        (True, 2, False),
+    ],
+)
 def test_same_class_across_json_types(prediction: object, label: object, same: bool) -> None:
     assert same_class(prediction, label) is same
 
@@ -190,7 +210,9 @@ def test_accuracy_stays_in_the_unit_interval(pairs: list[tuple[object, object]],
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.tuples(small_floats, small_floats), min_size=1, max_size=1500), st.integers(min_value=10, max_value=300))
+@given(
+    st.lists(st.tuples(small_floats, small_floats), min_size=1, max_size=1500), st.integers(min_value=10, max_value=300)
+)
 def test_mae_is_never_negative(pairs: list[tuple[float, float]], window: int) -> None:
     monitor = PerformanceMonitor(REGRESSION, baseline_size=50, window=window)
     for i, (prediction, label) in enumerate(pairs):
@@ -225,10 +247,23 @@ def loss_stream(task: str, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 2500),
-       task=st.sampled_from([CLASSIFICATION, REGRESSION]), check_every=st.sampled_from([1, 3, 16]), baseline=st.sampled_from([30, 200]), window=st.sampled_from([64, 300]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 2500),
+    task=st.sampled_from([CLASSIFICATION, REGRESSION]),
+    check_every=st.sampled_from([1, 3, 16]),
+    baseline=st.sampled_from([30, 200]),
+    window=st.sampled_from([64, 300]),
+)
 def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, task: str, check_every: int, baseline: int, window: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    task: str,
+    check_every: int,
+    baseline: int,
+    window: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     losses, ts = loss_stream(task, n, rng), times(n, rng)
@@ -296,13 +331,15 @@ def test_a_checkpoint_round_trip_mid_stream_continues_exactly(task: str) -> None
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.booleans(), min_size=1, max_size=700), st.integers(1, 60), st.sampled_from([1, 5, 16]))
 def test_rolling_is_the_metric_of_the_last_window_pairs_between_decisions(
-    wrong: list[bool], window: int, check_every: int,
+    wrong: list[bool],
+    window: int,
+    check_every: int,
 ) -> None:
     """The ring takes whole blocks; the open block's pairs count in ``rolling`` all the same."""
     monitor = PerformanceMonitor(CLASSIFICATION, baseline_size=20, window=window, check_every=check_every)
     for i, w in enumerate(wrong):
         monitor.update_many(np.array([float(w)]), np.array([float(i)]))
-        last = wrong[max(0, i + 1 - window): i + 1]
+        last = wrong[max(0, i + 1 - window) : i + 1]
         assert monitor.rolling == 1.0 - sum(last) / len(last)
         assert monitor.recent_n == monitor.evidence().n == len(last)
         assert len(monitor.block) == monitor.n % check_every

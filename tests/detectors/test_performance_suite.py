@@ -1,4 +1,5 @@
 """PerformanceSuite: the batch entry points of a model's label detectors, against one event at a time."""
+
 from __future__ import annotations
 
 import math
@@ -42,8 +43,9 @@ def levels(rng: np.random.Generator, n: int, good: tuple[float, float], bad: tup
     return np.array([rng.uniform(*kind) for kind in kinds])[np.searchsorted(edges, np.arange(n), side="right")]
 
 
-def events(task: str, positive: bool, scored: float, n: int, rng: np.random.Generator,
-           accuracy: np.ndarray | None = None) -> Events:
+def events(
+    task: str, positive: bool, scored: float, n: int, rng: np.random.Generator, accuracy: np.ndarray | None = None
+) -> Events:
     """Events whose accuracy (or error size) and confidence move together in segments (or ``accuracy``'s)."""
     outcome = rng.random(n) < 0.5
     scores = np.full(n, np.nan)
@@ -101,21 +103,37 @@ def feed(stream: Events) -> Any:
 
 
 def config(positive: bool, method: str | None = None) -> MonitorConfig:
-    return MonitorConfig(baseline_events=50, metric_window=100, performance_min_drop=0.15,
-                         positive_class=1 if positive else None, concept_drift_detector=method)
+    return MonitorConfig(
+        baseline_events=50,
+        metric_window=100,
+        performance_min_drop=0.15,
+        positive_class=1 if positive else None,
+        concept_drift_detector=method,
+    )
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 10_000), n=st.integers(1, 4000),
-       setup=st.sampled_from([(CLASSIFICATION, False), (CLASSIFICATION, True), (REGRESSION, False)]),
-       scored=st.sampled_from([0.0, 0.7, 1.0]), method=st.sampled_from([None, "hddm_a", "adwin"]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 10_000),
+    n=st.integers(1, 4000),
+    setup=st.sampled_from([(CLASSIFICATION, False), (CLASSIFICATION, True), (REGRESSION, False)]),
+    scored=st.sampled_from([0.0, 0.7, 1.0]),
+    method=st.sampled_from([None, "hddm_a", "adwin"]),
+)
 def test_any_split_gives_the_changes_and_state_of_one_event_at_a_time(
-    data: st.DataObject, seed: int, n: int, setup: tuple[str, bool], scored: float, method: str | None,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    setup: tuple[str, bool],
+    scored: float,
+    method: str | None,
 ) -> None:
     task, positive = setup
     stream = events(task, positive, scored, n, np.random.default_rng(seed))
-    assert_split_invariant(lambda: PerformanceSuite.create(task, config(positive, method)), feed(stream), n,
-                           data.draw(cuts(n)))
+    assert_split_invariant(
+        lambda: PerformanceSuite.create(task, config(positive, method)), feed(stream), n, data.draw(cuts(n))
+    )
 
 
 def test_the_split_streams_raise_and_clear_every_condition() -> None:
@@ -126,9 +144,17 @@ def test_the_split_streams_raise_and_clear_every_condition() -> None:
             stream = events(task, positive, 1.0, 4000, np.random.default_rng(seed))
             suite = PerformanceSuite.create(task, config(positive))
             seen |= {(task, c.evidence.detector, c.active) for c in feed(stream)(suite, slice(0, 4000))}
-    want = {(task, detector, active) for active in (True, False) for task, detector in [
-        (CLASSIFICATION, "rolling_accuracy"), (CLASSIFICATION, "ddm"), (CLASSIFICATION, "cbpe"),
-        (REGRESSION, "rolling_mae"), (REGRESSION, "adwin")]}
+    want = {
+        (task, detector, active)
+        for active in (True, False)
+        for task, detector in [
+            (CLASSIFICATION, "rolling_accuracy"),
+            (CLASSIFICATION, "ddm"),
+            (CLASSIFICATION, "cbpe"),
+            (REGRESSION, "rolling_mae"),
+            (REGRESSION, "adwin"),
+        ]
+    }
     assert seen == want
 
 
@@ -170,13 +196,18 @@ def test_a_regression_pair_that_is_not_a_number_is_joined_but_not_scored() -> No
 
 def test_classes_compare_across_json_types() -> None:
     suite = PerformanceSuite.create(CLASSIFICATION, MonitorConfig(positive_class="true"))
-    suite.observe_outcomes([1, "1", True, 0.0, "false", 1], ["true", True, 1.0, "0", False, 0],
-                           np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.6]), np.arange(6.0))
+    suite.observe_outcomes(
+        [1, "1", True, 0.0, "false", 1],
+        ["true", True, 1.0, "0", False, 0],
+        np.array([0.9, 0.8, 0.7, 0.2, 0.1, 0.6]),
+        np.arange(6.0),
+    )
     summary = suite.summary()
     assert summary["accuracy"] == pytest.approx(5 / 6) and summary["precision"] == pytest.approx(3 / 4)
     assert len(suite.metrics.classes) == 2  # type: ignore[union-attr]
     assert suite.metrics.snapshot()["brier"] == pytest.approx(  # scores are P("true")
-        (0.01 + 0.04 + 0.09 + 0.04 + 0.01 + 0.36) / 6)
+        (0.01 + 0.04 + 0.09 + 0.04 + 0.01 + 0.36) / 6
+    )
 
 
 def mid_stream(task: str, positive: bool, n: int, seed: int) -> tuple[PerformanceSuite, PerformanceSuite, Events]:

@@ -1,4 +1,5 @@
 """Reference profiles: bounded numeric sketches, top-K category mixes, JSON round trips, online building."""
+
 from __future__ import annotations
 
 import json
@@ -10,9 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detectors.profile_builder import _draw, _draws
+from detectors.profile_builder import ProfileBuilder, _draw, _draws
 from detectors.reference import (
-    CategoricalProfile, NumericProfile, ProfileBuilder, as_label, as_number, as_numbers, build_profile,
+    CategoricalProfile,
+    NumericProfile,
+    as_label,
+    as_number,
+    as_numbers,
+    build_profile,
     profile_from_dict,
 )
 from streams.codec import decode, encode
@@ -78,10 +84,17 @@ def test_categorical_profile_keeps_the_top_k_and_pools_the_rest() -> None:
     assert build_profile(["b", "a", "b", "a", "c"], top_k=2).categories == ("a", "b")  # ties broken by name
 
 
-@pytest.mark.parametrize("values,kind", [
-    ([1, 2, 3], "numeric"), ([1.5, None, 2], "numeric"), (["a", "b"], "categorical"),
-    ([True, False], "categorical"), ([1, "a"], "categorical"), (np.arange(5), "numeric"),
-])
+@pytest.mark.parametrize(
+    "values,kind",
+    [
+        ([1, 2, 3], "numeric"),
+        ([1.5, None, 2], "numeric"),
+        (["a", "b"], "categorical"),
+        ([True, False], "categorical"),
+        ([1, "a"], "categorical"),
+        (np.arange(5), "numeric"),
+    ],
+)
 def test_kind_is_numeric_when_every_present_value_is_a_number(values: list, kind: str) -> None:
     expected = NumericProfile if kind == "numeric" else CategoricalProfile
     assert isinstance(build_profile(values), expected)
@@ -106,13 +119,25 @@ def test_a_sample_without_values_cannot_be_profiled() -> None:
 
 def test_value_coercion() -> None:
     assert [as_number(v) for v in (1, 2.5, np.float32(1.5), True, "3", None, float("nan"), 10**400)] == [
-        1.0, 2.5, 1.5, None, None, None, None, None]
+        1.0,
+        2.5,
+        1.5,
+        None,
+        None,
+        None,
+        None,
+        None,
+    ]
     assert [as_label(v) for v in ("a", 1, True, None, float("nan"))] == ["a", "1", "True", None, None]
 
 
-@pytest.mark.parametrize("values", [
-    np.random.default_rng(4).normal(0, 1, 5000), ["x", "y", "y", None, "z"] * 100,
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(4).normal(0, 1, 5000),
+        ["x", "y", "y", None, "z"] * 100,
+    ],
+)
 def test_profiles_round_trip_through_json(values: object) -> None:
     p = build_profile(values)
     doc = json.loads(json.dumps(p.to_dict()))
@@ -161,7 +186,9 @@ def test_builder_decides_the_kind_from_the_first_present_value() -> None:
         builder.update(v)
     p = builder.profile()
     assert isinstance(p, CategoricalProfile)
-    assert p.categories == ("1", "blue", "red") and p.missing_rate == pytest.approx(2 / 5)  # the last "red" came too late
+    assert p.categories == ("1", "blue", "red") and p.missing_rate == pytest.approx(
+        2 / 5
+    )  # the last "red" came too late
     numeric = ProfileBuilder(size=10)
     for v in (float("inf"), 2, "oops", 4.0, None):
         numeric.update(v)
@@ -186,8 +213,11 @@ finite = st.floats(allow_nan=False, allow_infinity=False)
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.lists(st.one_of(finite, st.integers(-10**6, 10**6), st.none()), min_size=1, max_size=300).filter(
-    lambda v: any(x is not None for x in v)))
+@given(
+    st.lists(st.one_of(finite, st.integers(-(10**6), 10**6), st.none()), min_size=1, max_size=300).filter(
+        lambda v: any(x is not None for x in v)
+    )
+)
 def test_numeric_profile_invariants(values: list) -> None:
     p = build_profile(values)
     assert isinstance(p, NumericProfile)
@@ -202,6 +232,7 @@ def test_numeric_profile_invariants(values: list) -> None:
 
 
 # --- compact, checkpointable state ----------------------------------------------------------------------
+
 
 def test_a_numeric_profile_keeps_its_sketch_in_read_only_float64_arrays() -> None:
     p = build_profile(np.random.default_rng(8).normal(0, 1, 10_000))
@@ -226,9 +257,13 @@ def test_a_profile_costs_a_few_kilobytes() -> None:
     assert size < 8_000, size  # a tuple of 201 Python floats alone took 6.4 KB; three of them, 20 KB
 
 
-@pytest.mark.parametrize("values", [
-    np.random.default_rng(10).poisson(3, 4000).astype(float), ["x", "y", "y", None, "z"] * 100,
-])
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(10).poisson(3, 4000).astype(float),
+        ["x", "y", "y", None, "z"] * 100,
+    ],
+)
 def test_profiles_round_trip_through_the_checkpoint_codec(values: object) -> None:
     p = build_profile(values)
     back = decode(encode(p), type(p))
@@ -237,9 +272,15 @@ def test_profiles_round_trip_through_the_checkpoint_codec(values: object) -> Non
         assert not back.quantiles.flags.writeable
 
 
-@pytest.mark.parametrize("kind, size, capacity", [
-    ("numeric", 5000, 10_000), ("numeric", 5000, 1000), ("categorical", 500, 10_000), ("categorical", 500, 100),
-])
+@pytest.mark.parametrize(
+    "kind, size, capacity",
+    [
+        ("numeric", 5000, 10_000),
+        ("numeric", 5000, 1000),
+        ("categorical", 500, 10_000),
+        ("categorical", 500, 100),
+    ],
+)
 def test_a_builder_mid_reference_round_trips_through_the_checkpoint_codec(kind: str, size: int, capacity: int) -> None:
     rng = np.random.default_rng(11)
     values = rng.normal(0, 1, 3000) if kind == "numeric" else rng.choice(list("abc"), 300).tolist()
@@ -271,7 +312,7 @@ def test_update_many_says_how_many_values_it_took() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(st.integers(-2**63, 2**63 - 1), st.lists(st.integers(0, 2**40), min_size=1, max_size=20))
+@given(st.integers(-(2**63), 2**63 - 1), st.lists(st.integers(0, 2**40), min_size=1, max_size=20))
 def test_the_vectorised_reservoir_hash_is_the_scalar_one(seed: int, indices: list[int]) -> None:
     assert _draws(seed, np.array(indices)).tolist() == [_draw(seed, i) for i in indices]
 
@@ -281,10 +322,19 @@ mixed = st.one_of(present, st.none(), st.just(float("nan")), st.just(float("inf"
 
 
 @settings(max_examples=60, deadline=None)
-@given(data=st.data(), values=st.lists(mixed, min_size=1, max_size=300), size=st.integers(1, 120),
-       capacity=st.sampled_from([7, 50, 10_000]), kind=st.sampled_from([None, "numeric", "categorical"]))
+@given(
+    data=st.data(),
+    values=st.lists(mixed, min_size=1, max_size=300),
+    size=st.integers(1, 120),
+    capacity=st.sampled_from([7, 50, 10_000]),
+    kind=st.sampled_from([None, "numeric", "categorical"]),
+)
 def test_any_split_builds_the_same_profile_state(
-    data: st.DataObject, values: list, size: int, capacity: int, kind: str | None,
+    data: st.DataObject,
+    values: list,
+    size: int,
+    capacity: int,
+    kind: str | None,
 ) -> None:
     def make() -> ProfileBuilder:
         return ProfileBuilder(size=size, kind=kind, capacity=capacity, seed=3)
@@ -306,8 +356,9 @@ def test_any_split_builds_the_same_profile_state(
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), values=st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=400),
-       capacity=st.sampled_from([5, 64]))
+@given(
+    data=st.data(), values=st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=400), capacity=st.sampled_from([5, 64])
+)
 def test_a_float_column_builds_as_values_one_at_a_time_do(data: st.DataObject, values: list, capacity: int) -> None:
     column = np.array(values)
 

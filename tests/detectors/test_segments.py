@@ -62,8 +62,14 @@ def test_others_and_later_segments_feed_one_pooled_monitor() -> None:
     pooled = segments.monitors[POOLED_KEY]
     assert pooled.segment == POOLED and pooled.features["x"].missing.n == 3
     summary = segments.summary()
-    assert summary[POOLED_KEY] == {"segment": POOLED, "events": 3, "monitored": True, "pooled": True,
-                                   "status": "ok", "open_alerts": 0}
+    assert summary[POOLED_KEY] == {
+        "segment": POOLED,
+        "events": 3,
+        "monitored": True,
+        "pooled": True,
+        "status": "ok",
+        "open_alerts": 0,
+    }
     assert summary[_region("eu")]["pooled"] is False
 
 
@@ -100,7 +106,9 @@ def test_many_distinct_segments_keep_the_counting_table_bounded() -> None:
 @settings(max_examples=60, deadline=None)
 @given(
     stream=st.lists(st.integers(0, 30), min_size=1, max_size=600),
-    cap=st.integers(1, 6), table=st.integers(1, 12), share=st.integers(1, 200),
+    cap=st.integers(1, 6),
+    table=st.integers(1, 12),
+    share=st.integers(1, 200),
 )
 def test_selection_invariants(stream: list[int], cap: int, table: int, share: int) -> None:
     """Bounded table; lower-bound counts within n/(k+1); only segments with min_events; at most the cap."""
@@ -127,8 +135,9 @@ def test_selection_invariants(stream: list[int], cap: int, table: int, share: in
 
 
 def test_segment_monitors_split_the_false_alarm_budget() -> None:
-    segments = SegmentMonitors("m", MonitorConfig(budget_events=1e6), max_segments=5, selection_events=100,
-                               min_events=10)
+    segments = SegmentMonitors(
+        "m", MonitorConfig(budget_events=1e6), max_segments=5, selection_events=100, min_events=10
+    )
     _feed(segments, [EU] * 50 + [US] * 30 + [AP] * 5 + [{"region": "x"}] * 15)
     _feed(segments, [AP, EU, US, {"region": "x"}])
     assert len(segments.chosen or []) == 3 and segments.multiplier == 5  # eu, us, x, the pooled one, the model
@@ -247,8 +256,9 @@ def test_a_new_cap_restarts_the_selection_and_resolves_open_alerts() -> None:
 
 
 def test_calibrations_pass_through_up_to_the_limit() -> None:
-    segments = SegmentMonitors("m", MonitorConfig(reference_events=100), max_segments=2, selection_events=10,
-                               min_events=1)
+    segments = SegmentMonitors(
+        "m", MonitorConfig(reference_events=100), max_segments=2, selection_events=10, min_events=1
+    )
     _feed(segments, [EU, US] * 5)
     _feed(segments, [EU, US] * 100)  # each segment's reference of x completes
     assert segments.calibrate_pending(1) == 1

@@ -1,9 +1,11 @@
 """Windowed tests against a reference profile: statistics, calibration, detection and false alarms."""
+
 from __future__ import annotations
 
 import dataclasses
 import math
 from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -12,12 +14,20 @@ from hypothesis import strategies as st
 
 from detectors.alerts import Evidence
 from detectors.calibration import uniform_windows, wasserstein_rows
-from detectors.reference import CategoricalProfile, NumericProfile, ProfileBuilder, build_profile
+from detectors.reference import CategoricalProfile, NumericProfile, build_profile
+from detectors.two_sample import ks_rows, psi_numeric_rows, wasserstein_distance_rows
 from detectors.windowed_tests import (
-    Calibration, WindowedDriftMonitor, calibrate, category_counts, chi_square, ks_statistic, psi, unseen_categories,
-    wasserstein, window_statistics,
+    Calibration,
+    WindowedDriftMonitor,
+    calibrate,
+    category_counts,
+    chi_square,
+    ks_statistic,
+    psi,
+    unseen_categories,
+    wasserstein,
+    window_statistics,
 )
-from detectors.two_sample import _ks_rows, _psi_numeric_rows, _wasserstein_rows
 from streams.codec import decode, encode
 from tests.detectors.batching import assert_split_invariant, cuts, times
 
@@ -49,6 +59,7 @@ def feed_one_by_one(monitor: WindowedDriftMonitor, values: np.ndarray, start: in
 
 # --- statistics -------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def normal_profile() -> NumericProfile:
     p = build_profile(np.random.default_rng(100).normal(0, 1, 400_000))
@@ -68,7 +79,7 @@ def test_statistics_of_a_half_sigma_shift_match_theory(normal_profile: NumericPr
     assert ks_statistic(x, normal_profile) == pytest.approx(phi(0.25) - phi(-0.25), abs=0.01)
     assert wasserstein(x, normal_profile) == pytest.approx(0.5, abs=0.02)
     edges = [-math.inf, *normal_profile.psi_edges, math.inf]
-    shares = [phi(b - 0.5) - phi(a - 0.5) for a, b in zip(edges, edges[1:])]
+    shares = [phi(b - 0.5) - phi(a - 0.5) for a, b in pairwise(edges)]
     expected = sum((w - 0.1) * math.log(w / 0.1) for w in shares)
     assert psi(x, normal_profile) == pytest.approx(expected, rel=0.05)
 
@@ -109,11 +120,14 @@ def test_rare_categories_share_the_other_cell() -> None:
 
 def test_an_empty_window_scores_zero() -> None:
     numeric, categorical = build_profile([1.0, 2.0]), build_profile(["a"])
-    assert ks_statistic(np.array([]), numeric) == psi(np.array([]), numeric) == wasserstein(np.array([]), numeric) == 0.0
+    assert (
+        ks_statistic(np.array([]), numeric) == psi(np.array([]), numeric) == wasserstein(np.array([]), numeric) == 0.0
+    )
     assert psi([], categorical) == chi_square([None], categorical) == 0.0
 
 
 # --- calibration -------------------------------------------------------------------------------------------
+
 
 def test_calibration_is_deterministic_and_grows_with_the_budget(normal_profile: NumericProfile) -> None:
     a = calibrate(normal_profile, 500, 1000, seed=1)
@@ -132,9 +146,14 @@ def test_calibration_grows_with_the_reference_sampling_error(normal_profile: Num
     assert little.threshold("ks") / big.threshold("ks") == pytest.approx(math.sqrt(1.5 / (1 + grow)))
 
 
-@pytest.mark.parametrize("gen", [
-    lambda r, n: r.normal(0, 1, n), lambda r, n: r.poisson(2, n), lambda r, n: r.lognormal(0, 1.5, n),
-])
+@pytest.mark.parametrize(
+    "gen",
+    [
+        lambda r, n: r.normal(0, 1, n),
+        lambda r, n: r.poisson(2, n),
+        lambda r, n: r.lognormal(0, 1.5, n),
+    ],
+)
 def test_calibrated_false_alarm_rate_holds_where_it_can_be_measured(gen: Gen) -> None:
     """alpha = 2% per test, with a fresh reference each time: the observed rate stays near or below it."""
     hits, windows = np.zeros(3), 0
@@ -144,8 +163,8 @@ def test_calibrated_false_alarm_rate_holds_where_it_can_be_measured(gen: Gen) ->
         assert isinstance(profile, NumericProfile)
         cal = calibrate(profile, 500, 50, seed=seed + 10)
         xs = np.sort(gen(rng, (1000, 500)), axis=1).astype(np.float64)  # 1000 windows, tested at once
-        stats = (_ks_rows(xs, profile), _psi_numeric_rows(xs, profile), _wasserstein_rows(xs, profile))
-        hits += [np.sum(s >= cal.threshold(t)) for s, t in zip(stats, cal.tests)]
+        stats = (ks_rows(xs, profile), psi_numeric_rows(xs, profile), wasserstein_distance_rows(xs, profile))
+        hits += [np.sum(s >= cal.threshold(t)) for s, t in zip(stats, cal.tests, strict=True)]
         windows += len(xs)
     assert np.all(hits / windows < 0.03), hits / windows
 
@@ -184,7 +203,7 @@ def test_detects_within_2000_events_and_never_before(drift: str, seed: int) -> N
     assert True in flags
     delay = flags.index(True) + 1
     assert delay <= 2000
-    assert all(flags[delay - 1:])  # stays found while the drift lasts
+    assert all(flags[delay - 1 :])  # stays found while the drift lasts
     evidence = monitor.evidence()
     assert evidence.kind == "data_drift" and evidence.feature == "x" and evidence.detector.startswith("windowed_")
     assert evidence.statistic >= evidence.threshold and evidence.n == 500
@@ -248,14 +267,22 @@ def test_monitor_survives_a_checkpoint_mid_window() -> None:
         shifted = values[5250:] if values.dtype == object else values[5250:] + 0.5
         assert feed(whole, shifted) == feed(part, shifted)
         assert (part.stats, part.windows, part.active, part.calibration) == (
-            whole.stats, whole.windows, whole.active, whole.calibration)
+            whole.stats,
+            whole.windows,
+            whole.active,
+            whole.calibration,
+        )
 
 
 # --- false alarms -------------------------------------------------------------------------------------------
 
 INTEGERS: list[Gen] = [
-    lambda r, n: r.poisson(3, n), lambda r, n: r.integers(0, 10, n), lambda r, n: r.binomial(20, 0.3, n),
-    lambda r, n: np.round(r.normal(40, 12, n)), lambda r, n: r.geometric(0.2, n), lambda r, n: r.poisson(0.3, n),
+    lambda r, n: r.poisson(3, n),
+    lambda r, n: r.integers(0, 10, n),
+    lambda r, n: r.binomial(20, 0.3, n),
+    lambda r, n: np.round(r.normal(40, 12, n)),
+    lambda r, n: r.geometric(0.2, n),
+    lambda r, n: r.poisson(0.3, n),
     lambda r, n: r.integers(0, 2, n),
 ]
 
@@ -267,9 +294,9 @@ def categorical(f: int) -> Gen:
 
 
 STATIONARY: dict[str, Callable[[int], Gen]] = {
-    "normal": lambda f: (lambda r, n: r.normal(f, 1 + f, n)),
-    "lognormal": lambda f: (lambda r, n: r.lognormal(0, 0.25 + 0.1 * f, n)),
-    "uniform": lambda f: (lambda r, n: r.uniform(-f, f + 1, n)),
+    "normal": lambda f: lambda r, n: r.normal(f, 1 + f, n),
+    "lognormal": lambda f: lambda r, n: r.lognormal(0, 0.25 + 0.1 * f, n),
+    "uniform": lambda f: lambda r, n: r.uniform(-f, f + 1, n),
     "integer": lambda f: INTEGERS[f % len(INTEGERS)],
     "categorical": categorical,
 }
@@ -289,10 +316,13 @@ def test_no_false_alarm_on_20k_events_of_20_stationary_features(family: str) -> 
 
 # --- properties -------------------------------------------------------------------------------------------
 
+
 @settings(max_examples=60, deadline=None)
 @given(
     value=st.one_of(st.floats(allow_nan=False), st.integers(), st.text(max_size=4), st.booleans()),
-    window=st.integers(1, 40), reference=st.integers(1, 60), extra=st.integers(0, 150),
+    window=st.integers(1, 40),
+    reference=st.integers(1, 60),
+    extra=st.integers(0, 150),
 )
 def test_a_constant_stream_never_alerts(value: object, window: int, reference: int, extra: int) -> None:
     monitor = WindowedDriftMonitor("c", window=window, reference_size=reference, draws=100)
@@ -333,6 +363,7 @@ def test_categorical_statistics_stay_finite_and_non_negative(reference: list[str
 
 # --- shared calibration ------------------------------------------------------------------------------------
 
+
 def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_features_of_one_size() -> None:
     rng = np.random.default_rng(20)
     shapes = [rng.normal(0, 1, 4000), rng.lognormal(0, 2, 4000), rng.uniform(-5, 5, 4000), rng.standard_t(2, 4000)]
@@ -340,24 +371,30 @@ def test_ks_and_psi_are_the_simulation_of_each_feature_and_shared_by_continuous_
     assert len({c.thresholds[:2] for c in cals}) == 1  # KS and PSI: distribution-free for continuous data
     assert len({round(c.threshold("wasserstein"), 6) for c in cals}) == len(cals)  # Wasserstein: per shape
     u = uniform_windows(400, 500, 2)
-    for x, cal in zip(shapes, cals):  # what the per-feature simulation of old gives, test by test
+    for x, cal in zip(shapes, cals, strict=True):  # what the per-feature simulation of old gives, test by test
         profile = build_profile(x)
         xs = profile.inverse_cdf(u)
         direct = calibrate.__globals__["_tail_quantile"]
         grow = 1 + 400 / profile.sample_size
-        assert cal.threshold("ks") == direct(_ks_rows(xs, profile), 1e-5, 1.0) * math.sqrt(grow)
-        assert cal.threshold("psi") == direct(_psi_numeric_rows(xs, profile), 1e-5, 2.0) * grow
+        assert cal.threshold("ks") == direct(ks_rows(xs, profile), 1e-5, 1.0) * math.sqrt(grow)
+        assert cal.threshold("psi") == direct(psi_numeric_rows(xs, profile), 1e-5, 2.0) * grow
 
 
-@pytest.mark.parametrize("gen", [
-    lambda r, n: r.normal(0, 1, n), lambda r, n: r.lognormal(0, 1.5, n), lambda r, n: r.poisson(2, n),
-    lambda r, n: r.integers(0, 2, n), lambda r, n: np.where(r.random(n) < 0.3, 0.0, r.exponential(1, n)),
-])
+@pytest.mark.parametrize(
+    "gen",
+    [
+        lambda r, n: r.normal(0, 1, n),
+        lambda r, n: r.lognormal(0, 1.5, n),
+        lambda r, n: r.poisson(2, n),
+        lambda r, n: r.integers(0, 2, n),
+        lambda r, n: np.where(r.random(n) < 0.3, 0.0, r.exponential(1, n)),
+    ],
+)
 def test_wasserstein_rows_bound_the_simulated_windows_and_match_them_closely(gen: Gen) -> None:
     rng = np.random.default_rng(21)
     profile = build_profile(gen(rng, 5000).astype(float))
     assert isinstance(profile, NumericProfile)
-    exact = _wasserstein_rows(profile.inverse_cdf(uniform_windows(500, 600, 4)), profile)
+    exact = wasserstein_distance_rows(profile.inverse_cdf(uniform_windows(500, 600, 4)), profile)
     fast = wasserstein_rows(profile, 500, 600, 4)
     assert np.all(fast >= exact - 1e-9)  # a window's quantile between two atoms is bounded, never understated
     assert np.mean(fast - exact) <= 0.01 * np.mean(exact) + 1e-12
@@ -365,8 +402,10 @@ def test_wasserstein_rows_bound_the_simulated_windows_and_match_them_closely(gen
 
 def test_a_new_model_of_continuous_features_calibrates_from_one_shared_simulation() -> None:
     rng = np.random.default_rng(22)
-    monitors = [WindowedDriftMonitor(f"x{i}", build_profile(rng.gamma(1 + i, 1, 3000)), n_features=20, draws=300)
-                for i in range(20)]
+    monitors = [
+        WindowedDriftMonitor(f"x{i}", build_profile(rng.gamma(1 + i, 1, 3000)), n_features=20, draws=300)
+        for i in range(20)
+    ]
     for monitor in monitors:
         monitor.calibrate_now()
     caches = [calibrate.__globals__[name] for name in ("_counted_null", "_coverage")]
@@ -374,12 +413,15 @@ def test_a_new_model_of_continuous_features_calibrates_from_one_shared_simulatio
     for monitor in monitors:
         monitor.set_budget(2e6)
         monitor.calibrate_now()
-    for cache, was in zip(caches, before):  # KS and PSI, and Wasserstein's coverage: none simulated its own
+    for cache, was in zip(
+        caches, before, strict=True
+    ):  # KS and PSI, and Wasserstein's coverage: none simulated its own
         now = cache.cache_info()
         assert now.misses == was.misses and now.hits >= was.hits + 20
 
 
 # --- batches -------------------------------------------------------------------------------------------------
+
 
 def numeric_stream(rng: np.random.Generator, n: int, shift: float, spread: float) -> np.ndarray:
     """Stationary, then drifted (level and spread), then back; some values are not usable."""
@@ -398,18 +440,32 @@ def label_stream(rng: np.random.Generator, n: int) -> np.ndarray:
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2500), given_profile=st.booleans(),
-       window=st.sampled_from([40, 100]), shift=st.sampled_from([0.0, 0.8, 2.0]), spread=st.sampled_from([1.0, 2.5]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 2500),
+    given_profile=st.booleans(),
+    window=st.sampled_from([40, 100]),
+    shift=st.sampled_from([0.0, 0.8, 2.0]),
+    spread=st.sampled_from([1.0, 2.5]),
+)
 def test_any_split_of_a_numeric_stream_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, given_profile: bool, window: int, shift: float, spread: float,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    given_profile: bool,
+    window: int,
+    shift: float,
+    spread: float,
 ) -> None:
     rng = np.random.default_rng(seed)
     profile = build_profile(rng.normal(0, 1, 3000)) if given_profile else None
     x, ts = numeric_stream(rng, n, shift, spread), times(n, rng)
 
     def make() -> WindowedDriftMonitor:
-        return WindowedDriftMonitor("x", profile, window=window, reference_size=300, n_features=2, budget_events=2e3,
-                                    draws=200, seed=1)
+        return WindowedDriftMonitor(
+            "x", profile, window=window, reference_size=300, n_features=2, budget_events=2e3, draws=200, seed=1
+        )
 
     changes = assert_split_invariant(make, lambda m, part: m.update_many(x[part], ts[part]), n, data.draw(cuts(n)))
     assert [active for _, active, _ in changes] == [k % 2 == 0 for k in range(len(changes))]
@@ -417,21 +473,37 @@ def test_any_split_of_a_numeric_stream_gives_the_changes_and_state_of_one_value_
 
 
 @settings(max_examples=40, deadline=None)
-@given(data=st.data(), seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2500), given_profile=st.booleans(),
-       window=st.sampled_from([40, 100]))
+@given(
+    data=st.data(),
+    seed=st.integers(0, 2**32 - 1),
+    n=st.integers(1, 2500),
+    given_profile=st.booleans(),
+    window=st.sampled_from([40, 100]),
+)
 def test_any_split_of_a_categorical_stream_gives_the_changes_and_state_of_one_value_at_a_time(
-    data: st.DataObject, seed: int, n: int, given_profile: bool, window: int,
+    data: st.DataObject,
+    seed: int,
+    n: int,
+    given_profile: bool,
+    window: int,
 ) -> None:
     rng = np.random.default_rng(seed)
     profile = build_profile(rng.choice(list("abc"), 3000).tolist()) if given_profile else None
     labels, ts = label_stream(rng, n), times(n, rng)
 
     def make() -> WindowedDriftMonitor:
-        return WindowedDriftMonitor("city", profile, window=window, reference_size=300, n_features=2,
-                                    budget_events=2e3, draws=200, dtype="categorical")
+        return WindowedDriftMonitor(
+            "city",
+            profile,
+            window=window,
+            reference_size=300,
+            n_features=2,
+            budget_events=2e3,
+            draws=200,
+            dtype="categorical",
+        )
 
-    changes = assert_split_invariant(make, lambda m, part: m.update_many(labels[part], ts[part]), n,
-                                     data.draw(cuts(n)))
+    changes = assert_split_invariant(make, lambda m, part: m.update_many(labels[part], ts[part]), n, data.draw(cuts(n)))
     assert [active for _, active, _ in changes] == [k % 2 == 0 for k in range(len(changes))]
 
 
@@ -455,12 +527,14 @@ def test_values_one_at_a_time_give_the_flags_and_state_of_one_batch() -> None:
     items[9::101] = [None] * len(items[9::101])
     one, batch = (WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5) for _ in range(2))
     assert feed_one_by_one(one, np.array(items, dtype=object)) == feed(batch, np.array(items, dtype=object))
-    assert True in feed_one_by_one(WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5),
-                                   np.array(items, dtype=object))
+    assert True in feed_one_by_one(
+        WindowedDriftMonitor("x", window=200, reference_size=1000, n_features=5), np.array(items, dtype=object)
+    )
     assert encode(one) == encode(batch) and one.missing == batch.missing > 0
 
 
 # --- checkpoints and memory ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("numeric", [True, False])
 def test_the_monitor_round_trips_through_the_checkpoint_codec_at_every_stage(numeric: bool) -> None:

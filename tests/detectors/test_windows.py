@@ -1,4 +1,5 @@
 """RunningMoments, Ring, WindowClock and the rolling sums of RingSum: exact small statistics."""
+
 from __future__ import annotations
 
 import math
@@ -76,9 +77,9 @@ def test_rolling_mean_equals_mean_of_last_size_values(size: int, xs: list[float]
     r = RingSum(size)
     for i, x in enumerate(xs):
         r.push(x)
-        window = xs[max(0, i + 1 - size): i + 1]
+        window = xs[max(0, i + 1 - size) : i + 1]
         # float cancellation is bounded by the magnitudes that passed through the window in the last two laps
-        recent = xs[max(0, i + 1 - 2 * size): i + 1]
+        recent = xs[max(0, i + 1 - 2 * size) : i + 1]
         scale = max(1.0, max(abs(v) for v in recent))
         assert r.n == len(window)
         assert abs(r.mean - math.fsum(window) / len(window)) <= 1e-9 * scale
@@ -90,7 +91,7 @@ def test_rolling_mean_of_zero_one_losses_is_exact_and_in_unit_interval(size: int
     r = RingSum(size)
     for i, b in enumerate(bits):
         r.push(float(b))
-        window = bits[max(0, i + 1 - size): i + 1]
+        window = bits[max(0, i + 1 - size) : i + 1]
         assert r.mean == sum(window) / len(window)
         assert 0.0 <= r.mean <= 1.0
 
@@ -114,10 +115,15 @@ def test_a_ring_created_late_stays_aligned() -> None:
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.data(), st.integers(1, 30), st.lists(st.integers(-100, 100), min_size=1, max_size=200),
-       st.sampled_from(["int8", "int32", "float64"]))
-def test_a_ring_holds_the_last_size_values_for_any_split(data: st.DataObject, size: int, xs: list[int],
-                                                         dtype: str) -> None:
+@given(
+    st.data(),
+    st.integers(1, 30),
+    st.lists(st.integers(-100, 100), min_size=1, max_size=200),
+    st.sampled_from(["int8", "int32", "float64"]),
+)
+def test_a_ring_holds_the_last_size_values_for_any_split(
+    data: st.DataObject, size: int, xs: list[int], dtype: str
+) -> None:
     values = np.array(xs, dtype=dtype)
 
     def feed(ring: Ring, part: slice) -> list:

@@ -27,8 +27,16 @@ def feed(state: ModelState, events: list[Event], settings: Settings, every: int 
     return alerts + state.alerts(now=0.0)
 
 
-def prediction(pid: str, ts: float, value: Any = 1, features: dict[str, Any] | None = None, model_id: str = "churn",
-               version: str = "", score: float | None = None, segment: dict[str, str] | None = None) -> PredictionEvent:
+def prediction(
+    pid: str,
+    ts: float,
+    value: Any = 1,
+    features: dict[str, Any] | None = None,
+    model_id: str = "churn",
+    version: str = "",
+    score: float | None = None,
+    segment: dict[str, str] | None = None,
+) -> PredictionEvent:
     return PredictionEvent(model_id, pid, features or {"x": 1.0}, value, score, version, ts, segment)
 
 

@@ -29,9 +29,17 @@ def _events(seed: int, n: int, start: int = 0) -> list:
     for i in range(start, start + n):
         x = rng.gauss(0 if i < 1500 else 1.5, 1)
         late = {"coupon": rng.choice("xy")} if i >= 900 else {}  # a new feature
-        out.append(prediction(f"p{i}", 1000.0 + i, value=int(x > 0), model_id="m", version="v1", score=rng.random(),
-                              features={"x": x, "c": rng.choice("ab"), "gap": None if rng.random() < 0.1 else 1.0,
-                                        **late}))
+        out.append(
+            prediction(
+                f"p{i}",
+                1000.0 + i,
+                value=int(x > 0),
+                model_id="m",
+                version="v1",
+                score=rng.random(),
+                features={"x": x, "c": rng.choice("ab"), "gap": None if rng.random() < 0.1 else 1.0, **late},
+            )
+        )
         if i >= 3:
             out.append(outcome(f"p{i - 3}", 1000.0 + i, label=int(rng.random() < 0.8), model_id="m"))
     return out
@@ -65,14 +73,17 @@ def test_arrays_and_awkward_floats_round_trip_exactly() -> None:
     assert back.values.tobytes() == value.values.tobytes() and back.numbers == value.numbers
 
 
-@pytest.mark.parametrize("blob", [
-    b"\x80\x04pickle?",
-    b"",
-    msgspec.msgpack.encode({"values": "not an array"}),
-    msgspec.msgpack.encode({"values": msgspec.msgpack.Ext(1, b"|O8" + b"\x00" * 8)}),  # an object array
-    msgspec.msgpack.encode({"values": msgspec.msgpack.Ext(2, msgspec.msgpack.encode(["os.system", {}]))}),
-    msgspec.msgpack.encode({"values": msgspec.msgpack.Ext(9, b"")}),
-])
+@pytest.mark.parametrize(
+    "blob",
+    [
+        b"\x80\x04pickle?",
+        b"",
+        msgspec.msgpack.encode({"values": "not an array"}),
+        msgspec.msgpack.encode({"values": msgspec.msgpack.Ext(1, b"|O8" + b"\x00" * 8)}),  # an object array
+        msgspec.msgpack.encode({"values": msgspec.msgpack.Ext(2, msgspec.msgpack.encode(["os.system", {}]))}),
+        msgspec.msgpack.encode({"values": msgspec.msgpack.Ext(9, b"")}),
+    ],
+)
 def test_anything_but_the_declared_types_is_refused(blob: bytes) -> None:
     with pytest.raises(CheckpointError):
         codec.decode(blob, Holder)

@@ -28,8 +28,13 @@ def test_kafka_python_round_trip(broker: EmbeddedBroker, unique: str) -> None:
         for key, value in sent.items():
             producer.send(topic, value, key=key)
         assert producer.flush(10) == 0 and producer.failed == 0
-    consumer = KafkaConsumer(topic, bootstrap_servers=broker.bootstrap, group_id=f"g-{unique}",
-                             auto_offset_reset="earliest", **GROUP_TIMEOUTS)
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=broker.bootstrap,
+        group_id=f"g-{unique}",
+        auto_offset_reset="earliest",
+        **GROUP_TIMEOUTS,
+    )
     received: dict[bytes, bytes] = {}
     partitions: set[int] = set()
 
@@ -56,16 +61,22 @@ def test_confluent_kafka_round_trip(broker: EmbeddedBroker, unique: str) -> None
         for value in sent:
             producer.send(topic, value, key=value[-1:])
         assert producer.flush(10) == 0 and producer.failed == 0
-    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": f"g-{unique}",
-                         "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
-                         "heartbeat.interval.ms": 1000})
+    consumer = Consumer(
+        {
+            "bootstrap.servers": broker.bootstrap,
+            "group.id": f"g-{unique}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 1000,
+        }
+    )
     received: list[bytes] = []
 
     def poll() -> bool | None:
         message = consumer.poll(0.5)
         if message is not None:
             error = message.error()
-            assert error is None or error.code() == KafkaError._PARTITION_EOF, error
+            assert error is None or error.code() == KafkaError._PARTITION_EOF, error  # noqa: SLF001 (librdkafka names it so)
             if error is None:
                 received.append(message.value())
         return True if len(received) >= len(sent) else None

@@ -1,4 +1,5 @@
 """Event-time order: any arrival order within the disorder bound releases the same sequence."""
+
 from __future__ import annotations
 
 import random
@@ -32,15 +33,23 @@ def _shuffle_within(events: list, bound: float, rng: random.Random) -> list:
     while pending:
         # the oldest pending event must come before any prediction more than ``bound`` newer than it
         limit = pending[0].timestamp + bound
-        choices = [i for i, e in enumerate(pending[:40]) if not (isinstance(e, PredictionEvent) and e.timestamp > limit)]
+        choices = [
+            i for i, e in enumerate(pending[:40]) if not (isinstance(e, PredictionEvent) and e.timestamp > limit)
+        ]
         arrived.append(pending.pop(rng.choice(choices)))
     return arrived
 
 
 @settings(max_examples=150, deadline=None)
-@given(seed=st.integers(0, 10**6), n=st.integers(0, 120), bound=st.sampled_from([0.0, 2.0, 10.0]),
-       release_every=st.integers(1, 30))
-def test_any_order_within_the_bound_releases_event_time_order(seed: int, n: int, bound: float, release_every: int) -> None:
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(0, 120),
+    bound=st.sampled_from([0.0, 2.0, 10.0]),
+    release_every=st.integers(1, 30),
+)
+def test_any_order_within_the_bound_releases_event_time_order(
+    seed: int, n: int, bound: float, release_every: int
+) -> None:
     rng = random.Random(seed)
     events = _events(rng, n)
     buffer = EventTimeBuffer(max_disorder_s=bound)

@@ -1,4 +1,5 @@
 """Contract v1 validation: every rejection names its field in one line; valid events parse as documented."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ MISSING = object()
 
 def prediction(**changes: Any) -> dict[str, Any]:
     event: dict[str, Any] = {
-        "model_id": "churn-v2", "prediction_id": "p-1", "features": {"age": 42, "plan": "pro"},
-        "prediction": 1, "score": 0.8, "model_version": "v2", "timestamp": "2026-01-01T00:00:00Z",
+        "model_id": "churn-v2",
+        "prediction_id": "p-1",
+        "features": {"age": 42, "plan": "pro"},
+        "prediction": 1,
+        "score": 0.8,
+        "model_version": "v2",
+        "timestamp": "2026-01-01T00:00:00Z",
         "segment": {"region": "eu"},
     }
     for name, value in changes.items():
@@ -47,18 +53,22 @@ def rejection(parse: Any, obj: Any) -> InvalidEvent:
 
 # --- decode_message -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("raw,got", [
-    (b"{not json", None),
-    (b"", None),
-    (b'{"model_id": "m",', None),
-    (b"\xff\xfe{}", None),
-    (b"42", "number"),
-    (b"-1.5", "number"),
-    (b'"an event"', "string"),
-    (b"null", "null"),
-    (b"true", "boolean"),
-    (None, None),  # a tombstone
-])
+
+@pytest.mark.parametrize(
+    "raw,got",
+    [
+        (b"{not json", None),
+        (b"", None),
+        (b'{"model_id": "m",', None),
+        (b"\xff\xfe{}", None),
+        (b"42", "number"),
+        (b"-1.5", "number"),
+        (b'"an event"', "string"),
+        (b"null", "null"),
+        (b"true", "boolean"),
+        (None, None),  # a tombstone
+    ],
+)
 def test_decode_message_rejects_what_is_not_an_object_or_array(raw: bytes | None, got: str | None) -> None:
     with pytest.raises(InvalidEvent) as info:
         decode_message(raw)
@@ -70,13 +80,16 @@ def test_decode_message_rejects_what_is_not_an_object_or_array(raw: bytes | None
         assert message.endswith(f"got {got}")
 
 
-@pytest.mark.parametrize("raw,events", [
-    (b'{"a": 1}', [{"a": 1}]),
-    (b'[{"a": 1}, {"b": 2}]', [{"a": 1}, {"b": 2}]),
-    (b' [{"a": 1}] ', [{"a": 1}]),
-    (b"[]", []),
-    (b'[1, "x", null, []]', [1, "x", None, []]),  # elements are judged one by one, later
-])
+@pytest.mark.parametrize(
+    "raw,events",
+    [
+        (b'{"a": 1}', [{"a": 1}]),
+        (b'[{"a": 1}, {"b": 2}]', [{"a": 1}, {"b": 2}]),
+        (b' [{"a": 1}] ', [{"a": 1}]),
+        (b"[]", []),
+        (b'[1, "x", null, []]', [1, "x", None, []]),  # elements are judged one by one, later
+    ],
+)
 def test_decode_message_accepts_objects_and_arrays(raw: bytes, events: list[Any]) -> None:
     assert decode_message(raw) == events
 
@@ -101,8 +114,9 @@ BAD_MODEL_IDS = [
 ]
 
 
-@pytest.mark.parametrize("parse,make", [(PredictionEvent.parse, prediction), (OutcomeEvent.parse, outcome)],
-                         ids=["prediction", "outcome"])
+@pytest.mark.parametrize(
+    "parse,make", [(PredictionEvent.parse, prediction), (OutcomeEvent.parse, outcome)], ids=["prediction", "outcome"]
+)
 @pytest.mark.parametrize("model_id", BAD_MODEL_IDS)
 def test_bad_model_id(parse: Any, make: Any, model_id: Any) -> None:
     exc = rejection(parse, make(model_id=model_id))
@@ -111,13 +125,22 @@ def test_bad_model_id(parse: Any, make: Any, model_id: Any) -> None:
     assert exc.model_id is None  # the model is unknown: nothing to count it against
 
 
-@pytest.mark.parametrize("parse,make", [(PredictionEvent.parse, prediction), (OutcomeEvent.parse, outcome)],
-                         ids=["prediction", "outcome"])
-@pytest.mark.parametrize("prediction_id", [
-    pytest.param(MISSING, id="missing"), pytest.param(None, id="null"), pytest.param(17, id="number"),
-    pytest.param(["p"], id="array"), pytest.param({}, id="object"), pytest.param(False, id="boolean"),
-    pytest.param("", id="empty"), pytest.param("p" * 257, id="257-chars"),
-])
+@pytest.mark.parametrize(
+    "parse,make", [(PredictionEvent.parse, prediction), (OutcomeEvent.parse, outcome)], ids=["prediction", "outcome"]
+)
+@pytest.mark.parametrize(
+    "prediction_id",
+    [
+        pytest.param(MISSING, id="missing"),
+        pytest.param(None, id="null"),
+        pytest.param(17, id="number"),
+        pytest.param(["p"], id="array"),
+        pytest.param({}, id="object"),
+        pytest.param(False, id="boolean"),
+        pytest.param("", id="empty"),
+        pytest.param("p" * 257, id="257-chars"),
+    ],
+)
 def test_bad_prediction_id(parse: Any, make: Any, prediction_id: Any) -> None:
     exc = rejection(parse, make(prediction_id=prediction_id))
     assert str(exc).startswith("prediction_id: ")
@@ -211,12 +234,15 @@ def test_the_first_bad_field_wins_and_the_message_says_what_it_got() -> None:
     assert "seconds" in str(rejection(PredictionEvent.parse, prediction(timestamp=1e16)))
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("2026-01-01T00:00:00", 1767225600.0),  # no offset, as datetime.isoformat() writes: read as UTC
-    ("2026-01-01T00:00:00.250", 1767225600.25),
-    (1767225600000, 1767225600.0),  # epoch milliseconds, as Java producers send: read as milliseconds
-    (1767225600250.0, 1767225600.25),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("2026-01-01T00:00:00", 1767225600.0),  # no offset, as datetime.isoformat() writes: read as UTC
+        ("2026-01-01T00:00:00.250", 1767225600.25),
+        (1767225600000, 1767225600.0),  # epoch milliseconds, as Java producers send: read as milliseconds
+        (1767225600250.0, 1767225600.25),
+    ],
+)
 def test_common_near_misses_of_the_timestamp_contract_are_read_not_rejected(value: Any, expected: float) -> None:
     assert PredictionEvent.parse(prediction(timestamp=value), record_ts=0.0).timestamp == expected
     assert OutcomeEvent.parse(outcome(timestamp=value), record_ts=0.0).timestamp == expected
@@ -227,16 +253,21 @@ def test_a_long_bad_model_id_is_shortened_in_the_message() -> None:
     assert len(str(exc)) < 200
 
 
-@pytest.mark.parametrize("changes", [
-    {"features": {"a\nb": {"x": 1}}},
-    {"segment": {"a\nb": 1}},
-], ids=["feature-name", "segment-name"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"features": {"a\nb": {"x": 1}}},
+        {"segment": {"a\nb": 1}},
+    ],
+    ids=["feature-name", "segment-name"],
+)
 def test_messages_stay_on_one_line_whatever_the_names(changes: dict[str, Any]) -> None:
     exc = rejection(PredictionEvent.parse, prediction(**changes))
     assert "\n" not in str(exc)
 
 
 # --- valid events ---------------------------------------------------------------------------------
+
 
 def test_a_full_prediction() -> None:
     event = PredictionEvent.parse(prediction(), RECORD_TS)
@@ -246,8 +277,9 @@ def test_a_full_prediction() -> None:
     assert (event.prediction, event.score, event.model_version) == (1, 0.8, "v2")
     assert event.timestamp == 1767225600.0
     assert event.segment == {"region": "eu"}
-    assert event == PredictionEvent("churn-v2", "p-1", {"age": 42, "plan": "pro"}, 1, 0.8, "v2", 1767225600.0,
-                                    {"region": "eu"})
+    assert event == PredictionEvent(
+        "churn-v2", "p-1", {"age": 42, "plan": "pro"}, 1, 0.8, "v2", 1767225600.0, {"region": "eu"}
+    )
     assert decode_predictions(json.dumps(prediction()).encode(), RECORD_TS).events == [event]  # the fast path agrees
 
 
@@ -260,9 +292,16 @@ def test_a_minimal_prediction_gets_the_defaults() -> None:
     assert event.segment is None
 
 
-@pytest.mark.parametrize("changes", [
-    {"score": None}, {"model_version": None}, {"timestamp": None}, {"segment": None},
-], ids=["score", "model_version", "timestamp", "segment"])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"score": None},
+        {"model_version": None},
+        {"timestamp": None},
+        {"segment": None},
+    ],
+    ids=["score", "model_version", "timestamp", "segment"],
+)
 def test_explicit_nulls_for_optional_fields_mean_absent(changes: dict[str, Any]) -> None:
     event = PredictionEvent.parse(prediction(**changes), RECORD_TS)
     name = next(iter(changes))
@@ -270,8 +309,20 @@ def test_explicit_nulls_for_optional_fields_mean_absent(changes: dict[str, Any])
 
 
 def test_every_feature_value_type() -> None:
-    features = {"int": 3, "float": 2.5, "neg": -1e300, "zero": 0, "str": "pro", "empty": "", "true": True,
-                "false": False, "null": None, "f" * 128: 1, "": "unnamed", "ünï cödé": 1}
+    features = {
+        "int": 3,
+        "float": 2.5,
+        "neg": -1e300,
+        "zero": 0,
+        "str": "pro",
+        "empty": "",
+        "true": True,
+        "false": False,
+        "null": None,
+        "f" * 128: 1,
+        "": "unnamed",
+        "ünï cödé": 1,
+    }
     event = PredictionEvent.parse(prediction(features=features), RECORD_TS)
     assert event.features == features
     assert event.features["true"] is True and event.features["null"] is None
@@ -295,19 +346,22 @@ def test_score_bounds_are_inclusive(score: float) -> None:
     assert event.score == float(score) and isinstance(event.score, float)
 
 
-@pytest.mark.parametrize("text,epoch", [
-    ("2026-01-01T00:00:00Z", 1767225600.0),
-    ("2026-01-01T00:00:00z", 1767225600.0),
-    ("2026-01-01t00:00:00Z", 1767225600.0),
-    ("2026-01-01T00:00:00+00:00", 1767225600.0),
-    ("2026-01-01T01:00:00+01:00", 1767225600.0),
-    ("2025-12-31T19:00:00-05:00", 1767225600.0),
-    ("2026-01-01T05:30:00+05:30", 1767225600.0),
-    ("2026-01-01T00:00:00.250Z", 1767225600.25),
-    ("2026-01-01T00:00:00.5+01:00", 1767222000.5),
-    ("2026-01-01T00:00:00.123456Z", 1767225600.123456),
-    ("1970-01-01T00:00:00Z", 0.0),
-])
+@pytest.mark.parametrize(
+    "text,epoch",
+    [
+        ("2026-01-01T00:00:00Z", 1767225600.0),
+        ("2026-01-01T00:00:00z", 1767225600.0),
+        ("2026-01-01t00:00:00Z", 1767225600.0),
+        ("2026-01-01T00:00:00+00:00", 1767225600.0),
+        ("2026-01-01T01:00:00+01:00", 1767225600.0),
+        ("2025-12-31T19:00:00-05:00", 1767225600.0),
+        ("2026-01-01T05:30:00+05:30", 1767225600.0),
+        ("2026-01-01T00:00:00.250Z", 1767225600.25),
+        ("2026-01-01T00:00:00.5+01:00", 1767222000.5),
+        ("2026-01-01T00:00:00.123456Z", 1767225600.123456),
+        ("1970-01-01T00:00:00Z", 0.0),
+    ],
+)
 def test_rfc3339_timestamps(text: str, epoch: float) -> None:
     assert PredictionEvent.parse(prediction(timestamp=text), RECORD_TS).timestamp == pytest.approx(epoch, abs=1e-6)
     assert OutcomeEvent.parse(outcome(timestamp=text), RECORD_TS).timestamp == pytest.approx(epoch, abs=1e-6)
@@ -352,16 +406,29 @@ def test_a_decoded_batch_parses_event_by_event() -> None:
     assert str(exc).startswith("label: ") and exc.model_id == "b"
 
 
-JSON_LEAVES = st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False) \
-    | st.text(max_size=12) | st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01 00:00:00", "soon", "m", "p"])
-JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=6), inner, max_size=3), max_leaves=8)
+JSON_LEAVES = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=12)
+    | st.sampled_from(["2026-01-01T00:00:00Z", "2026-01-01 00:00:00", "soon", "m", "p"])
+)
+JSON_VALUES = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
 FIELD_VALUES = {
     "model_id": st.sampled_from(["m", "churn-v2", "x" * 129, "bad id", ""]) | JSON_VALUES,
     "prediction_id": st.sampled_from(["p", "", "p" * 257]) | JSON_VALUES,
     "features": st.dictionaries(st.text(max_size=130), JSON_LEAVES, max_size=4) | JSON_VALUES,
-    "prediction": JSON_VALUES, "label": JSON_VALUES, "score": st.floats(-1, 2) | JSON_VALUES,
-    "model_version": JSON_VALUES, "timestamp": st.floats(-1, 2e14) | JSON_VALUES, "segment": JSON_VALUES,
+    "prediction": JSON_VALUES,
+    "label": JSON_VALUES,
+    "score": st.floats(-1, 2) | JSON_VALUES,
+    "model_version": JSON_VALUES,
+    "timestamp": st.floats(-1, 2e14) | JSON_VALUES,
+    "segment": JSON_VALUES,
 }
 EVENTS = st.fixed_dictionaries({}, optional=FIELD_VALUES)
 

@@ -1,4 +1,5 @@
 """LabelJoin: outcomes meet predictions in either order, bounded in memory, exact in its counts."""
+
 from __future__ import annotations
 
 import random
@@ -23,15 +24,21 @@ def out(pid: str, ts: float, label: object = 1) -> OutcomeEvent:
 
 def counts(join: LabelJoin) -> dict[str, int]:
     return {
-        "joined": join.joined, "expired": join.expired, "unmatched": join.unmatched_outcomes,
-        "duplicates": join.duplicate_outcomes, "pending": len(join.pending), "early": len(join.early),
+        "joined": join.joined,
+        "expired": join.expired,
+        "unmatched": join.unmatched_outcomes,
+        "duplicates": join.duplicate_outcomes,
+        "pending": len(join.pending),
+        "early": len(join.early),
     }
 
 
 def test_prediction_then_outcome() -> None:
     join = LabelJoin()
     assert join.add_prediction(pred("p1", 100.0, prediction="spam", score=0.7)) == []
-    assert join.add_outcome(out("p1", 160.0, label="ham")) == [JoinedPair("p1", "spam", 0.7, "ham", 160.0)]  # when it met
+    assert join.add_outcome(out("p1", 160.0, label="ham")) == [
+        JoinedPair("p1", "spam", 0.7, "ham", 160.0)
+    ]  # when it met
     assert counts(join) == dict(joined=1, expired=0, unmatched=0, duplicates=0, pending=0, early=0)
 
 
@@ -190,8 +197,10 @@ def test_counts_add_up_with_unique_ids(data: st.DataObject) -> None:
             events.append(out(f"p{i}", float(times[2 * i + 1])))
     events = data.draw(st.permutations(events))
     join = LabelJoin(
-        lateness_budget_s=data.draw(st.integers(1, 2000)), outcome_grace_s=data.draw(st.integers(1, 2000)),
-        max_pending_predictions=data.draw(st.integers(1, 50)), max_pending_outcomes=data.draw(st.integers(1, 50)),
+        lateness_budget_s=data.draw(st.integers(1, 2000)),
+        outcome_grace_s=data.draw(st.integers(1, 2000)),
+        max_pending_predictions=data.draw(st.integers(1, 50)),
+        max_pending_outcomes=data.draw(st.integers(1, 50)),
     )
     predictions = outcomes = 0
     for event in events:

@@ -11,14 +11,16 @@ import redis
 
 from scripts.harness import WorkerProcess, kafka_producer, wait_for
 from streams.errors import ConfigurationError
-from streams.model_config import ModelConfigStore, load_file
 from streams.keys import RedisKeys
+from streams.model_config import ModelConfigStore, load_file
 from streams.settings import Settings
 
 
 def test_json_and_yaml_files(tmp_path: Path) -> None:
     (tmp_path / "churn.json").write_text(json.dumps({"model_id": "churn", "task": "regression"}))
-    (tmp_path / "all.yaml").write_text("model_id: a\nignore_features: [user_id]\n---\n- model_id: b\n  missing_rate_min_jump: 0.5\n")
+    (tmp_path / "all.yaml").write_text(
+        "model_id: a\nignore_features: [user_id]\n---\n- model_id: b\n  missing_rate_min_jump: 0.5\n"
+    )
     assert [c.task for c in load_file(tmp_path / "churn.json")] == ["regression"]
     configs = load_file(tmp_path / "all.yaml")
     assert [c.model_id for c in configs] == ["a", "b"]
@@ -33,18 +35,25 @@ def test_detectors_budgets_and_windows_are_set_per_model(tmp_path: Path) -> None
     )
     config = load_file(tmp_path / "m.yaml")[0].monitor_config(Settings())
     assert (config.concept_drift_detector, config.budget_events, config.window, config.reference_events) == (
-        "eddm", 1e7, 1000, 5000)
+        "eddm",
+        1e7,
+        1000,
+        5000,
+    )
     default = load_file(tmp_path / "m.yaml")[0].model_copy(update={"concept_drift_detector": None})
     assert default.monitor_config(Settings()).concept_drift_detector is None
 
 
-@pytest.mark.parametrize("text, reason", [
-    ('{"model_id": "m", "concept_drift_detector": "kswin"}', "concept_drift_detector"),
-    ('{"model_id": "bad id"}', "model_id"),
-    ('{"model_id": "m", "task": "ranking"}', "task"),
-    ('{"model_id": "m", "drift_min_effct": 0.3}', "drift_min_effct"),
-    ("{not json", "m.json"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ('{"model_id": "m", "concept_drift_detector": "kswin"}', "concept_drift_detector"),
+        ('{"model_id": "bad id"}', "model_id"),
+        ('{"model_id": "m", "task": "ranking"}', "task"),
+        ('{"model_id": "m", "drift_min_effct": 0.3}', "drift_min_effct"),
+        ("{not json", "m.json"),
+    ],
+)
 def test_bad_files_say_what_is_wrong(tmp_path: Path, text: str, reason: str) -> None:
     path = tmp_path / "m.json"
     path.write_text(text)
@@ -59,8 +68,12 @@ def test_a_running_worker_picks_up_a_new_configuration(driftline_env: dict[str, 
 
     def send(start: int, n: int) -> None:
         for i in range(start, start + n):
-            event = {"model_id": "price", "prediction_id": str(i), "features": {"x": i % 7, "user_id": i},
-                     "prediction": 3}
+            event = {
+                "model_id": "price",
+                "prediction_id": str(i),
+                "features": {"x": i % 7, "user_id": i},
+                "prediction": 3,
+            }
             producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode())
             outcome = {"model_id": "price", "prediction_id": str(i), "label": 3 + (i % 2)}
             producer.send(driftline_env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcome).encode())

@@ -23,9 +23,14 @@ def _state(model: str, n: int) -> ModelState:
     settings = Settings(model_probation_events=1)
     state = ModelState.create(model, settings)
     rng = random.Random(1)
-    events = [e for i in range(n) for e in (
-        prediction(str(i), 100.0 + i, features={"x": rng.random()}, model_id=model, version="v2", score=0.5),
-        outcome(str(i), 100.0 + i, label=i % 4 != 0, model_id=model))]
+    events = [
+        e
+        for i in range(n)
+        for e in (
+            prediction(str(i), 100.0 + i, features={"x": rng.random()}, model_id=model, version="v2", score=0.5),
+            outcome(str(i), 100.0 + i, label=i % 4 != 0, model_id=model),
+        )
+    ]
     feed(state, events, settings)
     return state
 

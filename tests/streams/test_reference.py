@@ -32,9 +32,12 @@ def test_csv_and_json_lines_become_bounded_profiles(tmp_path: Path) -> None:
     assert len(profiles["income"].quantiles) <= 201  # bounded whatever the sample size
     assert isinstance(profiles["plan"], CategoricalProfile)
     assert abs(profiles["age"].missing_rate - 0.1) < 0.01
-    (tmp_path / "events.jsonl").write_text("\n".join(
-        json.dumps({"model_id": "m", "prediction_id": str(i), "features": {"x": i, "c": "a"}, "prediction": 1})
-        for i in range(100)))
+    (tmp_path / "events.jsonl").write_text(
+        "\n".join(
+            json.dumps({"model_id": "m", "prediction_id": str(i), "features": {"x": i, "c": "a"}, "prediction": 1})
+            for i in range(100)
+        )
+    )
     assert set(build_reference(read_rows(tmp_path / "events.jsonl"))) == {"x", "c"}
 
 
@@ -53,9 +56,19 @@ def test_a_worker_tests_live_data_against_the_uploaded_reference(
     with WorkerProcess(driftline_env, tmp_path / "worker.log").start().ready():
         time.sleep(2.5)  # the worker loads references with the configurations, every 2 s
         for start in range(0, 3000, 100):
-            batch = [{"model_id": "credit", "prediction_id": str(i), "prediction": 1,
-                      "features": {"income": rng.gauss(55_000, 10_000), "plan": rng.choice(["basic", "pro"]),
-                                   "age": rng.randint(18, 80)}} for i in range(start, start + 100)]
+            batch = [
+                {
+                    "model_id": "credit",
+                    "prediction_id": str(i),
+                    "prediction": 1,
+                    "features": {
+                        "income": rng.gauss(55_000, 10_000),
+                        "plan": rng.choice(["basic", "pro"]),
+                        "age": rng.randint(18, 80),
+                    },
+                }
+                for i in range(start, start + 100)
+            ]
             producer.send(driftline_env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(batch).encode())
         assert producer.flush() == 0 and producer.failed == 0
         producer.close()

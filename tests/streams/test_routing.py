@@ -1,4 +1,5 @@
 """route(): raw input records to validated events on the owning partition, and contract dead letters."""
+
 from __future__ import annotations
 
 import base64
@@ -6,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -13,8 +15,6 @@ from hypothesis import strategies as st
 from kafka.partitioner import DefaultPartitioner
 
 from detectors import rfc3339
-import msgspec
-
 from streams.routing import FORWARD_DECODER, DeadLetter, Forwarded, RawRecord, partition_for, route
 
 PREDICTIONS = "driftline.predictions"
@@ -28,8 +28,9 @@ def pred(model_id: str, prediction_id: str, **extra: Any) -> dict[str, Any]:
     return {"model_id": model_id, "prediction_id": prediction_id, "features": {"x": 1.0}, "prediction": 1, **extra}
 
 
-def record(value: Any, key: bytes | None = None, topic: str = PREDICTIONS, offset: int = 42,
-           timestamp: float = 1_767_000_000.0) -> RawRecord:
+def record(
+    value: Any, key: bytes | None = None, topic: str = PREDICTIONS, offset: int = 42, timestamp: float = 1_767_000_000.0
+) -> RawRecord:
     raw = value if isinstance(value, bytes) or value is None else orjson.dumps(value)
     return RawRecord(topic, 3, offset, key, raw, timestamp)
 
@@ -39,8 +40,12 @@ KINDS = {"PredictionEvent": "prediction", "OutcomeEvent": "outcome", "Invalid": 
 
 def flat(item: Forwarded) -> dict[str, Any]:
     """A routed event as a plain dict: its kind, fields, source offset ``o`` and index ``i``."""
-    return {"type": KINDS[type(item.event).__name__], **msgspec.structs.asdict(item.event), "o": item.offset,
-            "i": item.index}
+    return {
+        "type": KINDS[type(item.event).__name__],
+        **msgspec.structs.asdict(item.event),
+        "o": item.offset,
+        "i": item.index,
+    }
 
 
 def all_events(batch: Any) -> list[tuple[int, dict[str, Any]]]:
@@ -57,6 +62,7 @@ def dead_letter_doc(letter: DeadLetter) -> dict[str, Any]:
 
 
 # --- partitioning ---------------------------------------------------------------------------------
+
 
 class _Cluster:
     """Just enough ClusterMetadata for kafka-python's DefaultPartitioner."""
@@ -110,11 +116,14 @@ def test_partition_for_matches_the_java_default_partitioner(model_id: str, murmu
 
 
 def test_partition_for_is_stable() -> None:
-    assert [partition_for(m, 8) for m in ("churn", "fraud", "ltv")] == [partition_for(m, 8) for m in ("churn", "fraud", "ltv")]
+    assert [partition_for(m, 8) for m in ("churn", "fraud", "ltv")] == [
+        partition_for(m, 8) for m in ("churn", "fraud", "ltv")
+    ]
     assert len({partition_for(f"model-{i}", 8) for i in range(100)}) == 8  # spreads models over partitions
 
 
 # --- routing --------------------------------------------------------------------------------------
+
 
 def test_a_mixed_batch_rejects_only_its_bad_event() -> None:
     bad = {"model_id": "fraud", "prediction_id": "p3", "prediction": 1}  # no features
@@ -129,7 +138,11 @@ def test_a_mixed_batch_rejects_only_its_bad_event() -> None:
 
     routed = all_events(batch)
     assert sorted((e["model_id"], e.get("prediction_id", "")) for _, e in routed) == [
-        ("churn", "p1"), ("churn", "p5"), ("fraud", ""), ("fraud", "p2"), ("ltv", "p4"),
+        ("churn", "p1"),
+        ("churn", "p5"),
+        ("fraud", ""),
+        ("fraud", "p2"),
+        ("ltv", "p4"),
     ]
     for partition, event in routed:
         assert partition == partition_for(event["model_id"], PARTITIONS)
@@ -137,11 +150,21 @@ def test_a_mixed_batch_rejects_only_its_bad_event() -> None:
     assert all(e["o"] == 42 for _, e in routed)  # each event carries its source offset
     fraud = events_on(batch, partition_for("fraud", PARTITIONS))
     assert [e for e in fraud if e["model_id"] == "fraud"] == [
-        {**pred("fraud", "p2"), "type": "prediction", "score": None, "model_version": "",
-         "timestamp": 1_767_000_000.0, "segment": None, "o": 42, "i": 1},
+        {
+            **pred("fraud", "p2"),
+            "type": "prediction",
+            "score": None,
+            "model_version": "",
+            "timestamp": 1_767_000_000.0,
+            "segment": None,
+            "o": 42,
+            "i": 1,
+        },
         {"type": "invalid", "model_id": "fraud", "o": 42, "i": 2},
     ]
-    churn = [e["prediction_id"] for e in events_on(batch, partition_for("churn", PARTITIONS)) if e["model_id"] == "churn"]
+    churn = [
+        e["prediction_id"] for e in events_on(batch, partition_for("churn", PARTITIONS)) if e["model_id"] == "churn"
+    ]
     assert churn == ["p1", "p5"]  # order kept within a model
 
 
@@ -157,9 +180,20 @@ def test_records_route_by_model_id_whatever_their_key(key: bytes | None) -> None
 def test_outcomes_are_parsed_as_outcomes() -> None:
     value = {"model_id": "churn", "prediction_id": "p1", "label": True}
     batch = route([record(value, topic=OUTCOMES, timestamp=5.0)], PREDICTIONS, PARTITIONS, NOW)
-    assert all_events(batch) == [(partition_for("churn", PARTITIONS), {
-        "type": "outcome", "model_id": "churn", "prediction_id": "p1", "label": True, "timestamp": 5.0, "o": 42, "i": 0,
-    })]
+    assert all_events(batch) == [
+        (
+            partition_for("churn", PARTITIONS),
+            {
+                "type": "outcome",
+                "model_id": "churn",
+                "prediction_id": "p1",
+                "label": True,
+                "timestamp": 5.0,
+                "o": 42,
+                "i": 0,
+            },
+        )
+    ]
     # an outcome-shaped event on the predictions topic lacks features and a prediction
     rejected = route([record(value)], PREDICTIONS, PARTITIONS, NOW)
     assert rejected.dead_letters[0].error.startswith("features: ")
@@ -168,17 +202,23 @@ def test_outcomes_are_parsed_as_outcomes() -> None:
 def test_an_invalid_event_of_a_known_model_is_counted_for_that_model() -> None:
     value = pred("churn", "p1", score=3)
     batch = route([record(value, key=b"churn")], PREDICTIONS, PARTITIONS, NOW)
-    assert all_events(batch) == [(partition_for("churn", PARTITIONS), {"type": "invalid", "model_id": "churn", "o": 42, "i": 0})]
+    assert all_events(batch) == [
+        (partition_for("churn", PARTITIONS), {"type": "invalid", "model_id": "churn", "o": 42, "i": 0})
+    ]
     doc = dead_letter_doc(batch.dead_letters[0])
     assert set(doc) == DEAD_LETTER_FIELDS  # a single event: no batch_index
     assert doc["error"] == "score: must be a number in [0, 1], got 3"
     assert doc["payload"] == orjson.dumps(value).decode()  # the original bytes
 
 
-@pytest.mark.parametrize("value", [
-    {"prediction_id": "p1", "features": {}, "prediction": 1},
-    {"model_id": "bad id", "prediction_id": "p1", "features": {}, "prediction": 1},
-], ids=["no-model-id", "bad-model-id"])
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"prediction_id": "p1", "features": {}, "prediction": 1},
+        {"model_id": "bad id", "prediction_id": "p1", "features": {}, "prediction": 1},
+    ],
+    ids=["no-model-id", "bad-model-id"],
+)
 def test_an_event_without_a_valid_model_id_is_only_dead_lettered(value: dict[str, Any]) -> None:
     batch = route([record(value)], PREDICTIONS, PARTITIONS, NOW)
     assert all_events(batch) == []
@@ -225,12 +265,15 @@ def test_a_payload_that_is_not_utf8_is_dead_lettered_as_base64(raw: bytes) -> No
     assert all_events(batch) == []
 
 
-@pytest.mark.parametrize("raw,error", [
-    (b"not json", "message: not valid JSON"),
-    (b"42", "message: must be a JSON object or an array of objects, got number"),
-    (b"null", "message: must be a JSON object or an array of objects, got null"),
-    (None, "message: empty value (tombstone)"),
-])
+@pytest.mark.parametrize(
+    "raw,error",
+    [
+        (b"not json", "message: not valid JSON"),
+        (b"42", "message: must be a JSON object or an array of objects, got number"),
+        (b"null", "message: must be a JSON object or an array of objects, got null"),
+        (None, "message: empty value (tombstone)"),
+    ],
+)
 def test_undecodable_messages(raw: bytes | None, error: str) -> None:
     batch = route([record(raw, key=b"churn")], PREDICTIONS, PARTITIONS, NOW)
     doc = dead_letter_doc(batch.dead_letters[0])
@@ -241,8 +284,9 @@ def test_undecodable_messages(raw: bytes | None, error: str) -> None:
 
 
 def test_the_record_timestamp_fills_in_a_missing_event_time() -> None:
-    batch = route([record(pred("m", "1"), timestamp=123.5), record(pred("m", "2", timestamp=7))],
-                  PREDICTIONS, PARTITIONS, NOW)
+    batch = route(
+        [record(pred("m", "1"), timestamp=123.5), record(pred("m", "2", timestamp=7))], PREDICTIONS, PARTITIONS, NOW
+    )
     assert [e["timestamp"] for _, e in all_events(batch)] == [123.5, 7.0]
 
 
@@ -278,7 +322,9 @@ def test_events_are_grouped_by_source_topic_and_partition() -> None:
     ]
     batch = route(records, PREDICTIONS, PARTITIONS, NOW)
     assert {key: [e.offset for e in events] for key, events in batch.events.items()} == {
-        (owner, f"{PREDICTIONS}/0"): [5], (owner, f"{PREDICTIONS}/1"): [7], (owner, f"{OUTCOMES}/0"): [9],
+        (owner, f"{PREDICTIONS}/0"): [5],
+        (owner, f"{PREDICTIONS}/1"): [7],
+        (owner, f"{OUTCOMES}/0"): [9],
     }
     sources = sorted(FORWARD_DECODER.decode(body).source for partition, body in batch.messages() if partition == owner)
     assert sources == [f"{OUTCOMES}/0", f"{PREDICTIONS}/0", f"{PREDICTIONS}/1"]
@@ -288,8 +334,10 @@ def test_big_batches_split_into_bounded_messages_that_still_dedupe() -> None:
     from streams.settings import Settings
     from streams.tasks import TaskState
 
-    events = [{"model_id": "m", "prediction_id": f"p{i}", "features": {"x": float(i), "pad": "z" * 200},
-               "prediction": 1} for i in range(2000)]
+    events = [
+        {"model_id": "m", "prediction_id": f"p{i}", "features": {"x": float(i), "pad": "z" * 200}, "prediction": 1}
+        for i in range(2000)
+    ]
     record = RawRecord(PREDICTIONS, 0, 7, b"m", json.dumps(events).encode(), 1.0)
     messages = list(route([record], PREDICTIONS, 1, now=0.0).messages(max_bytes=64 * 1024))
     assert len(messages) > 4 and all(len(value) <= 64 * 1024 + 1024 for _, value in messages)

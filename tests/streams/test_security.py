@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import faust
 import pytest
 
-import faust
 from streams.errors import ConfigurationError
 from streams.security import faust_credentials, kafka_python_config
 from streams.settings import Settings
@@ -17,8 +17,12 @@ def test_plaintext_is_the_default() -> None:
 
 
 def test_sasl_scram_over_plaintext() -> None:
-    settings = Settings(kafka_security_protocol="SASL_PLAINTEXT", kafka_sasl_mechanism="SCRAM-SHA-512",
-                        kafka_sasl_username="monitor", kafka_sasl_password="s3cret")
+    settings = Settings(
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_sasl_mechanism="SCRAM-SHA-512",
+        kafka_sasl_username="monitor",
+        kafka_sasl_password="s3cret",
+    )
     credentials = faust_credentials(settings)
     assert isinstance(credentials, faust.SASLCredentials)
     assert credentials.username == "monitor" and credentials.password == "s3cret"

@@ -16,8 +16,8 @@ from streams import codec
 from streams.embedded import EmbeddedRedis
 from streams.events import OutcomeEvent, PredictionEvent
 from streams.join import LabelJoin
-from streams.model_config import ModelConfig
 from streams.keys import RedisKeys
+from streams.model_config import ModelConfig
 from streams.redis_state import RedisStateWriter
 from streams.settings import Settings
 from streams.state import ModelState
@@ -39,8 +39,9 @@ def _events(n: int, seed: int = 1, start: int = 0, drift_at: int | None = None) 
         region = rng.choices(["eu", "us", "ap"], [60, 35, 5])[0]
         x = rng.gauss(1.5 if drift_at is not None and i >= drift_at and region == "us" else 0.0, 1.0)
         plan = rng.choice("ab")
-        prediction = PredictionEvent("m", f"p{i}", {"x": x, "plan": plan}, int(plan == "a"), 0.8, "v1", 1000.0 + i,
-                                     {"region": region})
+        prediction = PredictionEvent(
+            "m", f"p{i}", {"x": x, "plan": plan}, int(plan == "a"), 0.8, "v1", 1000.0 + i, {"region": region}
+        )
         label = int(rng.random() < 0.8)
         if i % 10 == 0:
             out += [OutcomeEvent("m", f"p{i}", label, 1000.0 + i), prediction]
@@ -61,7 +62,10 @@ def test_the_join_returns_each_predictions_segment_in_either_order() -> None:
     assert join.pending["p1"] == (1, None, 1.0, EU)
     assert join.add_outcome(OutcomeEvent("m", "p1", 1, 2.0))[0].segment == EU
     join.add_outcome(OutcomeEvent("m", "p2", 0, 2.0))  # the label first
-    assert join.add_prediction(PredictionEvent("m", "p2", {}, 1, None, "", 3.0, {"region": "us"}), segment=US)[0].segment == US
+    assert (
+        join.add_prediction(PredictionEvent("m", "p2", {}, 1, None, "", 3.0, {"region": "us"}), segment=US)[0].segment
+        == US
+    )
     join.add_prediction(PredictionEvent("m", "p3", {}, 1, None, "", 4.0, None))
     assert join.pending["p3"] == (1, None, 4.0, None)
     assert join.add_outcome(OutcomeEvent("m", "p3", 1, 5.0))[0].segment is None
@@ -150,13 +154,21 @@ def test_redis_holds_segment_summaries_and_segment_alerts(
     assert set(hash_) == {EU, US, POOLED_KEY}
     assert hash_[US]["open_alerts"] == 1 and hash_[US]["status"] in ("warning", "critical")
     assert hash_[EU] | {"events": 0, "accuracy": 0} == {
-        "segment": {"region": "eu"}, "events": 0, "monitored": True, "pooled": False, "status": "ok",
-        "open_alerts": 0, "metric": "accuracy", "accuracy": 0}
+        "segment": {"region": "eu"},
+        "events": 0,
+        "monitored": True,
+        "pooled": False,
+        "status": "ok",
+        "open_alerts": 0,
+        "metric": "accuracy",
+        "accuracy": 0,
+    }
     assert hash_[POOLED_KEY]["pooled"] is True and hash_[POOLED_KEY]["segment"] == POOLED
     assert sum(e["events"] for e in hash_.values()) == 6000 - 300
     open_alerts = [json.loads(v) for v in redis_client.hvals(keys.open_alerts("m"))]
     assert [(a["kind"], a["feature"], a["segment"]) for a in open_alerts if a["segment"]] == [
-        ("data_drift", "x", {"region": "us"})]
+        ("data_drift", "x", {"region": "us"})
+    ]
     assert redis_client.hget(keys.model("m"), "open_alerts") == str(len(open_alerts))
     assert "x [region=us]" in render_status(redis.Redis.from_url(redis_server.url, decode_responses=True), keys, "m")
 

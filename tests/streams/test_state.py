@@ -1,4 +1,5 @@
 """ModelState: one model's counts, event-time order, label join and detectors."""
+
 from __future__ import annotations
 
 import random
@@ -6,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from hypothesis import given, settings as hsettings
+from hypothesis import given
+from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from detectors import rfc3339
@@ -15,8 +17,17 @@ from streams.state import ModelState
 from tests.streams.feeding import feed, outcome, prediction
 
 CONTRACT_FIELDS = {
-    "predictions", "outcomes", "joined", "unmatched_outcomes", "expired", "invalid", "status", "open_alerts",
-    "last_event_at", "updated_at", "late_events",
+    "predictions",
+    "outcomes",
+    "joined",
+    "unmatched_outcomes",
+    "expired",
+    "invalid",
+    "status",
+    "open_alerts",
+    "last_event_at",
+    "updated_at",
+    "late_events",
 }
 T0 = 1_767_225_600.0
 
@@ -43,17 +54,31 @@ def test_a_new_model_has_every_contract_field(settings: Settings) -> None:
 
 def test_each_kind_of_event_is_counted_as_it_arrives(settings: Settings) -> None:
     state = ModelState.create("churn", settings)
-    for event in [prediction("p1", T0, version="v7"), prediction("p2", T0 + 1), outcome("p1", T0 + 2),
-                  outcome("p1", T0 + 3), outcome("zzz", T0 + 4)]:
+    for event in [
+        prediction("p1", T0, version="v7"),
+        prediction("p2", T0 + 1),
+        outcome("p1", T0 + 2),
+        outcome("p1", T0 + 3),
+        outcome("zzz", T0 + 4),
+    ]:
         state.arrive(event)
     state.count_invalid(2)
     summary = state.summary(now=T0 + 10)
     assert {k: summary[k] for k in ("predictions", "outcomes", "invalid", "joined", "held_events")} == {
-        "predictions": 2, "outcomes": 3, "invalid": 2, "joined": 0, "held_events": 5}  # counted, not yet decided
+        "predictions": 2,
+        "outcomes": 3,
+        "invalid": 2,
+        "joined": 0,
+        "held_events": 5,
+    }  # counted, not yet decided
     state.release(True, settings)
     summary = state.summary(now=T0 + 10)
     assert {k: summary[k] for k in ("joined", "duplicate_outcomes", "pending_predictions", "pending_outcomes")} == {
-        "joined": 1, "duplicate_outcomes": 1, "pending_predictions": 1, "pending_outcomes": 1}
+        "joined": 1,
+        "duplicate_outcomes": 1,
+        "pending_predictions": 1,
+        "pending_outcomes": 1,
+    }
     assert summary["last_event_at"] == rfc3339(T0 + 4)
     assert summary["model_version"] == ""  # the latest prediction's version, in event time
 
@@ -87,8 +112,11 @@ def test_last_event_at_is_the_latest_event_time_not_the_latest_arrival(settings:
 
 def test_classification_summary_has_accuracy_once_labels_join(settings: Settings) -> None:
     state = ModelState.create("churn", settings)
-    events = [e for i in range(10) for e in (prediction(f"p{i}", T0 + i, value="yes"),
-                                             outcome(f"p{i}", T0 + i, label="yes" if i < 8 else "no"))]
+    events = [
+        e
+        for i in range(10)
+        for e in (prediction(f"p{i}", T0 + i, value="yes"), outcome(f"p{i}", T0 + i, label="yes" if i < 8 else "no"))
+    ]
     feed(state, events, settings)
     summary = state.summary(now=T0)
     assert summary["joined"] == 10
@@ -99,8 +127,14 @@ def test_classification_summary_has_accuracy_once_labels_join(settings: Settings
 
 def test_regression_summary_has_mae_once_labels_join(settings: Settings) -> None:
     state = ModelState.create("price", settings)
-    events = [e for i in range(4) for e in (prediction(f"p{i}", T0 + i, value=10.5, model_id="price"),
-                                            outcome(f"p{i}", T0 + i, label=10.0 + i, model_id="price"))]
+    events = [
+        e
+        for i in range(4)
+        for e in (
+            prediction(f"p{i}", T0 + i, value=10.5, model_id="price"),
+            outcome(f"p{i}", T0 + i, label=10.0 + i, model_id="price"),
+        )
+    ]
     feed(state, events, settings)
     summary = state.summary(now=T0)
     assert summary["task"] == "regression"
@@ -116,16 +150,25 @@ def test_an_outcome_before_its_prediction_updates_the_metric(settings: Settings)
     assert state.summary(now=T0)["accuracy"] == 1.0
 
 
-@pytest.mark.parametrize("override,value,label,metric", [
-    ("regression", 3, 5, ("mae", 2.0)),  # integer predictions, but a regression model
-    ("classification", 1.0, 1.0, ("accuracy", 1.0)),  # float predictions, but a classifier
-])
+@pytest.mark.parametrize(
+    "override,value,label,metric",
+    [
+        ("regression", 3, 5, ("mae", 2.0)),  # integer predictions, but a regression model
+        ("classification", 1.0, 1.0, ("accuracy", 1.0)),  # float predictions, but a classifier
+    ],
+)
 def test_task_overrides_force_the_task(override: str, value: Any, label: Any, metric: tuple[str, float]) -> None:
     settings = Settings(task_overrides={"forced": override}, model_probation_events=1)
     forced, inferred = ModelState.create("forced", settings), ModelState.create("other", settings)
     for state in (forced, inferred):
-        feed(state, [prediction("p1", T0, value=value, model_id=state.model_id),
-                     outcome("p1", T0, label=label, model_id=state.model_id)], settings)
+        feed(
+            state,
+            [
+                prediction("p1", T0, value=value, model_id=state.model_id),
+                outcome("p1", T0, label=label, model_id=state.model_id),
+            ],
+            settings,
+        )
     summary = forced.summary(now=T0)
     assert summary["task"] == override
     assert summary[metric[0]] == pytest.approx(metric[1])
@@ -135,8 +178,9 @@ def test_task_overrides_force_the_task(override: str, value: Any, label: Any, me
 def test_status_and_open_alerts_follow_the_detectors(settings: Settings) -> None:
     state = ModelState.create("churn", settings)
     rng = random.Random(11)
-    events = [prediction(f"p{i}", T0 + i, features={"x": rng.gauss(0.0 if i < 1500 else 2.0, 1.0)})
-              for i in range(3000)]
+    events = [
+        prediction(f"p{i}", T0 + i, features={"x": rng.gauss(0.0 if i < 1500 else 2.0, 1.0)}) for i in range(3000)
+    ]
     fired = feed(state, events, settings, every=50)
     summary = state.summary(now=T0)
     assert [a.evidence.kind for a in fired] == ["data_drift"]
@@ -154,8 +198,11 @@ def test_summary_values_are_redis_friendly(settings: Settings) -> None:
 def test_a_model_gets_detectors_only_after_its_probation_and_they_see_every_event() -> None:
     settings = Settings(model_probation_events=10)
     state = ModelState.create("m", settings)
-    feed(state, [prediction(f"p{i}", T0 + i, features={"x": float(i)}) for i in range(9)]
-         + [outcome("p0", T0 + 9)], settings)
+    feed(
+        state,
+        [prediction(f"p{i}", T0 + i, features={"x": float(i)}) for i in range(9)] + [outcome("p0", T0 + 9)],
+        settings,
+    )
     assert state.monitor is None and state.join.joined == 1  # counted and joined, no detectors yet
     feed(state, [prediction("p9", T0 + 10, features={"x": 9.0})], settings)
     assert state.monitor is not None
@@ -167,8 +214,14 @@ def _drifting(seed: int) -> list[Any]:
     events: list[Any] = []
     for i in range(2600):
         ts = T0 + i * 0.5
-        events.append(prediction(f"p{i}", ts, value=int(rng.random() < 0.5),
-                                 features={"x": rng.gauss(0.0 if i < 1800 else 1.5, 1.0), "c": rng.choice("ab")}))
+        events.append(
+            prediction(
+                f"p{i}",
+                ts,
+                value=int(rng.random() < 0.5),
+                features={"x": rng.gauss(0.0 if i < 1800 else 1.5, 1.0), "c": rng.choice("ab")},
+            )
+        )
         if i % 2:
             events.append(outcome(f"p{i - 1}", ts + 3.0, label=int(rng.random() < 0.5)))
     return events
@@ -186,8 +239,12 @@ def test_any_arrival_order_within_the_bound_gives_the_same_decisions(seed: int, 
     for order, step in ((events, 1), (noisy, every)):
         state = ModelState.create("churn", settings)
         alerts = feed(state, order, settings, every=step)
-        runs.append(([(a.alert_id, a.status, a.evidence.window_start, a.evidence.window_end) for a in alerts],
-                     {k: v for k, v in state.summary(now=0).items() if k != "updated_at"}))
+        runs.append(
+            (
+                [(a.alert_id, a.status, a.evidence.window_start, a.evidence.window_end) for a in alerts],
+                {k: v for k, v in state.summary(now=0).items() if k != "updated_at"},
+            )
+        )
         assert state.late_events == 0
         assert all(a.evidence.window_start <= a.evidence.window_end for a in alerts)
     assert runs[0] == runs[1]

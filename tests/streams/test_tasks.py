@@ -90,8 +90,13 @@ def test_only_changed_models_are_written_again(redis_server: EmbeddedRedis, uniq
 
 
 def test_a_partitions_bounds_cap_features_waiting_predictions_and_held_events() -> None:
-    settings = Settings(max_features_per_partition=5, max_pending_per_partition=100, max_held_per_partition=50,
-                        model_probation_events=1, max_disorder_s=1e9)
+    settings = Settings(
+        max_features_per_partition=5,
+        max_pending_per_partition=100,
+        max_held_per_partition=50,
+        model_probation_events=1,
+        max_disorder_s=1e9,
+    )
     task = TaskState(0, settings)
     for m in range(3):  # three models of three features: the partition monitors five of the nine
         for i in range(60):
