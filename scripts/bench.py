@@ -19,7 +19,11 @@ The consumers (:mod:`scripts.bench_roles`):
 
 Latency runs give a fresh worker steady traffic in one-event messages plus a
 probe model whose events carry their send time; a child polls Redis every
-millisecond to time each probe event from produce to Redis. Throughput runs set
+millisecond to time each probe event from produce to Redis. A latency run lasts
+25 s: its steady figure is over the probes sent after the first 10 s (while its
+fresh models build their references), and the first seconds are reported beside
+it. The last run is a flood: one event for each of 20,000 new model ids (a client
+bug), timed until every one is counted, with the worker's peak RSS. Throughput runs set
 ``DRIFTLINE_WATERMARK_IDLE_S=0.5`` so the last events are decided half a
 second after input stops (the default waits 1 s); that wait is inside the
 measured time. The machine may be shared: each figure comes
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 import tempfile
 import time
@@ -167,7 +172,7 @@ class Bench:
             f"({per_model / shape.features / 1024:.2f} KiB per feature) in Redis"
         )
 
-    def latency(self, shape: Shape, rate: float, seconds: float = 15.0) -> Result:
+    def latency(self, shape: Shape, rate: float, seconds: float = 25.0) -> Result:
         """A fresh worker under ``rate`` events/s in one-event messages, plus a probe model at 50 events/s."""
         env = self.env()
         self.redis.flushdb()
@@ -199,8 +204,9 @@ class Bench:
             reached: list[float] = []
             for t, count in json.loads(out.strip().splitlines()[-1]):
                 reached += [t] * (min(count, probes) - len(reached))
-            lat = sorted((reached[k] - sent[k]) * 1000 for k in range(len(reached)) if sent[k] - sent[0] >= 2.0)
-            pick = lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")  # noqa: E731
+            cold = _latencies(sent, reached, 2.0, WARM_S)
+            lat = _latencies(sent, reached, WARM_S, math.inf)
+            pick = lambda q, lat=lat: lat[min(len(lat) - 1, int(q * len(lat)))] if lat else float("nan")  # noqa: E731
             counted = sum(
                 sum(c)
                 for c in model_counts(
@@ -211,9 +217,11 @@ class Bench:
                 ).values()
             )
             result.events, result.seconds, result.rss_mb = produced, elapsed, peak_rss_mb(worker.pid)
+            first = lambda q: cold[min(len(cold) - 1, int(q * len(cold)))] if cold else float("nan")  # noqa: E731
             result.extra = (
-                f"p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {pick(1.0):.1f} ms over "
-                f"{len(lat)} probes; backlog when traffic stopped {produced - counted:,} events"
+                f"steady (after {WARM_S:.0f} s): p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {pick(1.0):.1f} "
+                f"ms over {len(lat)} probes; while references build (2-{WARM_S:.0f} s): p50 {first(0.5):.1f} ms, "
+                f"p99 {first(0.99):.1f} ms; backlog when traffic stopped {produced - counted:,} events"
                 + (f"; {probes - len(reached)} probes never reached Redis" if len(reached) < probes else "")
             )
         except TimeoutError as exc:
@@ -221,6 +229,14 @@ class Bench:
         finally:
             worker.stop()
         return result
+
+
+WARM_S = 10.0  # a latency run's first seconds: its fresh models build their references
+
+
+def _latencies(sent: list[float], reached: list[float], after_s: float, before_s: float) -> list[float]:
+    """Sorted produce-to-Redis latencies (ms) of the probes sent between ``after_s`` and ``before_s`` into the run."""
+    return sorted((reached[k] - sent[k]) * 1000 for k in range(len(reached)) if after_s <= sent[k] - sent[0] < before_s)
 
 
 def _role(role: str, env: dict[str, str], log: Path, capture_stdout: bool = False) -> ChildProcess:
@@ -285,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         run(bench.throughput("driftline", many))
         run(bench.throughput("driftline", Shape(1000, 20, 1, int(30_000 * scale))))
         run(bench.latency(Shape(1000, 20, 1, 0), rate=200))
+        run(bench.throughput("driftline", Shape(int(20_000 * scale), 20, 1, int(30_000 * scale))))  # a flood of ids
     print(report(results, {10: floor10.rate, 20: floor20.rate}))
     print(bench_state.report())
     return 1 if any(r.error for r in results) else 0
