@@ -32,9 +32,9 @@ from streams.history_read import (
 )
 from streams.keys import RedisKeys
 from streams.redis_client import AsyncClient
+from streams.redis_values import alert_of, as_text, json_values, typed_hash
 from streams.registry import read_live_workers_async
 from streams.settings import Settings
-from streams.status import typed
 
 MAX_PAGE = 1000  # models one page of /api/models holds at most
 MAX_RECENT = 1000  # alerts one /api/alerts/recent answer returns at most
@@ -98,25 +98,6 @@ def openapi_document() -> dict[str, Any]:
     return doc
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _hash(raw: dict[Any, Any]) -> dict[str, Any]:
-    return {_text(k): typed(_text(v)) for k, v in raw.items()}
-
-
-def _alert_of(fields: dict[Any, Any]) -> dict[str, Any]:
-    """The alert of an alerts-stream entry (its one field, ``alert``)."""
-    raw: bytes | str = fields.get(b"alert") or fields["alert"]
-    found: dict[str, Any] = orjson.loads(raw)
-    return found
-
-
-def _json_values(raw: dict[Any, Any]) -> dict[str, Any]:
-    return {_text(k): orjson.loads(v) for k, v in raw.items()}
-
-
 class ReadApi:
     """Answers of the read-only API, from Redis.
 
@@ -130,7 +111,7 @@ class ReadApi:
         self.history_policy = history_policy or HistoryPolicy.of(Settings())
 
     async def model_ids(self) -> list[str]:
-        return sorted(_text(m) for m in await self.client.smembers(self.keys.models))
+        return sorted(as_text(m) for m in await self.client.smembers(self.keys.models))
 
     async def models(self, page: ModelPage | None = None) -> dict[str, Any]:
         """``GET /api/models``: every model's hash, or one page of them (``total`` and ``statuses`` count all)."""
@@ -142,7 +123,7 @@ class ReadApi:
         for model_id in ids:
             pipe.hgetall(self.keys.model(model_id))
         found = await pipe.execute() if ids else []
-        models = [{**_hash(raw), "model_id": m} for m, raw in zip(ids, found, strict=True) if raw]
+        models = [{**typed_hash(raw), "model_id": m} for m, raw in zip(ids, found, strict=True) if raw]
         return {"models": models, **answer}
 
     async def _page(self, ids: list[str], page: ModelPage) -> tuple[list[str], dict[str, Any]]:
@@ -151,7 +132,7 @@ class ReadApi:
         pipe = self.client.pipeline(transaction=False)
         for model_id in chosen:
             pipe.hget(self.keys.model(model_id), "status")
-        statuses = [_text(s) if s is not None else "unknown" for s in (await pipe.execute() if chosen else [])]
+        statuses = [as_text(s) if s is not None else "unknown" for s in (await pipe.execute() if chosen else [])]
         counts: dict[str, int] = {}
         for status in statuses:
             counts[status] = counts.get(status, 0) + 1
@@ -174,10 +155,10 @@ class ReadApi:
         if not summary:
             return None
         return {
-            "model": {**_hash(summary), "model_id": model_id},
-            "features": _json_values(features),
-            "segments": [entry for _, entry in sorted(_json_values(segments).items())],
-            "open_alerts": sorted(_json_values(alerts).values(), key=lambda a: a["detected_at"]),
+            "model": {**typed_hash(summary), "model_id": model_id},
+            "features": json_values(features),
+            "segments": [entry for _, entry in sorted(json_values(segments).items())],
+            "open_alerts": sorted(json_values(alerts).values(), key=lambda a: a["detected_at"]),
             "distributions": parse_distributions(shown),
         }
 
@@ -228,9 +209,9 @@ class ReadApi:
         entries: Any = await self.client.xrevrange(self.keys.alerts_stream, count=scan)
         alerts = []
         for entry_id, fields in entries:
-            alert = _alert_of(fields)
+            alert = alert_of(fields)
             if model_id is None or alert["model_id"] == model_id:
-                alerts.append({"id": _text(entry_id), "alert": alert})
+                alerts.append({"id": as_text(entry_id), "alert": alert})
             if len(alerts) >= limit:
                 break
         return {"alerts": alerts}
@@ -256,13 +237,13 @@ class ReadApi:
                 continue
             for _, entries in found.items() if isinstance(found, dict) else found:  # RESP3 answers a map
                 for entry_id, fields in entries:
-                    last = _text(entry_id)
-                    yield last, _alert_of(fields)
+                    last = as_text(entry_id)
+                    yield last, alert_of(fields)
 
     async def stream_end(self) -> str:
         """The id of the stream's newest entry: reading after it gives what comes from now on."""
         newest: Any = await self.client.xrevrange(self.keys.alerts_stream, count=1)
-        return _text(newest[0][0]) if newest else "0-0"
+        return as_text(newest[0][0]) if newest else "0-0"
 
 
 __all__ = ["ModelPage", "ReadApi", "openapi_document"]

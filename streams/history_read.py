@@ -14,13 +14,10 @@ import orjson
 
 from streams.history import FEATURE_FIELDS, HistoryPolicy
 from streams.keys import RedisKeys
+from streams.redis_values import as_text
 
 DEFAULT_POINTS = 1440  # a day at one point a minute
 MAX_SPARKLINE_MODELS = 200
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _points(entries: Any) -> list[dict[str, Any]]:
@@ -121,7 +118,7 @@ def queue_distributions(pipe: Any, keys: RedisKeys, model_id: str) -> None:
 
 
 def parse_distributions(raw: dict[Any, Any]) -> dict[str, Any]:
-    return {_text(k): orjson.loads(v) for k, v in sorted(raw.items())}
+    return {as_text(k): orjson.loads(v) for k, v in sorted(raw.items())}
 
 
 __all__ = [

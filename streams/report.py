@@ -17,11 +17,12 @@ from typing import Any
 import orjson
 
 from detectors import rfc3339
-from streams.api import MAX_RECENT, _alert_of, _hash, _json_values, _text
+from streams.api import MAX_RECENT
 from streams.history import HistoryPolicy
 from streams.history_read import HistoryQuery, parse_distributions, parse_history, queue_distributions, queue_history
 from streams.keys import RedisKeys
 from streams.redis_client import SyncClient
+from streams.redis_values import alert_of, as_text, json_values, typed_hash
 from streams.web_dashboard import asset
 
 RECENT_ALERTS = 200
@@ -35,7 +36,7 @@ def recent_alerts(
     found: list[dict[str, Any]] = []
     entries: Any = client.xrevrange(keys.alerts_stream, count=MAX_RECENT * 10)
     for _, fields in entries:
-        alert = _alert_of(fields)
+        alert = alert_of(fields)
         if alert["model_id"] == model_id:
             found.append(alert)
             if len(found) >= limit:
@@ -58,10 +59,10 @@ def report_document(
         return None
     return {
         "generated_at": rfc3339(time.time() if now is None else now),
-        "model": {**_hash(summary), "model_id": model_id},
-        "features": _json_values(features),
-        "segments": [entry for _, entry in sorted(_json_values(segments).items())],
-        "open_alerts": sorted(_json_values(alerts).values(), key=lambda a: a["detected_at"]),
+        "model": {**typed_hash(summary), "model_id": model_id},
+        "features": json_values(features),
+        "segments": [entry for _, entry in sorted(json_values(segments).items())],
+        "open_alerts": sorted(json_values(alerts).values(), key=lambda a: a["detected_at"]),
         "distributions": parse_distributions(shown),
         "history": parse_history(history, model_id, query, policy),
         "recent_alerts": recent_alerts(client, keys, model_id),
@@ -75,7 +76,7 @@ def _script_json(document: dict[str, Any]) -> str:
 
 def render_html(document: dict[str, Any]) -> str:
     """The report page: the dashboard's model page, its assets inlined and its data embedded."""
-    model_id = html.escape(_text(document["model"]["model_id"]))
+    model_id = html.escape(as_text(document["model"]["model_id"]))
     return f"""<!doctype html>
 <html lang="en">
 <head>

@@ -6,7 +6,7 @@ import numpy as np
 
 from detectors.distributions import categorical_distribution, numeric_distribution, window_distribution
 from detectors.reference import build_profile
-from detectors.two_sample import _cells
+from detectors.two_sample import category_cells
 from detectors.windowed_tests import WindowedDriftMonitor
 
 
@@ -22,7 +22,7 @@ def test_numeric_bins_cover_both_ranges_and_sum_to_one() -> None:
 
 def test_categories_too_rare_for_a_cell_are_drawn_with_other() -> None:
     profile = build_profile(["a"] * 900 + ["b"] * 95 + ["c"] * 5)
-    cells, _ = _cells(profile, 500)  # "c" is expected 2.5 times in 500: it shares the last cell
+    cells, _ = category_cells(profile, 500)  # "c" is expected 2.5 times in 500: it shares the last cell
     shown = categorical_distribution(profile, cells, np.array([250, 200, 50]))
     assert shown.labels == ("a", "b", "other")
     assert [round(s, 3) for s in shown.reference] == [0.9, 0.095, 0.005]
