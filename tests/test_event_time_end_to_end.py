@@ -55,8 +55,14 @@ def _traffic() -> list[tuple[str, dict[str, Any]]]:
 def _env(driftline_env: dict[str, str], name: str, partitions: int) -> dict[str, str]:
     """The test's settings with topics, key prefix and consumer group of their own for run ``name``."""
     tag = f"{driftline_env['DRIFTLINE_APP_ID'].removeprefix('driftline-')}-{name}"
+    # A partition's first fetch can take longer than the default 100 ms wait on a loaded 2-core machine; the
+    # test is about the order the aligner takes, so it waits long enough for any fetch (max.task.idle.ms).
     return run_env(
-        driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"], driftline_env["DRIFTLINE_REDIS_URL"], tag, partitions=partitions
+        driftline_env["DRIFTLINE_KAFKA_BOOTSTRAP"],
+        driftline_env["DRIFTLINE_REDIS_URL"],
+        tag,
+        partitions=partitions,
+        max_task_idle_ms=2000,
     )
 
 
