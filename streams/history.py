@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -35,7 +35,22 @@ from streams.keys import RedisKeys
 from streams.settings import Settings
 
 if TYPE_CHECKING:
-    from streams.state import ModelState
+    from detectors.model_monitor import ModelMonitor
+
+
+class ModelState(Protocol):
+    """What history reads of a model's state (:class:`streams.state.ModelState`, which imports this module)."""
+
+    model_id: str
+    monitor: ModelMonitor | None
+    released: int
+    released_predictions: int
+    history_marks: list[HistoryMark]
+
+    def metrics(self) -> dict[str, float]: ...
+
+    def summary(self, now: float | None = None) -> dict[str, str | int | float]: ...
+
 
 COUNTS = ("predictions", "outcomes", "joined", "unmatched_outcomes", "expired", "invalid", "late_events")
 FEATURE_STATS = ("drift_statistic", "window_psi", "window_ks", "window_wasserstein", "window_chi2", "window_unseen")
