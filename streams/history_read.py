@@ -14,7 +14,7 @@ import orjson
 
 from streams.history import FEATURE_FIELDS, HistoryPolicy
 from streams.keys import RedisKeys
-from streams.redis_values import as_text
+from streams.redis_values import json_values
 
 DEFAULT_POINTS = 1440  # a day at one point a minute
 MAX_SPARKLINE_MODELS = 200
@@ -118,7 +118,7 @@ def queue_distributions(pipe: Any, keys: RedisKeys, model_id: str) -> None:
 
 
 def parse_distributions(raw: dict[Any, Any]) -> dict[str, Any]:
-    return {as_text(k): orjson.loads(v) for k, v in sorted(raw.items())}
+    return json_values(dict(sorted(raw.items())))
 
 
 __all__ = [

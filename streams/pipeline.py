@@ -291,12 +291,12 @@ class Pipeline:
         self.applied_since_flush = 0
         self.stats.flushes += 1
         await self._send_forwards()
-        released = sum(task.release(release_all) for task in self.tasks.values())
+        for task in self.tasks.values():
+            task.release(release_all)
         changed = [state for task in self.tasks.values() for state in task.models.values() if state.dirty]
         fired = await self._alerts(changed)
         if changed or fired:
             await self._write(changed, fired, force=final_checkpoint or bool(fired))
-        del released
         took = time.monotonic() - started
         self.stats.flush_seconds += took
         if self.observe_seconds is not None:
