@@ -62,6 +62,7 @@ class ModelState:
 
     def __post_init__(self) -> None:
         self.dirty = True  # changed since Redis last heard of it
+        self.decided = True  # its detectors changed since Redis last heard of them (features, segments)
         self.changed = True  # changed since the last checkpoint
         self.history_marks: list[HistoryMark] = []  # history points taken since the last write (not checkpointed)
 
@@ -119,7 +120,7 @@ class ModelState:
         ready = self.buffer.release(final, keep)
         if not ready:
             return 0
-        self.dirty = self.changed = True
+        self.dirty = self.changed = self.decided = True
         for boundary, part in interval_chunks(ready, before, settings.history_interval_s):
             if boundary is not None and self.monitor is not None:  # the state as of the interval's start
                 self.history_marks.append(take_mark(self, boundary, settings.history_max_features))
@@ -214,7 +215,7 @@ class ModelState:
 
     def configure(self, settings: Settings, file: ModelConfig | None) -> None:
         """Apply the model's file (or the defaults without one) to its running detectors."""
-        self.dirty = self.changed = True
+        self.dirty = self.changed = self.decided = True
         if self.monitor is None:
             return
         self.monitor.reconfigure(monitor_config(settings, self.model_id, file))

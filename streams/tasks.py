@@ -135,23 +135,30 @@ class TaskState:
         self.meta.watermarks[source] = origin
         return False
 
-    def release(self, final: bool, now: float | None = None) -> int:
+    def release(
+        self, final: bool, now: float | None = None, until: float = math.inf, interval: float | None = None
+    ) -> int:
         """Release the models' events the watermark passed; return how many. Keeps the partition's bounds.
 
-        A model is released at most every ``decision_interval_s`` (``now``: a
-        monotonic clock), unless ``final`` or over its share of the bound on
-        held events: the same decisions, in fewer and bigger batches.
+        A model is released at most every ``interval`` (``decision_interval_s``
+        by default; ``now``: a monotonic clock), unless ``final`` or over its
+        share of the bound on held events: the same decisions, in fewer and
+        bigger batches. Past ``until`` (monotonic) the models still due wait for
+        the next call, so one call's detector work stays short, unless a model
+        has waited twice its interval: then it goes anyway, so none falls behind.
         """
         keep = self._held_shares()
         now = time.monotonic() if now is None else now
-        due = now - self.settings.decision_interval_s
+        interval = self.settings.decision_interval_s if interval is None else interval
         done = 0
         for model_id, state in self.models.items():
             if not len(state.buffer):
                 continue
             bound = keep.get(model_id)
-            if not final and bound is None and self.released_at.get(model_id, -math.inf) > due:
-                continue
+            if not final and bound is None:
+                waited = now - self.released_at.get(model_id, -math.inf)
+                if waited < interval or (waited < 2 * interval and time.monotonic() >= until):
+                    continue
             self.released_at[model_id] = now
             done += state.release(
                 final, self.settings, self.configs.get(model_id), self.references.get(model_id), self.budget, bound

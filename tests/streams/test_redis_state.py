@@ -66,3 +66,27 @@ def test_one_pipeline_writes_contract_keys(redis_server: EmbeddedRedis, redis_cl
     assert any(line.split()[:2] == ["fraud", "40"] and "accuracy 0.750" in line for line in table.splitlines())
     one = render_status(redis.Redis.from_url(redis_server.url), keys, "fraud")
     assert "open alerts:" in one and "none" in one
+
+
+def test_a_model_whose_detectors_did_not_run_writes_only_its_hash(
+    redis_server: EmbeddedRedis, redis_client: redis.Redis, unique: str
+) -> None:
+    keys = RedisKeys(f"t{unique}:")
+    settings = Settings(model_probation_events=1)
+    state = _state("fraud", 40)
+
+    async def write() -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        await RedisStateWriter(client, keys, stream_maxlen=100).write([state], [], now=150.0)
+        await client.aclose()
+
+    asyncio.run(write())
+    assert json.loads(redis_client.hget(keys.features("fraud"), "x"))["n"] == 40
+    redis_client.delete(keys.features("fraud"))
+    state.arrive(prediction("late", 200.0, features={"x": 0.5}, model_id="fraud"))  # counted, not yet decided on
+    asyncio.run(write())
+    assert redis_client.hget(keys.model("fraud"), "predictions") == "41"
+    assert not redis_client.exists(keys.features("fraud"))  # its features are as last written
+    state.release(final=True, settings=settings)
+    asyncio.run(write())
+    assert json.loads(redis_client.hget(keys.features("fraud"), "x"))["n"] == 41

@@ -108,3 +108,21 @@ def test_a_partitions_bounds_cap_features_waiting_predictions_and_held_events() 
     assert sum(s.monitor.overflow_feature_values for s in task.models.values() if s.monitor) > 0
     assert sum(len(s.join.pending) for s in task.models.values()) <= 100
     assert all(s.join.expired == 0 or s.join.expired + len(s.join.pending) <= 60 for s in task.models.values())
+
+
+def test_a_release_past_its_deadline_leaves_due_models_for_the_next_unless_they_waited_twice() -> None:
+    task = TaskState(0, Settings(decision_interval_s=0.5, max_disorder_s=0.0))
+    _apply_at(task, [1.0, 2.0])
+    assert task.release(False, now=10.0, until=-1.0) == 2  # never released: overdue, so past the deadline too
+    _apply_at(task, [3.0])  # 2.0 is ready now
+    assert task.release(False, now=10.2) == 0  # not due for another 0.3 s
+    assert task.release(False, now=10.6, until=-1.0) == 0  # due, but the call is past its deadline
+    assert task.release(False, now=10.6) == 2  # due, before the deadline
+    _apply_at(task, [4.0])
+    assert task.release(False, now=11.7, until=-1.0) == 2  # waited over twice the interval: released anyway
+
+
+def _apply_at(task: TaskState, times: list[float]) -> None:
+    for model in ("a", "b"):
+        for ts in times:
+            task.arrive(PredictionEvent(model, f"{model}{ts}", {"x": 1.0}, 1, None, "", ts, None))
