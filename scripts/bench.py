@@ -19,7 +19,10 @@ The consumers (:mod:`scripts.bench_roles`):
 
 Latency runs give a fresh worker steady traffic in one-event messages plus a
 probe model whose events carry their send time; a child polls Redis every
-millisecond to time each probe event from produce to Redis. A latency run lasts
+millisecond to time each probe event from produce to Redis. The latency floor
+(:mod:`scripts.bench_roles` ``latency_floor``, a plain aiokafka consumer that
+decodes every event and counts the probe's in Redis) runs the same traffic
+first: what the broker, the client and Redis cost on this machine. A latency run lasts
 25 s: its steady figure is over the probes sent after the first 10 s (while its
 fresh models build their references), and the first seconds are reported beside
 it. The last run is a flood: one event for each of 20,000 new model ids (a client
@@ -172,17 +175,23 @@ class Bench:
             f"({per_model / shape.features / 1024:.2f} KiB per feature) in Redis"
         )
 
-    def latency(self, shape: Shape, rate: float, seconds: float = 25.0) -> Result:
-        """A fresh worker under ``rate`` events/s in one-event messages, plus a probe model at 50 events/s."""
+    def latency(self, shape: Shape, rate: float, seconds: float = 25.0, role: str = "driftline") -> Result:
+        """A fresh worker (or the latency floor) under ``rate`` events/s in one-event messages, plus a probe
+        model at 50 events/s."""
         env = self.env()
         self.redis.flushdb()
         settings = settings_of(env)
         ensure_topics(settings)
-        worker = WorkerProcess(env, log_path=self.workdir / f"latency-{shape.models}.log").start()
-        result = Result("latency", shape, 0)
         probes = int(50 * seconds)
+        log = self.workdir / f"latency-{role}-{shape.models}.log"
+        if role == "driftline":
+            worker = WorkerProcess(env, log_path=log).start()
+        else:
+            floor_env = {"BENCH_KEY": self.keys.model("probe"), "BENCH_TIMEOUT_S": str(seconds + 60)}
+            worker = self._start("latency_floor", {**env, **floor_env}, log)
+        result = Result("latency" if role == "driftline" else "latency floor", shape, 0)
         try:
-            wait_for(lambda: True if self._ready("driftline", worker) else None, 120, "latency worker ready")
+            wait_for(lambda: True if self._ready(role, worker) else None, 120, f"latency {role} ready")
             poller = _role(
                 "probe",
                 {
@@ -217,11 +226,12 @@ class Bench:
                 ).values()
             )
             result.events, result.seconds, result.rss_mb = produced, elapsed, peak_rss_mb(worker.pid)
+            backlog = f"; backlog when traffic stopped {produced - counted:,} events" if role == "driftline" else ""
             first = lambda q: cold[min(len(cold) - 1, int(q * len(cold)))] if cold else float("nan")  # noqa: E731
             result.extra = (
                 f"steady (after {WARM_S:.0f} s): p50 {pick(0.5):.1f} ms, p99 {pick(0.99):.1f} ms, max {pick(1.0):.1f} "
                 f"ms over {len(lat)} probes; while references build (2-{WARM_S:.0f} s): p50 {first(0.5):.1f} ms, "
-                f"p99 {first(0.99):.1f} ms; backlog when traffic stopped {produced - counted:,} events"
+                f"p99 {first(0.99):.1f} ms{backlog}"
                 + (f"; {probes - len(reached)} probes never reached Redis" if len(reached) < probes else "")
             )
         except TimeoutError as exc:
@@ -259,7 +269,8 @@ def report(results: list[Result], floors: dict[int, float | None]) -> str:
     for r in results:
         floor = floors.get(r.shape.features)
         rate = f"{r.rate:,.0f}" if r.rate else "FAILED"
-        ratio = f"{r.rate / floor:.3f}" if r.rate and floor and r.what not in ("floor", "latency") else "-"
+        compared = r.what not in ("floor", "latency", "latency floor")
+        ratio = f"{r.rate / floor:.3f}" if r.rate and floor and compared else "-"
         rss = f"{r.rss_mb:.0f}" if r.rss_mb else "-"
         secs = f"{r.seconds:.1f}" if r.seconds else "-"
         lines.append(
@@ -296,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
         run(bench.throughput("driftline", Shape(8, 10, 100, small.events, segments=5)))
         run(bench.throughput("driftline", single))
         run(bench.throughput("peer", single))
+        run(bench.latency(Shape(8, 10, 1, 0), rate=1000, role="floor"))
         run(bench.latency(Shape(8, 10, 1, 0), rate=1000))
         floor20 = run(bench.throughput("floor", many))
         run(bench.throughput("driftline", many))

@@ -8,6 +8,11 @@
     What a typical user writes first: one stock Faust agent per input topic,
     stdlib ``json``, a river ``ADWIN`` per numeric feature, a rolling accuracy
     per model, one Redis ``HSET`` per event.
+``latency_floor``
+    The latency floor: a plain aiokafka consumer (driftline's fetch wait)
+    that orjson-decodes every event as it comes and adds the probe model's
+    predictions to its Redis hash, one ``HINCRBY`` per fetch. The probe times
+    it as it times driftline: what the broker, the client and Redis cost.
 ``probe``
     Polls one model's ``predictions`` in Redis about every millisecond and
     prints (time, count) at each change: produce-to-Redis latency.
@@ -170,6 +175,49 @@ def peer() -> None:
     faust.Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
 
 
+def latency_floor() -> None:
+    """Count the probe model's predictions into Redis as they are fetched, until ``BENCH_TIMEOUT_S``."""
+    asyncio.run(_latency_floor(float(os.environ["BENCH_TIMEOUT_S"])))
+
+
+async def _latency_floor(seconds: float) -> None:
+    from aiokafka import AIOKafkaConsumer
+    from aiokafka.structs import TopicPartition
+
+    settings = Settings()
+    client = redis.Redis.from_url(settings.redis_url)
+    key = os.environ["BENCH_KEY"]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        enable_auto_commit=False,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+    )
+    await consumer.start()
+    try:
+        tps = [
+            TopicPartition(topic, p)
+            for topic in (settings.topic_predictions, settings.topic_outcomes)
+            for p in await _partitions(consumer, topic)
+        ]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        await consumer.getmany(timeout_ms=100)
+        client.set(os.environ["BENCH_READY_KEY"], os.getpid())
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            fetched = await consumer.getmany(timeout_ms=50)
+            probes = sum(
+                orjson.loads(record.value).get("model_id") == "probe"
+                for records in fetched.values()
+                for record in records
+            )
+            if probes:
+                client.hincrby(key, "predictions", probes)
+    finally:
+        await consumer.stop()
+
+
 def probe() -> None:
     """Poll one model's ``predictions`` about every millisecond; print [time, count] at each change."""
     client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
@@ -190,4 +238,4 @@ def probe() -> None:
 
 
 if __name__ == "__main__":
-    {"floor": floor, "peer": peer, "probe": probe}[sys.argv[1]]()
+    {"floor": floor, "latency_floor": latency_floor, "peer": peer, "probe": probe}[sys.argv[1]]()
