@@ -122,7 +122,6 @@ class Pipeline:
         self.last_input = time.monotonic()
         self.idle_released = True
         self.checkpoint_took = self.write_took = 0.0
-        self.input_lag_s = 0.0  # how long ago the last applied record was produced
         self.stats = PipelineStats()
         self.observe_seconds: Callable[[str, float], None] | None = None  # ("flush" | "checkpoint", seconds)
 
@@ -236,7 +235,6 @@ class Pipeline:
         self.letters += routed.dead_letters
         self.applied_since_flush += len(run)
         self.done[tp] = run[-1].offset + 1
-        self.input_lag_s = now - run[-1].produced
 
     async def _apply_forwarded(self, tp: Any, run: list[Queued]) -> None:
         task = self.tasks.get(tp.partition)
@@ -294,9 +292,8 @@ class Pipeline:
         self.stats.flushes += 1
         await self._send_forwards()
         until = started + self.settings.batch_window_s / 2  # decisions due later wait for the next flush
-        interval = self.decision_interval()
         for task in self.tasks.values():
-            task.release(release_all, started, until, interval)
+            task.release(release_all, started, until)
         changed = [state for task in self.tasks.values() for state in task.models.values() if state.dirty]
         fired = await self._alerts(changed)
         if changed or fired:
@@ -356,16 +353,6 @@ class Pipeline:
         self.last_write = time.monotonic()
         self.write_took = self.last_write - started
         self.stats.write_seconds += self.write_took
-
-    def decision_interval(self) -> float:
-        """How often a model's events go to its detectors: ``decision_interval_s``, stretched while the worker
-        catches up (the records it applies were produced a while ago) to half their age, up to ten times.
-
-        Decisions are the same for any batching; bigger batches cost less per event, so a backlog drains
-        sooner, and its alerts were late by that age already.
-        """
-        base = self.settings.decision_interval_s
-        return min(max(base, self.input_lag_s / 2), 10 * base)
 
     def _checkpoint_due(self, now: float) -> bool:
         """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of time."""

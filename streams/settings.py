@@ -151,8 +151,7 @@ class Settings(BaseSettings):
         ge=0,
         description="how often (wall clock, at most) a model's events the watermark passed go to its join "
         "and detectors: bigger batches cost less per event, and decisions are the same for any batching; counts are "
-        "live, and decisions already wait max_disorder_s in event time. While the worker catches up a backlog, this "
-        "stretches to half the age of the records it applies, up to ten times",
+        "live, and decisions already wait max_disorder_s in event time",
     )
     max_task_idle_ms: int = Field(
         100,

@@ -135,21 +135,19 @@ class TaskState:
         self.meta.watermarks[source] = origin
         return False
 
-    def release(
-        self, final: bool, now: float | None = None, until: float = math.inf, interval: float | None = None
-    ) -> int:
+    def release(self, final: bool, now: float | None = None, until: float = math.inf) -> int:
         """Release the models' events the watermark passed; return how many. Keeps the partition's bounds.
 
-        A model is released at most every ``interval`` (``decision_interval_s``
-        by default; ``now``: a monotonic clock), unless ``final`` or over its
-        share of the bound on held events: the same decisions, in fewer and
-        bigger batches. Past ``until`` (monotonic) the models still due wait for
-        the next call, so one call's detector work stays short, unless a model
-        has waited twice its interval: then it goes anyway, so none falls behind.
+        A model is released at most every ``decision_interval_s`` (``now``: a
+        monotonic clock), unless ``final`` or over its share of the bound on
+        held events: the same decisions, in fewer and bigger batches. Past
+        ``until`` (monotonic) the models still due wait for the next call, so
+        one call's detector work stays short, unless a model has waited twice
+        its interval: then it goes anyway, so none falls behind.
         """
         keep = self._held_shares()
         now = time.monotonic() if now is None else now
-        interval = self.settings.decision_interval_s if interval is None else interval
+        interval = self.settings.decision_interval_s
         done = 0
         for model_id, state in self.models.items():
             if not len(state.buffer):
