@@ -46,7 +46,6 @@ def floor() -> None:
 
 async def _floor(expected: int) -> None:
     from aiokafka import AIOKafkaConsumer
-    from aiokafka.structs import TopicPartition
 
     settings = Settings()
     consumer = AIOKafkaConsumer(
@@ -59,13 +58,7 @@ async def _floor(expected: int) -> None:
     await consumer.start()
     events = touched = 0
     try:
-        tps = [
-            TopicPartition(topic, p)
-            for topic in (settings.topic_predictions, settings.topic_outcomes)
-            for p in await _partitions(consumer, topic)
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
+        await consumer.seek_to_beginning(*await _assign_inputs(consumer, settings))
         started = None
         while events < expected:
             fetched = await consumer.getmany(timeout_ms=50)
@@ -93,6 +86,19 @@ async def _floor(expected: int) -> None:
         ),
         flush=True,
     )
+
+
+async def _assign_inputs(consumer: Any, settings: Settings) -> list[Any]:
+    """Assign every partition of the predictions and outcomes topics to ``consumer``; return them."""
+    from aiokafka.structs import TopicPartition
+
+    tps = [
+        TopicPartition(topic, p)
+        for topic in (settings.topic_predictions, settings.topic_outcomes)
+        for p in await _partitions(consumer, topic)
+    ]
+    consumer.assign(tps)
+    return tps
 
 
 async def _partitions(consumer: Any, topic: str) -> list[int]:
@@ -182,7 +188,6 @@ def latency_floor() -> None:
 
 async def _latency_floor(seconds: float) -> None:
     from aiokafka import AIOKafkaConsumer
-    from aiokafka.structs import TopicPartition
 
     settings = Settings()
     client = redis.Redis.from_url(settings.redis_url)
@@ -195,13 +200,7 @@ async def _latency_floor(seconds: float) -> None:
     )
     await consumer.start()
     try:
-        tps = [
-            TopicPartition(topic, p)
-            for topic in (settings.topic_predictions, settings.topic_outcomes)
-            for p in await _partitions(consumer, topic)
-        ]
-        consumer.assign(tps)
-        await consumer.seek_to_end(*tps)
+        await consumer.seek_to_end(*await _assign_inputs(consumer, settings))
         await consumer.getmany(timeout_ms=100)
         client.set(os.environ["BENCH_READY_KEY"], os.getpid())
         deadline = time.monotonic() + seconds
