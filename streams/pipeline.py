@@ -140,6 +140,12 @@ class Pipeline:
                 if tp.partition not in self.tasks:
                     await self._load(tp.partition)
                 self.expected[tp] = self.tasks[tp.partition].next_offset(tp.topic)
+            self._idle_from_now()
+
+    def _idle_from_now(self) -> None:
+        """Start the idleness rule afresh: events restored from a checkpoint are held, and released once no
+        input arrives for ``watermark_idle_s``, as events read here would be (even if no input comes at all)."""
+        self.last_input, self.idle_released = time.monotonic(), False
 
     async def _load(self, partition: int, lease: int | None = None) -> None:
         """Load a task from its checkpoint: taking its lease, or (``lease``) keeping the one it has."""
@@ -403,6 +409,7 @@ class Pipeline:
         self.done, self.forwards, self.letters = {}, {}, []
         self.aligner.drop(list(self.aligner.queues))
         await self.out.rewind()
+        self._idle_from_now()
 
     async def apply_configs(
         self,

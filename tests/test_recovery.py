@@ -10,7 +10,7 @@ from pathlib import Path
 
 import redis
 
-from scripts.harness import WorkerProcess, kafka_producer, wait_for_counts
+from scripts.harness import WorkerProcess, kafka_producer, wait_for, wait_for_counts
 from streams.keys import RedisKeys
 
 MODELS = [f"model-{n}" for n in range(6)]
@@ -91,3 +91,43 @@ def test_sigterm_leaves_a_final_checkpoint(driftline_env: dict[str, str], tmp_pa
     blobs = [client.hget(key, "calm") for key in client.keys(f"{prefix}checkpoint:*:models")]
     states = [codec.decode(blob, ModelState) for blob in blobs if blob is not None]
     assert [state.predictions for state in states] == [50]
+
+
+def test_events_held_in_a_checkpoint_are_released_when_no_input_follows(
+    driftline_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A worker crashes while events wait for event-time order, after the last input: its successor decides them."""
+    from streams import codec
+    from streams.state import ModelState
+
+    env = driftline_env | {
+        "DRIFTLINE_CHECKPOINT_INTERVAL_S": "0.2",
+        "DRIFTLINE_WATERMARK_IDLE_S": "8",  # the first worker is killed before it would release them
+        "DRIFTLINE_MAX_DISORDER_S": "3600",  # no watermark passes them
+    }
+    client = redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"])
+    prefix = env["DRIFTLINE_REDIS_PREFIX"]
+
+    def held() -> ModelState | None:
+        blobs = [client.hget(key, "calm") for key in client.keys(f"{prefix}checkpoint:*:models")]
+        states = [codec.decode(blob, ModelState) for blob in blobs if blob is not None]
+        return next((s for s in states if s.predictions == s.outcomes == 20), None)
+
+    first = WorkerProcess(env, tmp_path / "first.log").start().ready()
+    with kafka_producer(env["DRIFTLINE_KAFKA_BOOTSTRAP"]) as producer:
+        for i in range(20):
+            event = {"model_id": "calm", "prediction_id": str(i), "features": {"x": i}, "prediction": 1}
+            producer.send(env["DRIFTLINE_TOPIC_PREDICTIONS"], json.dumps(event).encode(), key=b"calm")
+        for i in range(20):
+            outcome = {"model_id": "calm", "prediction_id": str(i), "label": 1}
+            producer.send(env["DRIFTLINE_TOPIC_OUTCOMES"], json.dumps(outcome).encode(), key=b"calm")
+        assert producer.flush() == 0 and producer.failed == 0
+    saved = wait_for(held, 30, "a checkpoint holding the events")
+    first.kill()
+    first.stop()
+    assert (len(saved.buffer), saved.join.joined) == (40, 0)
+    with WorkerProcess(env, tmp_path / "second.log").start().ready():
+        want = {"calm": {"predictions": 20, "joined": 20, "held_events": 0}}
+        wait_for_counts(
+            redis.Redis.from_url(env["DRIFTLINE_REDIS_URL"], decode_responses=True), RedisKeys(prefix), want, 60
+        )
