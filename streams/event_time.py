@@ -67,6 +67,9 @@ class EventTimeBuffer:
     late_events: int = 0
     forced: int = 0  # events released before their time because too many were held
 
+    def __post_init__(self) -> None:
+        self._last = _order(self.ordered[-1]) if self.ordered else None  # the order key of ordered[-1]
+
     @property
     def watermark(self) -> float:
         return self.newest - self.max_disorder_s
@@ -80,11 +83,13 @@ class EventTimeBuffer:
             self.late_events += 1
             self.late.append(event)
             return
-        if isinstance(event, PredictionEvent) and event.timestamp > self.newest:
+        prediction = isinstance(event, PredictionEvent)
+        if prediction and event.timestamp > self.newest:
             self.newest = event.timestamp
-        key = _order(event)
-        if len(self.ordered) == self.start or key >= _order(self.ordered[-1]):
+        key = (event.timestamp, 0 if prediction else 1, event.prediction_id)
+        if len(self.ordered) == self.start or self._last is None or key >= self._last:
             self.ordered.append(event)
+            self._last = key
         else:
             heapq.heappush(self.strays, (*key, event))
 

@@ -53,7 +53,7 @@ class LabelJoin:
     outcome_grace_s: float = 600.0
     max_pending_predictions: int = 100_000
     max_pending_outcomes: int = 20_000
-    max_recently_joined: int = 10_000  # ids kept to recognise duplicate outcomes
+    max_recently_joined: int = 10_000  # the newest joined ids kept to recognise duplicate outcomes (up to 1/8 more)
     # insertion-ordered, oldest first
     pending: dict[str, Pending] = field(default_factory=dict)
     early: dict[str, Early] = field(default_factory=dict)
@@ -120,8 +120,11 @@ class LabelJoin:
     ) -> JoinedPair:
         self.joined += 1
         self.recently_joined[key] = None
-        if len(self.recently_joined) > self.max_recently_joined:
-            _drop_oldest(self.recently_joined, len(self.recently_joined) - self.max_recently_joined)
+        if len(self.recently_joined) > self.max_recently_joined + self.max_recently_joined // 8:
+            # the oldest go in bulk, into a new dict: dropping one per join costs a scan of the deleted
+            # entries a dict keeps at its front (microseconds per join at 10,000 ids)
+            newest = list(self.recently_joined)[-self.max_recently_joined :]
+            self.recently_joined = dict.fromkeys(newest)
         return JoinedPair(key, prediction, score, label, at, segment)
 
     def _advance(self, at: float) -> None:

@@ -235,9 +235,7 @@ class Pipeline:
                 self.forwards.setdefault((owner, source), []).extend(events)
                 self.stats.forwarded += len(events)
                 continue
-            for item in events:  # this worker's: applied here, no hop
-                if not task.seen(source, item.offset, item.index):
-                    task.arrive(item.event)
+            task.arrive_new(source, events)  # this worker's: applied here, no hop
         self.letters += routed.dead_letters
         self.applied_since_flush += len(run)
         self.done[tp] = run[-1].offset + 1
@@ -265,9 +263,7 @@ class Pipeline:
             if batch is None:
                 self.letters.append(DeadLetter(raw, error or "message: unreadable", None, raw.value, time.time()))
             else:
-                for item in batch.events:
-                    if not task.seen(batch.source, item.offset, item.index):
-                        task.arrive(item.event)
+                task.arrive_new(batch.source, batch.events)
             expected = self.expected[tp] = queued.offset + 1
             task.applied(tp.topic, queued.offset)
         self.applied_since_flush += len(run)

@@ -37,6 +37,7 @@ from streams.errors import CheckpointError
 from streams.events import Invalid, OutcomeEvent, PredictionEvent
 from streams.keys import RedisKeys
 from streams.redis_client import AsyncClient
+from streams.routing import Forwarded
 from streams.settings import Settings
 from streams.state import ModelState
 
@@ -125,6 +126,26 @@ class TaskState:
             state.count_invalid()
         else:
             state.arrive(event)
+
+    def arrive_new(self, source: str, items: list[Forwarded]) -> None:
+        """Apply the events of ``items`` (one source's, in source order) not applied before: :meth:`seen` for a run."""
+        applied = self.meta.watermarks.get(source)
+        start = 0
+        if applied is not None:
+            mark = tuple(applied)
+            while start < len(items) and (items[start].offset, items[start].index) <= mark:
+                start += 1
+        if start == len(items):
+            return
+        self.meta.watermarks[source] = (items[-1].offset, items[-1].index)
+        models = self.models
+        for item in items[start:] if start else items:
+            event = item.event
+            state = models.get(event.model_id)
+            if state is None or isinstance(event, Invalid):
+                self.arrive(event)  # a new model, over the cap, or an invalid event
+            else:
+                state.arrive(event)
 
     def seen(self, source: str, offset: int, index: int) -> bool:
         """Whether an event forwarded from ``source`` was applied already; record it if not."""

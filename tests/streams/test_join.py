@@ -252,3 +252,14 @@ def test_an_outcome_waits_on_prediction_time_for_a_prediction_in_a_lagging_parti
     join.add_prediction(pred("q", 1609.0))
     assert join.unmatched_outcomes == 0
     assert len(join.add_prediction(pred("p1", 1005.0), at=1609.0)) == 1  # released late, at the frontier
+
+
+def test_the_ids_kept_for_duplicates_are_the_newest_and_bounded() -> None:
+    join = LabelJoin(max_recently_joined=16)
+    for i in range(100):
+        join.add_prediction(pred(f"p{i}", float(i)))
+        join.add_outcome(out(f"p{i}", float(i)))
+        assert 16 <= len(join.recently_joined) <= 18 or i < 16
+    assert list(join.recently_joined)[-16:] == [f"p{i}" for i in range(84, 100)]
+    join.add_outcome(out("p84", 101.0))  # the oldest of the newest 16: still recognised
+    assert (join.duplicate_outcomes, len(join.early)) == (1, 0)

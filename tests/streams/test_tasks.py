@@ -9,6 +9,7 @@ import redis.asyncio
 from streams.embedded import EmbeddedRedis
 from streams.events import Invalid, PredictionEvent
 from streams.keys import RedisKeys
+from streams.routing import Forwarded
 from streams.settings import Settings
 from streams.tasks import CheckpointStore, TaskState
 
@@ -29,6 +30,23 @@ def test_re_read_and_re_forwarded_events_count_once() -> None:
     assert task.models["m"].predictions == 5
     task.arrive(Invalid("m"))
     assert task.models["m"].invalid == 1
+
+
+def test_runs_of_re_read_events_count_once() -> None:
+    def run(origins: list[tuple[int, int]]) -> list[Forwarded]:
+        return [
+            Forwarded(o, i, PredictionEvent("m", f"p{o}-{i}", {"x": 1.0}, 1, None, "", 1.0 + o, None))
+            for o, i in origins
+        ]
+
+    task = TaskState(0, Settings())
+    task.arrive_new(SOURCE, run([(10, 0), (10, 1), (11, 0)]))
+    task.arrive_new(SOURCE, run([(10, 1), (11, 0)]))  # all applied already
+    task.arrive_new(SOURCE, run([(11, 0), (12, 0), (12, 1)]))  # re-read after a crash, then new ones
+    task.arrive_new(SOURCE, run([(12, 1), (13, 0)]))
+    assert task.models["m"].predictions == 6 and task.meta.watermarks[SOURCE] == (13, 0)
+    task.arrive_new(SOURCE, [Forwarded(14, 0, Invalid("m")), Forwarded(14, 1, Invalid("new"))])
+    assert (task.models["m"].invalid, task.models["new"].invalid) == (1, 1)
 
 
 def test_the_model_cap_counts_overflow() -> None:
