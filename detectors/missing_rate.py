@@ -16,6 +16,12 @@ def _no_times() -> np.ndarray:
     return np.zeros(0, dtype=np.float64)
 
 
+# Placeholders __post_init__ replaces at once (its ring has no slot): a new monitor builds its ring and
+# rule once, not twice. A decoded checkpoint brings its own.
+_NO_RING = RingSum(0)
+_NO_RULE = Hysteresis(0.1)
+
+
 @dataclass
 class RateMonitor:
     """Rolling rate of a flag (missing, wrong type) against its baseline rate.
@@ -51,17 +57,17 @@ class RateMonitor:
     n: int = 0
     flagged: int = 0
     baseline_flagged: int = 0
-    blocks: RingSum = field(default_factory=lambda: RingSum(1))  # flags per closed block, the window's
+    blocks: RingSum = field(default_factory=lambda: _NO_RING)  # flags per closed block, the window's
     block_starts: np.ndarray = field(default_factory=_no_times)  # event time of each closed block's first value
     block: int = 0  # flags in the block being filled
     block_n: int = 0
     block_start: float = 0.0
-    rule: Hysteresis = field(default_factory=lambda: Hysteresis(0.1))
+    rule: Hysteresis = field(default_factory=lambda: _NO_RULE)
     last_ts: float = 0.0
 
     def __post_init__(self) -> None:
         slots = max(self.window // self.check_every, 1)
-        if self.blocks.size != slots:
+        if self.blocks is _NO_RING or self.blocks.size != slots:
             self.blocks = RingSum(slots)
             self.block_starts = np.zeros(slots, dtype=np.float64)
             self.rule = Hysteresis(self.min_jump, self.min_z)

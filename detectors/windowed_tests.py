@@ -92,6 +92,17 @@ _SETTINGS = (
 )
 
 
+_FIELD_DEFAULTS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
+
+
+def _field_defaults(cls: type) -> tuple[tuple[str, Any, Any], ...]:
+    """A dataclass's fields as (name, default, default factory), read once per class."""
+    found = _FIELD_DEFAULTS.get(cls)
+    if found is None:
+        found = _FIELD_DEFAULTS[cls] = tuple((spec.name, spec.default, spec.default_factory) for spec in fields(cls))
+    return found
+
+
 def _no_floats() -> np.ndarray:
     return np.zeros(0, dtype=np.float64)
 
@@ -186,12 +197,11 @@ class WindowedDriftMonitor:
         sequential: bool = sequential,
     ) -> None:
         given = locals()
-        for spec in fields(self):
-            if spec.name in _SETTINGS:
-                setattr(self, spec.name, given[spec.name])
+        for name, default, factory in _field_defaults(type(self)):
+            if name in _SETTINGS:
+                setattr(self, name, given[name])
             else:
-                factory = spec.default_factory
-                setattr(self, spec.name, spec.default if factory is MISSING else factory())
+                setattr(self, name, default if factory is MISSING else factory())
         if profile is None:
             self.builder = ProfileBuilder(size=self.reference_size, kind=self.dtype, seed=self.seed)
         else:
