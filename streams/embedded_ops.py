@@ -83,23 +83,37 @@ class EmbeddedRedisCluster:
     start_timeout = 30.0
 
     def __init__(self, data_dir: Path | None = None, log_dir: Path | None = None, masters: int = 3) -> None:
-        root = Path(data_dir or tempfile.mkdtemp(prefix="driftline-cluster-"))
-        logs = Path(log_dir) if log_dir is not None else None
-        self.nodes = [
-            _ClusterNode(cluster_port(), root / f"node-{i}", log_path=logs / f"redis-cluster-{i}.log" if logs else None)
-            for i in range(masters)
-        ]
-        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
+        self.root = Path(data_dir or tempfile.mkdtemp(prefix="driftline-cluster-"))
+        self.logs = Path(log_dir) if log_dir is not None else None
+        self.masters = masters
+        self.nodes: list[_ClusterNode] = []
+        self.url = ""  # set by start(): the nodes' ports are chosen as they start
 
     def start(self) -> Self:
         try:
-            for node in self.nodes:
-                node.start()
+            for i in range(self.masters):
+                self.nodes.append(self._start_node(i))
             self._form()
         except BaseException:
             self.stop()
             raise
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
         return self
+
+    def _start_node(self, i: int, attempts: int = 5) -> _ClusterNode:
+        """Node ``i`` on a free port pair chosen now: another process can take a port chosen earlier."""
+        log = self.logs / f"redis-cluster-{i}.log" if self.logs else None
+        for attempt in range(attempts):
+            node = _ClusterNode(cluster_port(), self.root / f"node-{i}", log_path=log)
+            if node.port in {n.port for n in self.nodes}:
+                continue
+            try:
+                return node.start()
+            except EmbeddedServerError:
+                node.stop()
+                if attempt == attempts - 1:
+                    raise
+        raise EmbeddedServerError(f"no free port pair for Redis Cluster node {i}")
 
     def _form(self) -> None:
         clients = [redis.Redis(port=n.port, socket_timeout=5) for n in self.nodes]
