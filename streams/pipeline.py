@@ -122,6 +122,7 @@ class Pipeline:
         self.last_input = time.monotonic()
         self.idle_released = True
         self.checkpoint_took = self.write_took = 0.0
+        self.write_pending = False  # a write was put off by the pace: models wait, dirty, to be written
         self.stats = PipelineStats()
         self.observe_seconds: Callable[[str, float], None] | None = None  # ("flush" | "checkpoint", seconds)
 
@@ -281,7 +282,7 @@ class Pipeline:
         ):
             await self._flush(final_checkpoint=False, release_all=idle)
             self.idle_released = self.idle_released or idle
-        elif self._checkpoint_due(now):
+        elif self._checkpoint_due(now) or (self.write_pending and now - self.last_write >= self._write_pace()):
             await self._flush(final_checkpoint=False)
 
     async def checkpoint_now(self) -> None:
@@ -293,19 +294,25 @@ class Pipeline:
         self.applied_since_flush = 0
         self.stats.flushes += 1
         await self._send_forwards()
-        until = started + self.settings.batch_window_s / 2  # decisions due later wait for the next flush
+        arrived = self._dirty()
+        if arrived:  # counts first: how fresh they are does not wait on this flush's detector work
+            await self._write(arrived, [], force=False)
+        until = time.monotonic() + self.settings.batch_window_s / 2  # decisions due later wait for the next flush
         for task in self.tasks.values():
             task.release(release_all, started, until)
-        changed = [state for task in self.tasks.values() for state in task.models.values() if state.dirty]
+        changed = self._dirty()
         fired = await self._alerts(changed)
         if changed or fired:
-            await self._write(changed, fired, force=final_checkpoint or bool(fired))
+            await self._write(changed, fired, force=final_checkpoint or bool(fired) or release_all)
         took = time.monotonic() - started
         self.stats.flush_seconds += took
         if self.observe_seconds is not None:
             self.observe_seconds("flush", took)
         if final_checkpoint or self._checkpoint_due(time.monotonic()):
             await self._checkpoint()
+
+    def _dirty(self) -> list[Any]:
+        return [state for task in self.tasks.values() for state in task.models.values() if state.dirty]
 
     async def _send_forwards(self) -> None:
         for (owner, source), events in self.forwards.items():
@@ -348,13 +355,19 @@ class Pipeline:
     async def _write(self, changed: list[Any], fired: list[Alert], force: bool) -> None:
         """Write the changed models to Redis, at most a share of the worker's time (alerts at once)."""
         now = time.monotonic()
-        if not force and now - self.last_write < max(self.settings.batch_window_s, self.write_took / 0.2):
+        if not force and now - self.last_write < self._write_pace():
+            self.write_pending = True  # written by a later flush, or by tick() once the pace allows
             return
+        self.write_pending = False
         started = time.monotonic()
         await until_done(lambda: self.writer.write(changed, fired, time.time()), "write state to Redis")
         self.last_write = time.monotonic()
         self.write_took = self.last_write - started
         self.stats.write_seconds += self.write_took
+
+    def _write_pace(self) -> float:
+        """The shortest time between two writes: the batch window, stretched so writes take at most a sixth."""
+        return max(self.settings.batch_window_s, self.write_took / 0.2)
 
     def _checkpoint_due(self, now: float) -> bool:
         """Every ``checkpoint_interval_s``, stretched so checkpoints take at most ``checkpoint_max_share`` of time."""
