@@ -75,6 +75,8 @@ class FeatureMonitor:
     def update_many(self, values: Sequence[FeatureValue], ts: np.ndarray) -> list[KeyedChange]:
         """Feed this feature's values in a batch of events (None: null or absent)."""
         values = list(values)
+        if self._settling(values, ts):
+            return []
         complete = None not in values  # the common case: a scan at C speed
         missing = np.zeros(len(values), dtype=bool) if complete else np.array([v is None for v in values], dtype=bool)
         out = self._keyed("missing_rate", self.missing.update_many(missing, ts))
@@ -97,6 +99,40 @@ class FeatureMonitor:
         kept = values if len(keep) == len(values) else [values[i] for i in keep.tolist()]
         column: Any = numeric_column(kept) if self.numeric else kept
         return out + self._drift(column, ts[keep], keep)
+
+    def _settling(self, values: list[FeatureValue], ts: np.ndarray) -> bool:
+        """Feed a batch none of whose detectors can change, in a few steps; False if that can't be known cheaply.
+
+        That is a new feature's common case: every value present and of its type,
+        while its rates take their baseline and its reference builds (and does not
+        complete in this batch). The state left is exactly the general path's.
+        """
+        n, missing, types, windowed = len(values), self.missing, self.type_changes, self.windowed
+        if (
+            not n
+            or types is None
+            or self.out_of_range is not None
+            or (self.new is not None and not self.new.settled)
+            or not (missing.baseline_pending(n) and types.baseline_pending(n))
+        ):
+            return False
+        kinds = set(map(type, values))
+        if not (kinds <= {float, int} if self.numeric else kinds == {str}):
+            return False
+        column: Any = None
+        if windowed is not None:
+            builder = windowed.builder
+            if builder is None or builder.kind not in (None, "numeric" if self.numeric else "categorical"):
+                return False
+            if builder.seen + n >= builder.size:
+                return False
+            column = numeric_column(values) if self.numeric else values
+        last = float(ts[-1])
+        missing.count_baseline(n, 0, last)
+        types.count_baseline(n, 0, last)
+        if windowed is not None:
+            windowed.build(column, last)
+        return True
 
     def observe(self, value: FeatureValue, ts: float) -> list[KeyedChange]:
         """Feed one event's value."""

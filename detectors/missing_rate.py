@@ -16,8 +16,9 @@ def _no_times() -> np.ndarray:
     return np.zeros(0, dtype=np.float64)
 
 
-# Placeholders __post_init__ replaces at once (its ring has no slot): a new monitor builds its ring and
-# rule once, not twice. A decoded checkpoint brings its own.
+# Placeholders: the ring is built when the first block closes (a monitor in its baseline, as every new
+# feature's is, costs and checkpoints no window), the rule by __post_init__ (once, not twice). A decoded
+# checkpoint brings its own.
 _NO_RING = RingSum(0)
 _NO_RULE = Hysteresis(0.1)
 
@@ -66,11 +67,21 @@ class RateMonitor:
     last_ts: float = 0.0
 
     def __post_init__(self) -> None:
-        slots = max(self.window // self.check_every, 1)
-        if self.blocks is _NO_RING or self.blocks.size != slots:
-            self.blocks = RingSum(slots)
-            self.block_starts = np.zeros(slots, dtype=np.float64)
+        if self.rule is _NO_RULE:
             self.rule = Hysteresis(self.min_jump, self.min_z)
+        if self.blocks is _NO_RING:
+            self.blocks = RingSum(0)  # its own: an instance is never shared
+        elif self.blocks.size not in (0, self._slots()):
+            self._start_window()
+
+    def _slots(self) -> int:
+        return max(self.window // self.check_every, 1)
+
+    def _start_window(self) -> None:
+        """The ring of the rolling window's blocks: built as the first block closes, rebuilt if ``window`` moved."""
+        slots = self._slots()
+        self.blocks = RingSum(slots)
+        self.block_starts = np.zeros(slots, dtype=np.float64)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -109,6 +120,17 @@ class RateMonitor:
         """Record one event: flagged (missing, wrong type) or not."""
         self.update_many(np.array([flag]), np.array([ts], dtype=np.float64))
 
+    def baseline_pending(self, n: int) -> bool:
+        """Whether the next ``n`` flags all go to the baseline (and so can change nothing)."""
+        return self.expected_rate is None and self.n + n <= self.baseline_size
+
+    def count_baseline(self, n: int, flagged: int, last_ts: float) -> None:
+        """:meth:`update_many` of ``n`` flags (``flagged`` of them set) that all go to the baseline."""
+        self.n += n
+        self.flagged += flagged
+        self.baseline_flagged += flagged
+        self.last_ts = last_ts
+
     def update_many(self, flags: np.ndarray, ts: np.ndarray | float) -> list[Change]:
         """Record events in order; return where the condition started or stopped holding."""
         flags = np.asarray(flags, dtype=bool)
@@ -136,6 +158,8 @@ class RateMonitor:
             self.block += int(np.count_nonzero(flags[start:]))
             self.block_n += len(flags) - start
             return len(flags)
+        if self.blocks.size == 0:
+            self._start_window()
         # the open block, then every whole block the batch holds, each judged as it closes
         ends = np.arange(start + need, len(flags) + 1, self.check_every)
         counts = np.add.reduceat(flags[start : ends[-1]].astype(np.int64), np.r_[0, ends[:-1] - start])
@@ -195,8 +219,9 @@ class RateMonitor:
             f"{self.name}: {self.what} in {share} of the last {self.recent_n} events "
             f"(baseline {self.baseline_rate:.1%}){gone}"
         )
-        oldest = self.block_starts[self.blocks.head if self.blocks.count >= self.blocks.size else 0]
         end = self.last_ts if at is None else float(at)
+        ring = self.blocks
+        oldest = float(self.block_starts[ring.head if ring.count >= ring.size else 0]) if ring.n else end
         return Evidence(
             "data_quality",
             self.name,
@@ -204,7 +229,7 @@ class RateMonitor:
             round(self.rate, 6),
             round(self.baseline_rate + self.min_jump, 6),
             self.recent_n,
-            float(oldest) if self.blocks.n else end,
+            oldest,
             end,
             severity,
             message,

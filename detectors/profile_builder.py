@@ -160,7 +160,8 @@ class ProfileBuilder:
             self.missing += stop - len(kept)
             self._numbers(kept)
         else:
-            labels = [as_label(v) for v in (rest.tolist() if isinstance(rest, np.ndarray) else rest)]
+            items = rest.tolist() if isinstance(rest, np.ndarray) else rest
+            labels = items if type(items) is list and set(map(type, items)) == {str} else [as_label(v) for v in items]
             stop = _stop(np.array([label is not None for label in labels], dtype=bool), self.size - self.seen)
             present = [label for label in labels[:stop] if label is not None]
             self.missing += stop - len(present)
@@ -261,6 +262,8 @@ def _first_present(values: Sequence[Any] | np.ndarray) -> int:
 
 def _stop(usable: np.ndarray, wanted: int) -> int:
     """How many values to take so that ``wanted`` usable ones are taken (all of them if there are fewer)."""
+    if len(usable) < wanted:  # (the common case: no need to count)
+        return len(usable)
     count = np.cumsum(usable)
     if not len(count) or count[-1] < wanted:
         return len(usable)

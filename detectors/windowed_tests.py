@@ -92,14 +92,18 @@ _SETTINGS = (
 )
 
 
-_FIELD_DEFAULTS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
+_FIELD_DEFAULTS: dict[type, tuple[dict[str, Any], tuple[tuple[str, Any], ...]]] = {}
 
 
-def _field_defaults(cls: type) -> tuple[tuple[str, Any, Any], ...]:
-    """A dataclass's fields as (name, default, default factory), read once per class."""
+def _field_defaults(cls: type) -> tuple[dict[str, Any], tuple[tuple[str, Any], ...]]:
+    """A dataclass's fields, read once per class: every one (in order) with its plain default, and the
+    (name, default factory) of those that have a factory instead."""
     found = _FIELD_DEFAULTS.get(cls)
     if found is None:
-        found = _FIELD_DEFAULTS[cls] = tuple((spec.name, spec.default, spec.default_factory) for spec in fields(cls))
+        specs = fields(cls)
+        plain = {spec.name: None if spec.default is MISSING else spec.default for spec in specs}
+        factories = tuple((spec.name, spec.default_factory) for spec in specs if spec.default_factory is not MISSING)
+        found = _FIELD_DEFAULTS[cls] = (plain, factories)
     return found
 
 
@@ -197,11 +201,13 @@ class WindowedDriftMonitor:
         sequential: bool = sequential,
     ) -> None:
         given = locals()
-        for name, default, factory in _field_defaults(type(self)):
-            if name in _SETTINGS:
-                setattr(self, name, given[name])
-            else:
-                setattr(self, name, default if factory is MISSING else factory())
+        plain, factories = _field_defaults(type(self))
+        state = dict(plain)  # every field, in the order of the class
+        for name in _SETTINGS:
+            state[name] = given[name]
+        for name, factory in factories:
+            state[name] = factory()
+        self.__dict__.update(state)
         if profile is None:
             self.builder = ProfileBuilder(size=self.reference_size, kind=self.dtype, seed=self.seed)
         else:
@@ -321,6 +327,13 @@ class WindowedDriftMonitor:
                 self._labels(items, times[start:], start, changes)
         self.last_ts = float(times[-1])
         return changes
+
+    def build(self, values: np.ndarray | Sequence[Any], last_ts: float) -> None:
+        """:meth:`update_many` of values that all go to the building reference and do not complete it."""
+        assert self.builder is not None
+        self.n += len(values)
+        self.builder.update_many(values)
+        self.last_ts = last_ts
 
     def _numbers(self, x: np.ndarray, times: np.ndarray, offset: int, changes: list[Change]) -> None:
         usable = np.isfinite(x)

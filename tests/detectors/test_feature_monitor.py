@@ -10,7 +10,12 @@ from hypothesis import strategies as st
 
 from detectors import ModelMonitor, MonitorConfig
 from detectors.alerts import key_text
+from detectors.feature_monitor import FeatureMonitor
+from detectors.missing_rate import MissingRateMonitor, TypeChangeMonitor
 from detectors.reference import build_profile
+from detectors.windowed_tests import WindowedDriftMonitor
+from streams.codec import encode
+from tests.detectors.batching import batches, cuts
 
 
 def run(monitor: ModelMonitor, events: list[dict], start: int = 0, prediction=None) -> list[tuple]:
@@ -107,3 +112,51 @@ def test_data_drift_alerts_name_the_top_drifting_features() -> None:
 def test_a_constant_feature_never_alerts(value: object, n: int) -> None:
     monitor = ModelMonitor("m", MonitorConfig(baseline_events=200))
     assert run(monitor, [{"f": value}] * n) == []
+
+
+def _feature_streams() -> st.SearchStrategy[list]:
+    numbers = st.one_of(st.floats(-1e6, 1e6), st.integers(-1000, 1000), st.just(float("nan")))
+    labels = st.sampled_from(["a", "b", "c"])
+    rare = st.one_of(st.none(), st.booleans(), st.just("7"), st.just(3), st.just(float("inf")))
+    return st.one_of(
+        st.lists(numbers, min_size=1, max_size=700),
+        st.lists(labels, min_size=1, max_size=700),
+        st.lists(st.one_of(numbers, labels, rare), min_size=1, max_size=700),
+    )
+
+
+class _GeneralPathOnly(FeatureMonitor):
+    def _settling(self, values: list, ts: np.ndarray) -> bool:
+        return False
+
+
+def _feature(cls: type[FeatureMonitor], first: object, baseline: int) -> FeatureMonitor:
+    """A feature as a model starts monitoring it: its rates take a baseline, its reference builds."""
+    numeric = isinstance(first, (int, float)) and not isinstance(first, bool)
+    return cls(
+        "x",
+        numeric,
+        MissingRateMonitor("x", baseline, baseline),
+        WindowedDriftMonitor("x", n_features=20, reference_size=300, dtype=None if numeric else "categorical"),
+        type_changes=TypeChangeMonitor("x", baseline, baseline),
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(_feature_streams(), st.sampled_from([20, 200, 500]), st.data())
+def test_the_settling_shortcut_leaves_the_state_and_changes_of_the_general_path(
+    values: list, baseline: int, data: st.DataObject
+) -> None:
+    """A new feature's batches take a shortcut while none of its detectors can change (baseline, reference
+    building): for any stream and any split, the state and the changes are those of the general path."""
+    points = data.draw(cuts(len(values)))
+    ts = np.arange(len(values), dtype=np.float64)
+    first = next((v for v in values if v is not None), 0.0)
+    fed = []
+    for cls in (FeatureMonitor, _GeneralPathOnly):
+        feature = _feature(cls, first, baseline)
+        changes = []
+        for part in batches(len(values), points):
+            changes += [(part.start + c.index, k, c.active) for k, c in feature.update_many(values[part], ts[part])]
+        fed.append((encode(feature), changes))
+    assert fed[0] == fed[1]

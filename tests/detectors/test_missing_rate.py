@@ -152,3 +152,20 @@ def test_any_split_gives_the_changes_and_state_of_one_value_at_a_time(
         return MissingRateMonitor("x", baseline_size=baseline, window=window, check_every=check_every)
 
     assert_split_invariant(make, lambda m, part: m.update_many(flags[part], ts[part]), n, data.draw(cuts(n)))
+
+
+def test_a_monitor_in_its_baseline_keeps_no_window() -> None:
+    """A new feature's rates take their baseline first: their window's ring is built only as its first block
+    closes, so a new model's features cost and checkpoint little."""
+    from streams.codec import decode, encode
+
+    monitor = MissingRateMonitor("x", baseline_size=100, window=480, check_every=16)
+    monitor.update_many(np.zeros(100, dtype=bool), np.arange(100.0))
+    assert monitor.blocks.size == 0 and monitor.recent_n == 0
+    small = len(encode(monitor))
+    assert monitor.evidence().window_start == 99.0  # no block yet: the window starts at the latest event
+    monitor.update_many(np.ones(40, dtype=bool), np.arange(100.0, 140.0))
+    assert monitor.blocks.size == 30 and monitor.recent_n == 32
+    assert len(encode(monitor)) > small + 2 * 30 * 8  # the ring and each block's start, as numbers
+    back = decode(encode(monitor), MissingRateMonitor)
+    assert encode(back) == encode(monitor)
