@@ -114,6 +114,20 @@ class Hysteresis:
         return int(hit[0]) if len(hit) else -1
 
 
+def room_for(needed: int, limit: int, first: int = 64) -> int:
+    """Slots for ``needed`` values in an array that grows 1.5 times at a time from ``first``, up to ``limit``.
+
+    The size depends on ``needed`` alone, so any split of a stream ends with the same state.
+
+    >>> room_for(1, 1000), room_for(65, 1000), room_for(900, 1000)
+    (64, 96, 1000)
+    """
+    size = first
+    while size < needed:
+        size += size // 2
+    return min(size, limit)
+
+
 def _zeros() -> np.ndarray:
     return np.zeros(0, dtype=np.float64)
 
@@ -143,8 +157,16 @@ class RingSum:
     total: float = 0.0
 
     def __post_init__(self) -> None:
-        if len(self.values) != self.size:
+        first_lap = self.count < self.size and self.count <= len(self.values) <= self.size
+        if len(self.values) != self.size and not first_lap:
             self.values = np.zeros(self.size, dtype=np.float64)
+
+    def _room(self, upto: int) -> None:
+        """Slots up to ``upto``: in its first lap the ring's array grows as values come, 1.5 times at a time."""
+        if len(self.values) < upto:
+            grown = np.zeros(room_for(upto, self.size), dtype=np.float64)
+            grown[: len(self.values)] = self.values
+            self.values = grown
 
     @property
     def n(self) -> int:
@@ -169,6 +191,7 @@ class RingSum:
         while done < len(x):
             take = min(len(x) - done, self.size - self.head)  # up to the end of this lap
             chunk = x[done : done + take]
+            self._room(self.head + take)
             old = self.values[self.head : self.head + take]  # zeros until the first lap is complete
             totals = np.cumsum(np.concatenate(([self.total], chunk - old)))[1:]
             self.values[self.head : self.head + take] = chunk
@@ -186,6 +209,7 @@ class RingSum:
         """Push one value; return the window total (the arithmetic of :meth:`push_many`, in plain Python)."""
         x = float(x)
         head = self.head
+        self._room(head + 1)
         self.total = self.total + (x - float(self.values[head]))
         self.values[head] = x
         self.count += 1

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from detectors.base import room_for
 from detectors.reference import (
     PSI_BINS,
     QUANTILES,
@@ -29,7 +30,6 @@ __all__ = ["RESERVOIR", "ProfileBuilder"]
 
 RESERVOIR = 10_000
 _MASK = (1 << 64) - 1
-_FIRST_STORAGE = 64  # values the numeric sample first makes room for; then 1.5 times more each time it fills
 
 
 def _draw(seed: int, i: int) -> int:
@@ -51,14 +51,6 @@ def _draws(seed: int, i: np.ndarray) -> np.ndarray:
     z = (z ^ (z >> u(30))) * u(0xBF58476D1CE4E5B9)
     z = (z ^ (z >> u(27))) * u(0x94D049BB133111EB)
     return z ^ (z >> u(31))
-
-
-def _storage(needed: int, limit: int) -> int:
-    """Room for ``needed`` values: a size that depends on ``needed`` alone (so any split of a stream ends alike)."""
-    size = _FIRST_STORAGE
-    while size < needed:
-        size += size // 2
-    return min(size, limit)
 
 
 def _no_numbers() -> np.ndarray:
@@ -180,7 +172,7 @@ class ProfileBuilder:
         self.seen += 1
         limit = min(self.size, cap)
         if len(self.numbers) < min(self.seen, limit):
-            grown = np.zeros(_storage(min(self.seen, limit), limit), dtype=np.float64)
+            grown = np.zeros(room_for(min(self.seen, limit), limit), dtype=np.float64)
             grown[: len(self.numbers)] = self.numbers
             self.numbers = grown
         slot = i if i < cap else _draw(self.seed, i) % (i + 1)
@@ -202,7 +194,7 @@ class ProfileBuilder:
         self.seen += len(kept)
         limit = min(self.size, cap)
         if len(self.numbers) < min(self.seen, limit):
-            grown = np.zeros(_storage(min(self.seen, limit), limit), dtype=np.float64)
+            grown = np.zeros(room_for(min(self.seen, limit), limit), dtype=np.float64)
             grown[: len(self.numbers)] = self.numbers
             self.numbers = grown
         direct = max(min(cap - first, len(kept)), 0)

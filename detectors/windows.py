@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from detectors.base import room_for
+
 __all__ = ["Ring", "RunningMoments", "WindowClock", "add_in_order", "all_finite"]
 
 
@@ -58,7 +60,7 @@ class RunningMoments:
 
 @dataclass
 class Ring:
-    """The last ``size`` values of a stream, in a flat array of ``dtype`` allocated on the first push.
+    """The last ``size`` values of a stream, in a flat array of ``dtype`` that grows in the first lap.
 
     Slot ``i % size`` holds value ``i``, so the layout depends only on the
     count of values pushed: a sum over :meth:`window` is the same whatever
@@ -84,7 +86,7 @@ class Ring:
 
     def window(self) -> np.ndarray:
         """The window's values in slot order (not oldest first), as a view."""
-        if len(self.values) != self.size:  # nothing pushed yet
+        if not len(self.values) or len(self.values) < self.n:  # nothing pushed yet (or a ring created late)
             return self._blank()[: self.n]
         return self.values[: self.n]
 
@@ -94,18 +96,29 @@ class Ring:
             return self.window().copy()
         return np.roll(self.values, -(self.count % self.size))
 
-    def _blank(self) -> np.ndarray:
+    def _blank(self, slots: int | None = None) -> np.ndarray:
+        slots = self.size if slots is None else slots
         if np.issubdtype(np.dtype(self.dtype), np.floating):
-            return np.full(self.size, np.nan, dtype=self.dtype)
-        return np.zeros(self.size, dtype=self.dtype)
+            return np.full(slots, np.nan, dtype=self.dtype)
+        return np.zeros(slots, dtype=self.dtype)
+
+    def _room(self, k: int) -> None:
+        """Slots for ``k`` more values: in the first lap the array grows as values come, 1.5 times at a time."""
+        size, have = self.size, len(self.values)
+        late = have < min(self.count, size)  # created late: its slots are those of the values it missed
+        need = size if late or self.count + k >= size else self.count + k
+        if have < need:
+            grown = self._blank(room_for(need, size))
+            if not late:
+                grown[:have] = self.values
+            self.values = grown
 
     def push_many(self, x: np.ndarray | Sequence[float]) -> None:
         """Push values in order; the oldest leave once ``size`` are held."""
         k, size = len(x), self.size
         if not k:
             return
-        if len(self.values) != size:
-            self.values = self._blank()
+        self._room(k)
         tail = x[k - size :] if k > size else x  # earlier values of a long batch are overwritten anyway
         first = (self.count + k - len(tail)) % size
         end = first + len(tail)
