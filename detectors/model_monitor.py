@@ -239,9 +239,10 @@ class ModelMonitor:
         for position, key_, at in pending:
             out += self._note(self.alert_book.release(key_, at, self.model_version, detected), position, at)
         out += self._fire_due(seqs, times, None, started, detected)
-        watched = {key_text(key) for key, _ in self._detectors()}
-        last = float(times[-1]) if len(times) else 0.0
-        out += self._note(book.close_all(watched, last, detected), int(seqs[-1]) if len(seqs) else 0, last)
+        if book.open or book.waiting:  # episodes of detectors that stopped running end
+            watched = {key_text(key) for key, _ in self._detectors()}
+            last = float(times[-1]) if len(times) else 0.0
+            out += self._note(book.close_all(watched, last, detected), int(seqs[-1]) if len(seqs) else 0, last)
         return out
 
     def _fire_due(

@@ -148,7 +148,7 @@ class ProfileBuilder:
             x = as_numbers(rest)
             usable = np.isfinite(x)
             stop = _stop(usable, self.size - self.seen)
-            kept = x[:stop][usable[:stop]]
+            kept = x if stop == len(x) and usable.all() else x[:stop][usable[:stop]]
             self.missing += stop - len(kept)
             self._numbers(kept)
         else:

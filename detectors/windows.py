@@ -106,7 +106,7 @@ class Ring:
         """Slots for ``k`` more values: in the first lap the array grows as values come, 1.5 times at a time."""
         size, have = self.size, len(self.values)
         late = have < min(self.count, size)  # created late: its slots are those of the values it missed
-        need = size if late or self.count + k >= size else self.count + k
+        need = min(self.count + k, size)  # the same room whether or not the ring was created late
         if have < need:
             grown = self._blank(room_for(need, size))
             if not late:

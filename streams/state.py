@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -310,22 +311,23 @@ def _segment(event: PredictionEvent) -> str | None:
 def prediction_columns(rows: list[Released]) -> PredictionColumns:
     """Released predictions as the columns detectors take."""
     n = len(rows)
-    features: dict[str, list[FeatureValue]] = {}
-    for i, (_, _, event, _) in enumerate(rows):
-        for name, value in event.features.items():
-            column = features.get(name)
-            if column is None:
-                column = features[name] = [None] * n
-            column[i] = value
     return PredictionColumns(
         np.fromiter((r[0] for r in rows), dtype=np.int64, count=n),
         np.fromiter((r[1] for r in rows), dtype=np.float64, count=n),
-        features,
+        _feature_columns([r[2].features for r in rows]),
         np.fromiter((math.nan if r[2].score is None else r[2].score for r in rows), dtype=np.float64, count=n),
         [r[2].prediction for r in rows],
         [r[2].model_version for r in rows],
         [r[3] for r in rows],
     )
+
+
+def _feature_columns(rows: list[Mapping[str, FeatureValue]]) -> dict[str, list[FeatureValue]]:
+    """One list per feature, in the order features first appear; None where an event lacks one."""
+    names = dict.fromkeys(rows[0]) if rows else {}
+    if len(set().union(*rows)) != len(names):  # not every event has the first one's features
+        names = dict.fromkeys(name for row in rows for name in row)
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 def pair_columns(pairs: list[tuple[int, JoinedPair]]) -> PairColumns:
