@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from detectors.base import RingSum
 from detectors.windows import Ring, RunningMoments, WindowClock
 from streams.codec import decode, encode
-from tests.detectors.batching import assert_split_invariant, cuts
+from tests.detectors.batching import assert_split_invariant, batches, cuts
 
 finite = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
 
@@ -117,8 +117,8 @@ def test_a_ring_created_late_stays_aligned() -> None:
 @settings(max_examples=80, deadline=None)
 @given(
     st.data(),
-    st.integers(1, 30),
-    st.lists(st.integers(-100, 100), min_size=1, max_size=200),
+    st.sampled_from([1, 7, 30, 100, 300]),  # rings that grow in their first lap too
+    st.lists(st.integers(-100, 100), min_size=1, max_size=400),
     st.sampled_from(["int8", "int32", "float64"]),
 )
 def test_a_ring_holds_the_last_size_values_for_any_split(
@@ -135,6 +135,38 @@ def test_a_ring_holds_the_last_size_values_for_any_split(
     ring.push_many(values)
     assert ring.oldest().tolist() == values[-size:].tolist()
     assert decode(encode(ring), Ring).oldest().tolist() == ring.oldest().tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.sampled_from([5, 70, 300]), st.integers(0, 400), st.integers(1, 400))
+def test_a_ring_created_late_is_the_ring_that_saw_nan_for_any_split(
+    data: st.DataObject, size: int, missed: int, n: int
+) -> None:
+    values = np.arange(n, dtype=np.float64)
+    points = data.draw(cuts(n))
+    late = Ring(size, "float64", count=missed)
+    for part in batches(n, points):
+        late.push_many(values[part])
+    full = Ring(size, "float64")
+    full.push_many(np.r_[np.full(missed, np.nan), values])
+    assert encode(late) == encode(full)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data(), st.sampled_from([1, 7, 100, 300]), st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=700))
+def test_a_ring_sum_is_the_same_for_any_split_one_value_or_many(
+    data: st.DataObject, size: int, xs: list[float]
+) -> None:
+    values = np.array(xs)
+
+    def feed(ring: RingSum, part: slice) -> list:
+        if part.stop - part.start == 1:
+            ring.push(values[part.start])
+        else:
+            ring.push_many(values[part])
+        return []
+
+    assert_split_invariant(lambda: RingSum(size), feed, len(xs), data.draw(cuts(len(xs))))
 
 
 def test_window_clock_doc_example() -> None:
