@@ -128,6 +128,20 @@ def room_for(needed: int, limit: int, first: int = 64) -> int:
     return min(size, limit)
 
 
+def grown(values: np.ndarray, needed: int, limit: int, fill: float = 0.0, dtype: str | None = None) -> np.ndarray:
+    """``values`` with room for ``needed`` (:func:`room_for`): the same array if it has it, else a larger one
+    that starts with them and holds ``fill`` after.
+
+    >>> grown(np.array([1.0, 2.0]), 3, 100).shape, grown(np.array([1, 2]), 2, 100).tolist()
+    ((64,), [1, 2])
+    """
+    if len(values) >= needed:
+        return values
+    out = np.full(room_for(needed, limit), fill, dtype=dtype or values.dtype)
+    out[: len(values)] = values
+    return out
+
+
 def _zeros() -> np.ndarray:
     return np.zeros(0, dtype=np.float64)
 
@@ -163,10 +177,7 @@ class RingSum:
 
     def _room(self, upto: int) -> None:
         """Slots up to ``upto``: in its first lap the ring's array grows as values come, 1.5 times at a time."""
-        if len(self.values) < upto:
-            grown = np.zeros(room_for(upto, self.size), dtype=np.float64)
-            grown[: len(self.values)] = self.values
-            self.values = grown
+        self.values = grown(self.values, upto, self.size)
 
     @property
     def n(self) -> int:

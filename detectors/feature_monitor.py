@@ -128,8 +128,8 @@ class FeatureMonitor:
                 return False
             column = numeric_column(values) if self.numeric else values
         last = float(ts[-1])
-        missing.count_baseline(n, 0, last)
-        types.count_baseline(n, 0, last)
+        missing.count_baseline(n, last)  # every value present, and of its type
+        types.count_baseline(n, last)
         if windowed is not None:
             windowed.build(column, last)
         return True

@@ -124,11 +124,9 @@ class RateMonitor:
         """Whether the next ``n`` flags all go to the baseline (and so can change nothing)."""
         return self.expected_rate is None and self.n + n <= self.baseline_size
 
-    def count_baseline(self, n: int, flagged: int, last_ts: float) -> None:
-        """:meth:`update_many` of ``n`` flags (``flagged`` of them set) that all go to the baseline."""
+    def count_baseline(self, n: int, last_ts: float) -> None:
+        """:meth:`update_many` of ``n`` flags, none set, that all go to the baseline."""
         self.n += n
-        self.flagged += flagged
-        self.baseline_flagged += flagged
         self.last_ts = last_ts
 
     def update_many(self, flags: np.ndarray, ts: np.ndarray | float) -> list[Change]:

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from detectors.base import room_for
+from detectors.base import grown
 from detectors.reference import (
     PSI_BINS,
     QUANTILES,
@@ -171,10 +171,7 @@ class ProfileBuilder:
         i, cap = self.seen, self.capacity
         self.seen += 1
         limit = min(self.size, cap)
-        if len(self.numbers) < min(self.seen, limit):
-            grown = np.zeros(room_for(min(self.seen, limit), limit), dtype=np.float64)
-            grown[: len(self.numbers)] = self.numbers
-            self.numbers = grown
+        self.numbers = grown(self.numbers, min(self.seen, limit), limit)
         slot = i if i < cap else _draw(self.seed, i) % (i + 1)
         if slot < cap:
             self.numbers[slot] = v
@@ -193,10 +190,7 @@ class ProfileBuilder:
         first, cap = self.seen, self.capacity
         self.seen += len(kept)
         limit = min(self.size, cap)
-        if len(self.numbers) < min(self.seen, limit):
-            grown = np.zeros(room_for(min(self.seen, limit), limit), dtype=np.float64)
-            grown[: len(self.numbers)] = self.numbers
-            self.numbers = grown
+        self.numbers = grown(self.numbers, min(self.seen, limit), limit)
         direct = max(min(cap - first, len(kept)), 0)
         self.numbers[first : first + direct] = kept[:direct]
         if direct < len(kept):

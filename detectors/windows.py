@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from detectors.base import room_for
+from detectors.base import grown
 
 __all__ = ["Ring", "RunningMoments", "WindowClock", "add_in_order", "all_finite"]
 
@@ -96,22 +96,18 @@ class Ring:
             return self.window().copy()
         return np.roll(self.values, -(self.count % self.size))
 
-    def _blank(self, slots: int | None = None) -> np.ndarray:
-        slots = self.size if slots is None else slots
+    def _blank(self) -> np.ndarray:
         if np.issubdtype(np.dtype(self.dtype), np.floating):
-            return np.full(slots, np.nan, dtype=self.dtype)
-        return np.zeros(slots, dtype=self.dtype)
+            return np.full(self.size, np.nan, dtype=self.dtype)
+        return np.zeros(self.size, dtype=self.dtype)
 
     def _room(self, k: int) -> None:
-        """Slots for ``k`` more values: in the first lap the array grows as values come, 1.5 times at a time."""
-        size, have = self.size, len(self.values)
-        late = have < min(self.count, size)  # created late: its slots are those of the values it missed
-        need = min(self.count + k, size)  # the same room whether or not the ring was created late
-        if have < need:
-            grown = self._blank(room_for(need, size))
-            if not late:
-                grown[:have] = self.values
-            self.values = grown
+        """Slots for ``k`` more values: in the first lap the array grows as values come, 1.5 times at a time.
+
+        The room depends on the count alone, so a ring created late (nothing pushed, its slots blank)
+        grows as one that saw every value."""
+        blank = np.nan if np.issubdtype(np.dtype(self.dtype), np.floating) else 0
+        self.values = grown(self.values, min(self.count + k, self.size), self.size, blank, self.dtype)
 
     def push_many(self, x: np.ndarray | Sequence[float]) -> None:
         """Push values in order; the oldest leave once ``size`` are held."""
