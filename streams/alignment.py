@@ -4,19 +4,25 @@ Fetched records wait in one queue per partition, decoded, each with the
 earliest event time it holds. The worker always takes next from the partition
 whose head is earliest in event time, so a catch-up never puts an hour of one
 partition in front of another. A partition with nothing queued may still hold
-earlier events; the others then wait for it, up to ``max_idle_s``
+earlier events. Its next events are taken to be no earlier than the last one
+taken from it (a partition is written in about event-time order); the event-time
+buffer behind the aligner sorts anything up to ``slack_s`` (half the disorder
+bound) out of order. So an empty partition holds the others back from events
+more than ``slack_s`` after its last one, up to ``max_idle_s``
 (``max.task.idle.ms``), when
 
 - the broker is known to hold records of it not fetched yet (its high
-  watermark, as of the last fetch, is past its position), or
-- its last event time is more than ``slack_s`` behind the head: in a backlog
-  or a fast replay an empty queue means "not fetched yet" more often than
-  "nothing there", and waiting one fetch tells which.
+  watermark, as of the last fetch, is past its position): then it also ends
+  every run at that point, so a run never takes a queue past it, or
+- it has been heard from more than ``slack_s`` of event time ago (or never): in a
+  backlog or a fast replay an empty queue means "not fetched yet" more often
+  than "nothing there", and waiting one fetch tells which.
 
-A partition that keeps holding the others back past ``max_idle_s`` stops
-doing so until it gets records again: an idle partition costs one wait. A partition whose queue is full is not
-fetched again until it drains: one that runs ahead in event time is thus
-paused until the others catch up.
+Live traffic thus never waits for a fetch: every partition's last event is a
+moment ago. A partition that keeps holding the others back past ``max_idle_s``
+stops doing so until it gets records again: an idle partition costs one wait.
+A partition whose queue is full is not fetched again until it drains: one that
+runs ahead in event time is thus paused until the others catch up.
 
 >>> aligner = Aligner(max_idle_s=0.0, slack_s=5.0)
 >>> aligner.add("a", [Queued(0, 50.0, 0.0, "a0"), Queued(1, 70.0, 0.0, "a1")])
@@ -92,26 +98,29 @@ class Aligner(Generic[TP]):
             heads.sort(key=lambda h: h[0])
             first, tp = heads[0]
             queue = self.queues[tp]
-            if self._waiting(first, now, unread):
+            limit = self._limit(first, now, unread)
+            if limit is None:
                 return
-            bound = heads[1][0] if len(heads) > 1 else math.inf
+            bound = min(heads[1][0] if len(heads) > 1 else math.inf, limit)
             run = [queue.popleft()]
             while queue and queue[0].time <= bound:
                 run.append(queue.popleft())
             self.last[tp] = max(self.last.get(tp, -math.inf), run[-1].time)
             yield tp, run
 
-    def _waiting(self, head: float, now: float, unread: Callable[[TP], bool]) -> bool:
-        """Whether to wait for an empty partition that may hold events before ``head``."""
-        wait = False
+    def _limit(self, head: float, now: float, unread: Callable[[TP], bool]) -> float | None:
+        """The latest event time a run may take now (``head`` at least), or None to wait for an empty partition."""
+        limit, wait = math.inf, False
         for tp, queue in self.queues.items():
             if queue:
                 self.blocked_since.pop(tp, None)
                 continue
-            behind = head - self.last.get(tp, -math.inf) > self.slack_s
-            if not (behind or unread(tp)):
+            horizon = self.last.get(tp, -math.inf) + self.slack_s  # its next events sort with ours up to here
+            if head <= horizon:
                 self.blocked_since.pop(tp, None)
+                if unread(tp):
+                    limit = min(limit, horizon)
                 continue
-            since = self.blocked_since.setdefault(tp, now)
+            since = self.blocked_since.setdefault(tp, now)  # every one's wait starts now, not one after another
             wait = wait or now - since < self.max_idle_s
-        return wait
+        return None if wait else limit
