@@ -76,6 +76,57 @@ def wasserstein_distance_rows(xs: np.ndarray, profile: NumericProfile) -> np.nda
     return capped
 
 
+class NumericWindowTests:
+    """KS, PSI and Wasserstein of full windows of ``m`` values against one profile, its tables computed once.
+
+    The same arithmetic as :func:`window_statistics` (the same numbers, bit for
+    bit), without rebuilding the profile's arrays at every window: a monitor
+    keeps one per reference.
+
+    >>> from detectors.reference import build_profile
+    >>> rng = np.random.default_rng(3)
+    >>> profile = build_profile(rng.normal(0, 1, 5000))
+    >>> window = rng.normal(0.5, 1, 500)
+    >>> NumericWindowTests(profile, 500).statistics(window) == window_statistics(window, profile)
+    True
+    """
+
+    def __init__(self, profile: NumericProfile, m: int) -> None:
+        self.m = m
+        u, first = np.unique(np.asarray(profile.quantiles), return_index=True)
+        self.points, self.cdf_at_most = u, np.asarray(profile.cdf_at_most)[first]
+        atoms = np.asarray(profile.cdf_below)[first] < self.cdf_at_most
+        self.atoms = u[atoms] if atoms.any() else None
+        self.cdf_below_atoms = np.asarray(profile.cdf_below)[first][atoms]
+        self.edges = np.asarray(profile.psi_edges)
+        self.fractions = np.maximum(np.asarray(profile.psi_fractions), EPS)
+        q = np.asarray(profile.quantiles)
+        p = np.linspace(0.0, 1.0, len(q))
+        inner = (p >= TRIM - 1e-9) & (p <= 1.0 - TRIM + 1e-9) if len(q) > 2 else np.ones(len(q), dtype=bool)
+        h = p[inner] * (m - 1)
+        self.lo = np.floor(h).astype(np.int64)
+        self.hi = np.minimum(self.lo + 1, m - 1)
+        self.frac, self.inner_q = h - self.lo, q[inner]
+        self.scale = max(profile.std, 1e-9 * abs(profile.mean), 1e-12)
+
+    def statistics(self, window: np.ndarray) -> dict[str, float]:
+        """The statistics of a window of ``m`` finite values (any order)."""
+        xs = np.sort(window)
+        m = self.m
+        ks = float(np.abs(xs.searchsorted(self.points, "right") / m - self.cdf_at_most).max())
+        if self.atoms is not None:
+            ks = max(ks, float(np.abs(xs.searchsorted(self.atoms, "left") / m - self.cdf_below_atoms).max()))
+        cumulative = np.append(xs.searchsorted(self.edges, "right").astype(np.float64), float(m))
+        w = np.maximum(np.diff(cumulative, prepend=0.0) / m, EPS)
+        psi_value = float(np.sum((w - self.fractions) * np.log(w / self.fractions)))
+        a, b = xs[self.lo], xs[self.hi]
+        with np.errstate(over="ignore", invalid="ignore"):
+            qn = np.where((a == b) | (self.frac == 0), a, a + (b - a) * self.frac)
+            distance = float(np.mean(np.abs(qn - self.inner_q)) / self.scale)
+        distance = CAP if not math.isfinite(distance) else min(distance, CAP)
+        return {"ks": ks, "psi": psi_value, "wasserstein": distance}
+
+
 def category_cells(profile: CategoricalProfile, window: int) -> tuple[dict[str, int], np.ndarray]:
     """Category -> cell for windows of ``window`` values, and each cell's reference share.
 

@@ -40,6 +40,7 @@ from detectors.two_sample import (  # noqa: F401 (re-exported: the statistics li
     CAP,
     CATEGORICAL_TESTS,
     NUMERIC_TESTS,
+    NumericWindowTests,
     categorical_rows,
     category_cells,
     category_counts,
@@ -218,7 +219,8 @@ class WindowedDriftMonitor:
         self._derive()
 
     def _derive(self) -> None:
-        """Rebuild what derives from the reference (never checkpointed)."""
+        """Rebuild what derives from the reference (never checkpointed; the numeric tests' tables wait for a window)."""
+        self._numeric_tests: NumericWindowTests | None = None
         if self.categorical is not None:
             self._cells, self._probs = category_cells(self.categorical, self.window)
 
@@ -243,6 +245,7 @@ class WindowedDriftMonitor:
         self.builder = None
         if isinstance(profile, NumericProfile):
             self.numeric = profile
+            self._numeric_tests = None
             self.buffer = np.zeros(self.window, dtype=np.float64)
             if self.sequential:
                 budget = self.budget_events * self.n_features / CUSUM_SHARE
@@ -435,7 +438,9 @@ class WindowedDriftMonitor:
             self.calibrate_now()
         assert self.calibration is not None
         if self.numeric is not None:
-            stats = window_statistics(self.buffer, self.numeric)
+            if self._numeric_tests is None:
+                self._numeric_tests = NumericWindowTests(self.numeric, self.window)
+            stats = self._numeric_tests.statistics(self.buffer)
         else:
             rows = categorical_rows(self.counts[None, :], self._probs)
             stats = {"chi2": float(rows["chi2"][0]), "psi": float(rows["psi"][0]), "unseen": float(len(self.unseen))}

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from detectors.alerts import Evidence
 from detectors.calibration import uniform_windows, wasserstein_rows
 from detectors.reference import CategoricalProfile, NumericProfile, build_profile
-from detectors.two_sample import ks_rows, psi_numeric_rows, wasserstein_distance_rows
+from detectors.two_sample import NumericWindowTests, ks_rows, psi_numeric_rows, wasserstein_distance_rows
 from detectors.windowed_tests import (
     Calibration,
     WindowedDriftMonitor,
@@ -345,6 +345,21 @@ def test_numeric_statistics_stay_finite_and_non_negative(reference: list[float],
     assert stats["ks"] <= 1
     cal = calibrate(profile, len(window), 1e6, seed=0, draws=50)
     assert all(math.isfinite(t) and t >= 0 for t in cal.thresholds)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    reference=st.lists(st.one_of(finite, st.sampled_from([0.0, 1.0, 2.0])), min_size=1, max_size=200),
+    window=st.lists(st.one_of(finite, st.sampled_from([0.0, 1.0, 2.0])), min_size=1, max_size=120),
+)
+def test_a_monitors_tables_give_the_statistics_of_window_statistics_bit_for_bit(
+    reference: list[float], window: list[float]
+) -> None:
+    # any values, ties and atoms included (a shared sample of 0, 1 and 2 makes them): the same floats
+    profile = build_profile(np.array(reference))
+    assert NumericWindowTests(profile, len(window)).statistics(np.array(window)) == window_statistics(
+        np.array(window), profile
+    )
 
 
 @settings(max_examples=100, deadline=None)
