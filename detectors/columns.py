@@ -10,6 +10,7 @@ detectors can be put in one order.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeGuard
@@ -23,14 +24,19 @@ __all__ = ["FeatureValue", "Label", "PairColumns", "PredictionColumns", "numeric
 
 
 def is_number(value: object) -> TypeGuard[int | float]:
-    """Whether a feature value is numeric: an int or a float, not a boolean.
+    """Whether a value is a real number, finite or not: an int or a float (numpy's too), not a boolean.
 
-    >>> is_number(3), is_number(2.5), is_number(True), is_number("3")
-    (True, True, False, False)
+    The one test of "numeric" for events, references and detectors alike.
+
+    >>> is_number(3), is_number(2.5), is_number(float("nan")), is_number(np.int64(3)), is_number(np.float32(1))
+    (True, True, True, True, True)
+    >>> is_number(True), is_number(np.True_), is_number("3"), is_number(None)
+    (False, False, False, False)
     """
-    return (
-        type(value) is float or type(value) is int or (isinstance(value, (int, float)) and not isinstance(value, bool))
-    )
+    kind = type(value)
+    if kind is float or kind is int:
+        return True
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def numeric_column(values: Sequence[FeatureValue]) -> np.ndarray:

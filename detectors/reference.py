@@ -11,7 +11,6 @@ uploaded references, and the dataclass fields are what checkpoints encode.
 from __future__ import annotations
 
 import math
-import numbers
 import sys
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -19,6 +18,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
+
+from detectors.columns import is_number
 
 QUANTILES = 201  # sketch points, at probabilities 0, 0.005, ..., 1
 PSI_BINS = 10
@@ -40,7 +41,7 @@ __all__ = [
 
 def as_number(x: Any) -> float | None:
     """``x`` as a finite float, or ``None`` when missing, non-finite or not a number (bools are not)."""
-    if type(x) is not float and (isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real)):
+    if not is_number(x):
         return None
     try:
         v = float(x)
@@ -62,11 +63,6 @@ def as_numbers(values: Any) -> np.ndarray:
         return np.full(values.size, np.nan)
     items = values.tolist() if isinstance(values, np.ndarray) else values
     return np.array([np.nan if v is None else v for v in map(as_number, items)], dtype=np.float64)
-
-
-def is_number(x: Any) -> bool:
-    """Whether ``x`` is a real number, finite or not (bools are not)."""
-    return isinstance(x, numbers.Real) and not isinstance(x, (bool, np.bool_))
 
 
 def as_label(x: Any) -> str | None:

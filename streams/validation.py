@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from detectors.columns import FeatureValue, Label
+from detectors.columns import FeatureValue, Label, is_number
 from streams.errors import InvalidEvent
 
 MODEL_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
@@ -86,10 +86,6 @@ def identity(obj: Any) -> tuple[str, str]:
 def field_name(name: str) -> str:
     """A field name as it can appear in a one-line error: escaped and cut short."""
     return name.encode("unicode_escape").decode("ascii")[:64]
-
-
-def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def finite(value: float | int, field: str) -> float | int:

@@ -160,3 +160,21 @@ def test_the_settling_shortcut_leaves_the_state_and_changes_of_the_general_path(
             changes += [(part.start + c.index, k, c.active) for k, c in feature.update_many(values[part], ts[part])]
         fed.append((encode(feature), changes))
     assert fed[0] == fed[1]
+
+
+def test_numpy_numbers_are_numbers_to_every_detector_of_a_feature() -> None:
+    # A Python caller may feed numpy scalars: the feature's type, its reference and its windows all take them
+    # as numbers (one is_number for all), so none counts as a value of the wrong type.
+    rng = np.random.default_rng(3)
+    values = [np.int64(v) for v in rng.integers(0, 50, 1500)]
+    monitor = FeatureMonitor(
+        "age",
+        True,
+        MissingRateMonitor("age"),
+        windowed=WindowedDriftMonitor("age", reference_size=500),
+        type_changes=TypeChangeMonitor("age"),
+    )
+    monitor.update_many(values, np.arange(1500.0))
+    assert monitor.type_mismatches == 0
+    assert monitor.windowed is not None and monitor.windowed.numeric is not None
+    assert monitor.windowed.missing == 0 and monitor.windowed.windows == 2
