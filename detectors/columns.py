@@ -36,7 +36,9 @@ def is_number(value: object) -> TypeGuard[int | float]:
     kind = type(value)
     if kind is float or kind is int:
         return True
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+    if kind is str or kind is bool or value is None:  # the common cases, without the ABC's slower check
+        return False
+    return isinstance(value, numbers.Real) and not isinstance(value, np.bool_)
 
 
 def numeric_column(values: Sequence[FeatureValue]) -> np.ndarray:
