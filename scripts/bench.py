@@ -172,6 +172,8 @@ class Bench:
         share = stats.get("checkpoint_seconds", 0.0) / max(stats.get("uptime_seconds", 0.0), 1e-9)
         blobs = self.redis.keys(f"{PREFIX}checkpoint:*:models")
         size = sum(self.redis.hstrlen(key, m) for key in blobs for m in self.redis.hkeys(key))
+        for key in self.redis.keys(f"{PREFIX}checkpoint:*:join:*"):  # the models' join stores, entry by entry
+            size += sum(len(name) + len(value) for name, value in self.redis.hgetall(key).items())
         per_model = size / max(shape.models, 1)
         return (
             f"checkpoints {100 * share:.1f}% of the worker's time, {per_model / 1024:.1f} KiB per model "

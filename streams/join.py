@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any
 
 from detectors.columns import Label
 from streams.events import OutcomeEvent, PredictionEvent
@@ -64,9 +64,17 @@ class LabelJoin:
     expired: int = 0
     unmatched_outcomes: int = 0
     duplicate_outcomes: int = 0
+    saved_order: int = 0  # the next order number of an entry saved to the stores' checkpoint
 
     def __post_init__(self) -> None:
         self._holes = 0  # entries deleted from ``pending`` and ``early`` since they were last compacted
+        # ids whose entry was added or removed since the stores were last saved (all, for stores never saved)
+        self.touched: tuple[set[str], set[str], set[str]] = (
+            set(self.pending),
+            set(self.early),
+            set(self.recently_joined),
+        )
+        self.fields_written = 0  # entries saved one by one since the stores were last saved whole
 
     def add_prediction(
         self,
@@ -82,17 +90,19 @@ class LabelJoin:
         self._advance(at)
         if event.prediction_id in self.recently_joined:
             return []  # a re-delivered prediction: it has its label already
-        waiting = self.early.pop(event.prediction_id, None)
+        key = event.prediction_id
+        waiting = self.early.pop(key, None)
         if waiting is not None:
+            self.touched[1].add(key)
             self._deleted()
-            return [self._join(event.prediction_id, event.prediction, event.score, waiting[0], at, segment)]
-        if self.pending.pop(event.prediction_id, None) is not None:  # a re-delivered prediction waits as the newest
+            return [self._join(key, event.prediction, event.score, waiting[0], at, segment)]
+        if self.pending.pop(key, None) is not None:  # a re-delivered prediction waits as the newest
             self._deleted()
-        self.pending[event.prediction_id] = (event.prediction, event.score, event.timestamp, segment)
+        self.pending[key] = (event.prediction, event.score, event.timestamp, segment)
+        self.touched[0].add(key)
         if len(self.pending) > self.max_pending_predictions:
-            dropped = _drop_oldest(self.pending, len(self.pending) - self.max_pending_predictions)
+            dropped = self._drop_oldest(0, len(self.pending) - self.max_pending_predictions)
             self.expired += dropped
-            self._deleted(dropped)
         return []
 
     def add_outcome(self, event: OutcomeEvent, at: float | None = None) -> list[JoinedPair]:
@@ -101,6 +111,7 @@ class LabelJoin:
         key = event.prediction_id
         found = self.pending.pop(key, None)
         if found is not None:
+            self.touched[0].add(key)
             self._deleted()
             prediction, score, _, segment = found
             return [self._join(key, prediction, score, event.label, at, segment)]
@@ -108,17 +119,15 @@ class LabelJoin:
             self.duplicate_outcomes += 1
             return []
         self.early[key] = (event.label, at)
+        self.touched[1].add(key)
         if len(self.early) > self.max_pending_outcomes:
-            dropped = _drop_oldest(self.early, len(self.early) - self.max_pending_outcomes)
-            self.unmatched_outcomes += dropped
-            self._deleted(dropped)
+            self.unmatched_outcomes += self._drop_oldest(1, len(self.early) - self.max_pending_outcomes)
         return []
 
     def evict_oldest(self, count: int) -> int:
         """Give up the ``count`` oldest waiting predictions (a partition-wide memory bound); returns how many."""
-        done = _drop_oldest(self.pending, count)
+        done = self._drop_oldest(0, count)
         self.expired += done
-        self._deleted(done)
         return done
 
     def _join(
@@ -131,12 +140,16 @@ class LabelJoin:
         segment: str | None,
     ) -> JoinedPair:
         self.joined += 1
-        self.recently_joined[key] = None
-        if len(self.recently_joined) > self.max_recently_joined + self.max_recently_joined // 8:
+        recent = self.recently_joined
+        recent.pop(key, None)  # the newest at the end, always (the stores' checkpoint relies on it)
+        recent[key] = None
+        self.touched[2].add(key)
+        if len(recent) > self.max_recently_joined + self.max_recently_joined // 8:
             # the oldest go in bulk, into a new dict: dropping one per join costs a scan of the deleted
             # entries a dict keeps at its front (microseconds per join at 10,000 ids)
-            newest = list(self.recently_joined)[-self.max_recently_joined :]
-            self.recently_joined = dict.fromkeys(newest)
+            ids = list(recent)
+            self.touched[2].update(ids[: -self.max_recently_joined])
+            self.recently_joined = dict.fromkeys(ids[-self.max_recently_joined :])
         return JoinedPair(key, prediction, score, label, at, segment)
 
     def _advance(self, at: float) -> None:
@@ -146,12 +159,16 @@ class LabelJoin:
         self.clock = at
         horizon = at - self.lateness_budget_s
         while self.pending and next(iter(self.pending.values()))[2] < horizon:
-            del self.pending[next(iter(self.pending))]
+            key = next(iter(self.pending))
+            del self.pending[key]
+            self.touched[0].add(key)
             self.expired += 1
             self._deleted()
         horizon = at - self.outcome_grace_s
         while self.early and next(iter(self.early.values()))[1] < horizon:
-            del self.early[next(iter(self.early))]
+            key = next(iter(self.early))
+            del self.early[key]
+            self.touched[1].add(key)
             self.unmatched_outcomes += 1
             self._deleted()
 
@@ -172,13 +189,26 @@ class LabelJoin:
         self.pending, self.early = dict(self.pending), dict(self.early)
         self._holes = 0
 
+    def _drop_oldest(self, which: int, count: int) -> int:
+        """Remove the ``count`` oldest entries of ``pending`` (0) or ``early`` (1); return how many went."""
+        store: dict[str, Any] = self.pending if which == 0 else self.early
+        oldest = list(itertools.islice(store, count))
+        for key in oldest:
+            del store[key]
+        self.touched[which].update(oldest)
+        self._deleted(len(oldest))
+        return len(oldest)
 
-V = TypeVar("V")
+    # -- the stores, for their checkpoint (streams.join_store) ---------------------------------
 
+    def stores(self) -> tuple[dict[str, Pending], dict[str, Early], dict[str, None]]:
+        return self.pending, self.early, self.recently_joined
 
-def _drop_oldest(store: dict[str, V], count: int) -> int:
-    """Remove the ``count`` oldest entries of an insertion-ordered dict; return how many went."""
-    oldest = list(itertools.islice(store, count))
-    for key in oldest:
-        del store[key]
-    return len(oldest)
+    def detach_stores(self) -> tuple[dict[str, Pending], dict[str, Early], dict[str, None]]:
+        """Take the three stores out (a checkpoint of everything else), leaving them empty; see :meth:`attach`."""
+        stores = self.stores()
+        self.pending, self.early, self.recently_joined = {}, {}, {}
+        return stores
+
+    def attach(self, stores: tuple[dict[str, Pending], dict[str, Early], dict[str, None]]) -> None:
+        self.pending, self.early, self.recently_joined = stores

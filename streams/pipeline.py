@@ -151,9 +151,11 @@ class Pipeline:
     async def _load(self, partition: int, lease: int | None = None) -> None:
         """Load a task from its checkpoint: taking its lease, or (``lease``) keeping the one it has."""
         task = TaskState(partition, self.settings, configs=self.configs, references=self.references)
-        task.lease, meta, blobs = await until_done(lambda: self.store.acquire(partition, lease), "load a checkpoint")
+        task.lease, meta, blobs, joins = await until_done(
+            lambda: self.store.acquire(partition, lease), "load a checkpoint"
+        )
         try:
-            task.restore(meta, blobs)
+            task.restore(meta, blobs, joins)
         except (CheckpointError, msgspec.DecodeError, ValueError) as exc:
             log.error("partition %d: checkpoint unusable, starting empty: %s", partition, exc)
             task = TaskState(

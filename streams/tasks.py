@@ -17,7 +17,10 @@ A worker saves all its tasks in one atomic step, fenced by a lease per task:
 whoever loaded a task last holds its lease, and a save with an older lease
 writes nothing. (Events one of the worker's tasks read for another of its
 tasks are applied there directly, so their checkpoints must land together.)
-Only the models that changed since the last save are written again. All of a
+Only the models that changed since the last save are written again, and a
+model's join stores (predictions waiting for labels, early outcomes, ids recently
+joined: the bulk of a model whose labels come late) are saved apart, entry by entry
+as they change (:mod:`streams.join_store`). All of a
 consumer group's checkpoints share one Redis Cluster hash slot. Kafka offsets
 are committed only after the save, so after any crash the owner restores the
 checkpoint and skips what it had already applied: every count stays exact.
@@ -32,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from detectors.monitor_config import FeatureBudget
-from streams import codec
+from streams import codec, join_store
 from streams.errors import CheckpointError
 from streams.events import Invalid, OutcomeEvent, PredictionEvent
 from streams.keys import RedisKeys
@@ -46,29 +49,59 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FORMAT = 3  # 3: per-model blobs (typed MessagePack), offsets per partition read, event-time buffers
+FORMAT = 4  # 4: a model's join stores in a hash of their own, written as they change; 3: inside its blob
+READABLE = (3, 4)
 
-# KEYS: lease, meta, models of each task. ARGV per task: lease, meta, n changed, (id, blob) x n, n dropped, ids.
-# Every lease is checked first; then all tasks are written, or none. Returns the tasks whose lease is lost.
+# Per task, KEYS: lease, meta, models, the join stores of each model in ARGV's joins, then of each dropped model.
+# ARGV: lease, meta, n changed, (id, blob) x n, n dropped, ids, n joins, then per join: 1 to clear its hash first
+# (else 0), n, (field, value) x n (streams.join_store). Every lease is checked first; then all tasks are
+# written, or none (HSET and HDEL take up to 500 fields a call). Returns the tasks whose lease is lost.
 _FENCED_SAVE = """
+local function skip(a)
+  a = a + 3 + 2 * tonumber(ARGV[a + 2])
+  local dropped = tonumber(ARGV[a])
+  a = a + 1 + dropped
+  local joins = tonumber(ARGV[a])
+  a = a + 1
+  for j = 1, joins do a = a + 2 + 2 * tonumber(ARGV[a + 1]) end
+  return a, joins, dropped
+end
+local function each(command, key, from, count, width)
+  local i, last = from, from + count * width - 1
+  while i <= last do
+    local j = math.min(i + 500 * width - 1, last)
+    redis.call(command, key, unpack(ARGV, i, j))
+    i = j + 1
+  end
+end
 local lost = {}
-local a = 1
-for t = 0, #KEYS / 3 - 1 do
-  if redis.call('GET', KEYS[3 * t + 1]) ~= ARGV[a] then lost[#lost + 1] = t end
-  local changed = tonumber(ARGV[a + 2])
-  a = a + 3 + 2 * changed
-  a = a + 1 + tonumber(ARGV[a])
+local a, k, t = 1, 1, 0
+while a <= #ARGV do
+  if redis.call('GET', KEYS[k]) ~= ARGV[a] then lost[#lost + 1] = t end
+  local joins, dropped
+  a, joins, dropped = skip(a)
+  k, t = k + 3 + joins + dropped, t + 1
 end
 if #lost > 0 then return lost end
-a = 1
-for t = 0, #KEYS / 3 - 1 do
-  redis.call('SET', KEYS[3 * t + 2], ARGV[a + 1])
+a, k = 1, 1
+while a <= #ARGV do
+  redis.call('SET', KEYS[k + 1], ARGV[a + 1])
   local changed = tonumber(ARGV[a + 2])
-  for i = 0, changed - 1 do redis.call('HSET', KEYS[3 * t + 3], ARGV[a + 3 + 2 * i], ARGV[a + 4 + 2 * i]) end
+  each('HSET', KEYS[k + 2], a + 3, changed, 2)
   a = a + 3 + 2 * changed
   local dropped = tonumber(ARGV[a])
-  for i = 1, dropped do redis.call('HDEL', KEYS[3 * t + 3], ARGV[a + i]) end
+  each('HDEL', KEYS[k + 2], a + 1, dropped, 1)
   a = a + 1 + dropped
+  local joins = tonumber(ARGV[a])
+  a = a + 1
+  for j = 1, joins do
+    local key, n = KEYS[k + 2 + j], tonumber(ARGV[a + 1])
+    if ARGV[a] == '1' then redis.call('DEL', key) end
+    each('HSET', key, a + 2, n, 2)
+    a = a + 2 + 2 * n
+  end
+  for i = 1, dropped do redis.call('DEL', KEYS[k + 2 + joins + i]) end
+  k = k + 3 + joins + dropped
 end
 return lost
 """
@@ -83,6 +116,17 @@ class TaskMeta:
     watermarks: dict[str, tuple[int, int]] = field(default_factory=dict)  # source -> last forwarded (offset, index)
     overflow_events: int = 0
     models: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Snapshot:
+    """One task's share of a save: its meta, the blobs of its changed models, the models it dropped, and per
+    model what it writes of its join stores (:mod:`streams.join_store`)."""
+
+    meta: bytes
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    dropped: list[str] = field(default_factory=list)
+    joins: dict[str, join_store.StoreChanges] = field(default_factory=dict)
 
 
 @dataclass
@@ -204,29 +248,49 @@ class TaskState:
             excess -= state.join.evict_oldest(min(excess, waiting[model_id] // 2 + 1))
             state.dirty = state.changed = True
 
-    def snapshot(self) -> tuple[bytes, dict[str, bytes], list[str]]:
-        """The checkpoint's meta, the blobs of the models that changed since the last save, and those dropped."""
+    def snapshot(self) -> Snapshot:
+        """The checkpoint's meta, the blobs of the models that changed since the last save, those dropped, and
+        the changes of the models' join stores (saved apart from the blobs, so a long wait for labels costs
+        a save what changed, not every prediction waiting)."""
         self.meta.models = sorted(self.models)
-        changed = {}
+        snap = Snapshot(b"")
         for model_id, state in self.models.items():
             if state.changed or model_id not in self.saved_models:
                 state.buffer.compact()
-                changed[model_id] = codec.encode(state)
-        dropped = sorted(self.saved_models - set(self.models))
-        return codec.encode(self.meta), changed, dropped
+                join = state.join
+                changes = join_store.store_changes(join)
+                orders = 0 if changes is None else changes.orders
+                if changes is not None:
+                    snap.joins[model_id] = changes
+                stores = join.detach_stores()
+                join.saved_order += orders  # the blob holds the order numbers as of this save, once it lands
+                try:
+                    snap.blobs[model_id] = codec.encode(state)
+                finally:
+                    join.attach(stores)
+                    join.saved_order -= orders
+        snap.dropped = sorted(self.saved_models - set(self.models))
+        snap.meta = codec.encode(self.meta)
+        return snap
 
-    def saved(self, changed: dict[str, bytes], dropped: list[str]) -> None:
-        for model_id in changed:
+    def saved(self, snap: Snapshot) -> None:
+        for model_id in snap.blobs:
             self.models[model_id].changed = False
-        self.saved_models |= set(changed)
-        self.saved_models -= set(dropped)
+        for model_id, changes in snap.joins.items():
+            join_store.saved(self.models[model_id].join, changes)
+        self.saved_models |= set(snap.blobs)
+        self.saved_models -= set(snap.dropped)
 
-    def restore(self, meta_blob: bytes | None, blobs: dict[bytes, bytes]) -> None:
+    def restore(
+        self, meta_blob: bytes | None, blobs: dict[bytes, bytes], joins: dict[str, dict[bytes, bytes]] | None = None
+    ) -> None:
+        """Take a checkpoint: its meta, model blobs and (format 4) each model's join stores."""
         if meta_blob is None:
             return
         meta = codec.decode(meta_blob, TaskMeta)
-        if meta.format != FORMAT:
-            raise CheckpointError(f"checkpoint format {meta.format}, this worker reads {FORMAT}")
+        if meta.format not in READABLE:
+            raise CheckpointError(f"checkpoint format {meta.format}, this worker reads {READABLE}")
+        meta.format = FORMAT
         self.meta = meta
         for raw_id, blob in blobs.items():
             model_id = raw_id.decode()
@@ -234,6 +298,8 @@ class TaskState:
                 continue  # written by a save whose meta did not land: not part of this checkpoint
             state = codec.decode(blob, ModelState)
             state.changed = False
+            if joins and joins.get(model_id):
+                join_store.restore(state.join, joins[model_id])
             self.models[model_id] = state
             if state.monitor is not None:
                 state.monitor.reference = self.references.get(model_id, {})
@@ -256,21 +322,33 @@ class CheckpointStore:
         self._save = client.register_script(_FENCED_SAVE)
         self.last_bytes = self.last_models = 0  # of the last save
 
-    def _key(self, partition: int, what: str) -> str:
+    def key(self, partition: int, what: str) -> str:
+        """The Redis key of one part of a task's checkpoint (``lease``, ``meta``, ``models``, ``join:<model>``)."""
         return f"{self.keys.prefix}checkpoint:{{{self.scope}}}:{partition}:{what}"
 
-    async def acquire(self, partition: int, lease: int | None = None) -> tuple[int, bytes | None, dict[bytes, bytes]]:
-        """Take the task's lease (or keep ``lease``); return it with the latest checkpoint (meta, model blobs)."""
+    async def acquire(
+        self, partition: int, lease: int | None = None
+    ) -> tuple[int, bytes | None, dict[bytes, bytes], dict[str, dict[bytes, bytes]]]:
+        """Take the task's lease (or keep ``lease``); return it with the latest checkpoint: meta, model blobs and
+        each model's join stores. (Once the lease is ours, no other save lands: the second read is consistent.)"""
         pipe = self.client.pipeline(transaction=True)
         if lease is None:
-            pipe.incr(self._key(partition, "lease"))
-        pipe.get(self._key(partition, "meta"))
-        pipe.hgetall(self._key(partition, "models"))
+            pipe.incr(self.key(partition, "lease"))
+        pipe.get(self.key(partition, "meta"))
+        pipe.hgetall(self.key(partition, "models"))
         found = await pipe.execute()
         if lease is None:
             lease = int(found.pop(0))
         meta, models = found
-        return lease, meta, models
+        ids = [raw.decode() for raw in models]
+        pipe = self.client.pipeline(transaction=False)
+        for model_id in ids:
+            pipe.hgetall(self._join_key(partition, model_id))
+        stores = await pipe.execute() if ids else []
+        return lease, meta, models, {m: s for m, s in zip(ids, stores, strict=True) if s}
+
+    def _join_key(self, partition: int, model_id: str) -> str:
+        return self.key(partition, f"join:{model_id}")
 
     async def save(self, tasks: list[TaskState]) -> set[int]:
         """Save the tasks' checkpoints at once if every lease is still ours; return the partitions lost."""
@@ -278,23 +356,24 @@ class CheckpointStore:
         args: list[Any] = []
         snapshots = []
         for task in tasks:
-            meta, changed, dropped = task.snapshot()
-            snapshots.append((task, changed, dropped))
-            keys += [
-                self._key(task.partition, "lease"),
-                self._key(task.partition, "meta"),
-                self._key(task.partition, "models"),
-            ]
-            args += [task.lease, meta, len(changed)]
-            for model_id, blob in changed.items():
+            snap = task.snapshot()
+            snapshots.append((task, snap))
+            p = task.partition
+            keys += [self.key(p, "lease"), self.key(p, "meta"), self.key(p, "models")]
+            keys += [self._join_key(p, model_id) for model_id in snap.joins]
+            keys += [self._join_key(p, model_id) for model_id in snap.dropped]
+            args += [task.lease, snap.meta, len(snap.blobs)]
+            for model_id, blob in snap.blobs.items():
                 args += [model_id, blob]
-            args += [len(dropped), *dropped]
+            args += [len(snap.dropped), *snap.dropped, len(snap.joins)]
+            for changes in snap.joins.values():
+                args += [int(changes.full), len(changes.fields) // 2, *changes.fields]
         if not tasks:
             return set()
         self.last_bytes = sum(len(a) for a in args if isinstance(a, bytes))
-        self.last_models = sum(len(changed) for _, changed, _ in snapshots)
+        self.last_models = sum(len(snap.blobs) for _, snap in snapshots)
         lost = {tasks[int(t)].partition for t in await self._save(keys=keys, args=args)}
         if not lost:
-            for task, changed, dropped in snapshots:
-                task.saved(changed, dropped)
+            for task, snap in snapshots:
+                task.saved(snap)
         return lost

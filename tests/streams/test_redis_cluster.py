@@ -34,9 +34,8 @@ def test_keys_that_move_together_share_a_slot(unique: str) -> None:
     }
     store = CheckpointStore.__new__(CheckpointStore)
     store.keys, store.scope = keys, "group/topic"
-    # the checkpoint keys' layout is what this test checks: CheckpointStore's own key function
-    keys_of = store._key  # noqa: SLF001
-    checkpoints = {key_slot(keys_of(p, what).encode()) for p in range(8) for what in ("lease", "meta", "models")}
+    parts = ("lease", "meta", "models", "join:m", "join:other")
+    checkpoints = {key_slot(store.key(p, what).encode()) for p in range(8) for what in parts}
     assert len(model) == 1 and len(checkpoints) == 1
     assert key_slot(keys.workers.encode()) == key_slot(expiry_key(keys).encode())
 

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 
 import redis.asyncio
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
+from streams import codec
+from streams.codec import encode
 from streams.embedded import EmbeddedRedis
-from streams.events import Invalid, PredictionEvent
+from streams.events import Invalid, OutcomeEvent, PredictionEvent
+from streams.join import LabelJoin
 from streams.keys import RedisKeys
 from streams.routing import Forwarded
 from streams.settings import Settings
-from streams.tasks import CheckpointStore, TaskState
+from streams.state import ModelState
+from streams.tasks import CheckpointStore, TaskMeta, TaskState
 
 SOURCE = "driftline.predictions/0"
 
@@ -63,8 +70,8 @@ def test_leases_fence_a_stale_owner_and_saves_land_together(redis_server: Embedd
 
         async def load(partition: int) -> TaskState:
             task = TaskState(partition, Settings())
-            task.lease, meta, blobs = await store.acquire(partition)
-            task.restore(meta, blobs)
+            task.lease, meta, blobs, joins = await store.acquire(partition)
+            task.restore(meta, blobs, joins)
             return task
 
         old = [await load(3), await load(4)]
@@ -93,13 +100,13 @@ def test_only_changed_models_are_written_again(redis_server: EmbeddedRedis, uniq
         client = redis.asyncio.Redis.from_url(redis_server.url)
         store = CheckpointStore(client, RedisKeys(f"t{unique}:"), "group", "events")
         task = TaskState(0, Settings())
-        task.lease, _, _ = await store.acquire(0)
+        task.lease, *_ = await store.acquire(0)
         _apply(task, [(1, 0)], model="a")
         _apply(task, [(2, 0)], model="b")
-        assert len(task.snapshot()[1]) == 2
+        assert len(task.snapshot().blobs) == 2
         await store.save([task])
         _apply(task, [(3, 0)], model="b")
-        changed = list(task.snapshot()[1])
+        changed = list(task.snapshot().blobs)
         await store.save([task])
         await client.aclose()
         return [m.encode() for m in changed]
@@ -144,3 +151,128 @@ def _apply_at(task: TaskState, times: list[float]) -> None:
     for model in ("a", "b"):
         for ts in times:
             task.arrive(PredictionEvent(model, f"{model}{ts}", {"x": 1.0}, 1, None, "", ts, None))
+
+
+_JOIN_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.sampled_from(["prediction", "outcome"]), st.integers(0, 12), st.floats(0.0, 3.0)),
+        st.tuples(st.sampled_from(["save", "restore"]), st.just(0), st.just(0.0)),
+    ),
+    max_size=150,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_JOIN_STEPS)
+@example(  # ids saved as recently joined, then trimmed in a save that goes entry by entry: gone from Redis too
+    steps=[("prediction", i, 0.1) for i in range(20, 30)]
+    + [(kind, i, 0.1) for i in range(4) for kind in ("prediction", "outcome")]
+    + [("save", 0, 0.0)]
+    + [(kind, i, 0.1) for i in range(4, 6) for kind in ("prediction", "outcome")]
+    + [("restore", 0, 0.0)]
+)
+def test_join_stores_saved_as_they_change_restore_every_entry_in_order(
+    redis_server: EmbeddedRedis, steps: list[tuple[str, int, float]]
+) -> None:
+    # A join's stores go to Redis as they change, apart from the model's blob. Through any saves and restores
+    # (a new owner each time), the join decides as one never saved, and a restored one holds its stores
+    # exactly: every entry, in order. Small bounds make every way out happen: joins, duplicates, re-delivered
+    # predictions, expiry, eviction and the trimming of the ids recently joined.
+    bounds = Settings(lateness_budget_s=20.0, outcome_grace_s=10.0, max_pending_predictions=12, max_pending_outcomes=6)
+
+    def fresh(task: TaskState) -> ModelState:
+        state = task.model("m")
+        assert state is not None
+        state.join.max_recently_joined = 5
+        return state
+
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        store = CheckpointStore(client, RedisKeys(f"t{uuid.uuid4().hex[:10]}:"), "group", "events")
+        task = TaskState(0, bounds)
+        task.lease, *_ = await store.acquire(0)
+        state, reference = fresh(task), LabelJoin(20.0, 10.0, 12, 6, max_recently_joined=5)
+        clock = 0.0
+        for kind, pid, dt in steps:
+            clock += dt
+            if kind == "prediction":
+                event = PredictionEvent("m", f"p{pid}", {}, 1, 0.5, "", clock, None)
+                assert state.join.add_prediction(event, clock) == reference.add_prediction(event, clock)
+            elif kind == "outcome":
+                outcome = OutcomeEvent("m", f"p{pid}", 1, clock)
+                assert state.join.add_outcome(outcome, clock) == reference.add_outcome(outcome, clock)
+            state.changed = True
+            if kind in ("save", "restore"):
+                assert await store.save([task]) == set()
+            if kind == "restore":
+                restored = TaskState(0, bounds)
+                restored.lease, meta, blobs, joins = await store.acquire(0)
+                restored.restore(meta, blobs, joins)
+                assert encode(restored.models["m"]) == encode(state)
+                task, state = restored, restored.models["m"]
+        join = state.join
+        assert join.stores() == reference.stores()
+        assert [list(s) for s in join.stores()] == [list(s) for s in reference.stores()]
+        counts = ("joined", "expired", "unmatched_outcomes", "duplicate_outcomes", "clock")
+        assert [getattr(join, c) for c in counts] == [getattr(reference, c) for c in counts]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_checkpoint_of_format_3_is_read_and_saved_again_as_format_4(redis_server: EmbeddedRedis, unique: str) -> None:
+    # Format 3 kept a model's join stores inside its blob: a worker of format 4 takes them from there, then
+    # saves them apart, and the next owner gets every waiting prediction back, in order.
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        store = CheckpointStore(client, RedisKeys(f"t{unique}:"), "group", "events")
+        old = TaskState(0, Settings())
+        _apply(old, [(k, 0) for k in range(5)])
+        old.release(final=True)  # five predictions wait for their labels
+        old.meta.format, old.meta.models = 3, ["m"]
+        lease = await client.incr(store.key(0, "lease"))
+        await client.set(store.key(0, "meta"), codec.encode(old.meta))
+        await client.hset(store.key(0, "models"), "m", codec.encode(old.models["m"]))  # stores inside
+        task = TaskState(0, Settings())
+        task.lease, meta, blobs, joins = await store.acquire(0)
+        assert task.lease == lease + 1 and joins == {}
+        task.restore(meta, blobs, joins)
+        assert list(task.models["m"].join.pending) == [f"p{k}-0" for k in range(5)]
+        task.models["m"].changed = True
+        assert await store.save([task]) == set()
+        again = TaskState(0, Settings())
+        again.lease, meta, blobs, joins = await store.acquire(0)
+        again.restore(meta, blobs, joins)
+        assert codec.decode(meta, TaskMeta).format == 4 and set(joins["m"]) == {b"*"}  # saved whole, once
+        assert list(again.models["m"].join.pending) == [f"p{k}-0" for k in range(5)]
+        await client.aclose()
+
+    asyncio.run(scenario())
+
+
+def test_a_save_of_thousands_of_join_entries_lands_whole(redis_server: EmbeddedRedis, unique: str) -> None:
+    # The save script writes a hash's fields 500 at a time: a save of 1,002 changes to stores of 1,201 entries
+    # goes entry by entry, across the chunks' edges.
+    async def scenario() -> None:
+        client = redis.asyncio.Redis.from_url(redis_server.url)
+        store = CheckpointStore(client, RedisKeys(f"t{unique}:"), "group", "events")
+        task = TaskState(0, Settings())
+        task.lease, *_ = await store.acquire(0)
+        state = task.model("m")
+        assert state is not None
+        for i in range(1201):
+            state.join.add_prediction(PredictionEvent("m", f"p{i}", {}, 1, 0.5, "", float(i), None), float(i))
+        assert await store.save([task]) == set()
+        for i in range(0, 1002, 2):  # 501 labels: as many predictions gone, and ids recently joined
+            state.join.add_outcome(OutcomeEvent("m", f"p{i}", 1, 2000.0), 2000.0)
+        state.changed = True
+        assert await store.save([task]) == set()
+        assert await client.hlen(store.key(0, "join:m")) == 1 + 1002
+        restored = TaskState(0, Settings())
+        restored.lease, meta, blobs, joins = await store.acquire(0)
+        restored.restore(meta, blobs, joins)
+        assert encode(restored.models["m"]) == encode(state)
+        assert list(restored.models["m"].join.pending) == [f"p{i}" for i in [*range(1, 1002, 2), *range(1002, 1201)]]
+        await client.aclose()
+
+    asyncio.run(scenario())
