@@ -25,6 +25,7 @@ from streams import codec
 from streams.events import OutcomeEvent, PredictionEvent
 from streams.settings import Settings
 from streams.state import ModelState
+from streams.tasks import TaskState
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -112,7 +113,41 @@ def measure(predictions: int = 1500, features: int = 20, models: int = 20) -> di
     }
 
 
+def late_labels(waiting: int = 100_000, per_save: int = 50, saves: int = 10) -> dict[str, float]:
+    """A model whose labels come late (``waiting`` predictions wait), then ``per_save`` predictions and labels
+    between two saves: what a save writes (its blob and its join stores' changes) and what writing the whole
+    state would (format 3's blob), median bytes and ms over ``saves`` saves."""
+    task = TaskState(0, Settings(model_probation_events=1))
+
+    def predict(i: int) -> None:
+        features = {"x": float(i % 97), "c": "abc"[i % 3]}
+        task.arrive(PredictionEvent("m", f"p{i}", features, 1, 0.7, "v1", i / 100, None))
+
+    for i in range(waiting):
+        predict(i)
+    task.release(True)
+    task.saved(task.snapshot())  # the first save writes everything
+    rows = []
+    for k in range(saves):
+        for i in range(waiting + k * per_save, waiting + (k + 1) * per_save):
+            predict(i)
+            task.arrive(OutcomeEvent("m", f"p{i - waiting // 2}", 1, i / 100))
+        task.release(True)
+        started = time.perf_counter()
+        whole = len(codec.encode(task.models["m"]))
+        whole_ms = 1000 * (time.perf_counter() - started)
+        started = time.perf_counter()
+        snap = task.snapshot()
+        save_ms = 1000 * (time.perf_counter() - started)
+        task.saved(snap)
+        written = sum(map(len, snap.blobs.values())) + sum(sum(map(len, c.fields)) for c in snap.joins.values())
+        rows.append((whole, whole_ms, written, save_ms))
+    names = ("whole", "whole_ms", "save", "save_ms")
+    return {name: statistics.median(row[k] for row in rows) for k, name in enumerate(names)}
+
+
 def report(predictions: int = 1500, features: int = 20) -> str:
+    late = late_labels()
     m = measure(predictions, features)
     return (
         f"\nState of one model of {features} features after {predictions:,} predictions (outcomes for half), "
@@ -120,7 +155,10 @@ def report(predictions: int = 1500, features: int = 20) -> str:
         f"per feature); checkpoint {m['checkpoint_bytes'] / 1024:,.1f} KiB "
         f"({m['checkpoint_bytes'] / features / 1024:.2f} KiB per feature), encoded in "
         f"{m['checkpoint_ms']:.2f} ms (median of 20 models). A model seen once (a one-off id, on probation): "
-        f"{m['one_off_model_bytes'] / 1024:.1f} KiB."
+        f"{m['one_off_model_bytes'] / 1024:.1f} KiB. A model with 100,000 predictions waiting for late labels, "
+        f"50 predictions and 50 labels between two saves: a save writes {late['save'] / 1024:,.1f} KiB in "
+        f"{late['save_ms']:.2f} ms (the whole state would be {late['whole'] / 1024:,.1f} KiB in "
+        f"{late['whole_ms']:.2f} ms; median of 10 saves)."
     )
 
 
