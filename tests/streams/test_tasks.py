@@ -29,6 +29,14 @@ def _apply(task: TaskState, origins: list[tuple[int, int]], model: str = "m") ->
             task.arrive(PredictionEvent(model, f"p{offset}-{index}", {"x": 1.0}, 1, None, "", 1.0 + offset, None))
 
 
+async def _owner(store: CheckpointStore, settings: Settings, partition: int = 0) -> TaskState:
+    """A new owner of a partition: its lease taken, its checkpoint restored."""
+    task = TaskState(partition, settings)
+    task.lease, meta, blobs, joins = await store.acquire(partition)
+    task.restore(meta, blobs, joins)
+    return task
+
+
 def test_re_read_and_re_forwarded_events_count_once() -> None:
     task = TaskState(0, Settings())
     _apply(task, [(10, 0), (10, 1), (11, 0)])
@@ -69,10 +77,7 @@ def test_leases_fence_a_stale_owner_and_saves_land_together(redis_server: Embedd
         store = CheckpointStore(client, RedisKeys(f"t{unique}:"), "group", "events")
 
         async def load(partition: int) -> TaskState:
-            task = TaskState(partition, Settings())
-            task.lease, meta, blobs, joins = await store.acquire(partition)
-            task.restore(meta, blobs, joins)
-            return task
+            return await _owner(store, Settings(), partition)
 
         old = [await load(3), await load(4)]
         _apply(old[0], [(1, 0)])
@@ -189,8 +194,7 @@ def test_join_stores_saved_as_they_change_restore_every_entry_in_order(
     async def scenario() -> None:
         client = redis.asyncio.Redis.from_url(redis_server.url)
         store = CheckpointStore(client, RedisKeys(f"t{uuid.uuid4().hex[:10]}:"), "group", "events")
-        task = TaskState(0, bounds)
-        task.lease, *_ = await store.acquire(0)
+        task = await _owner(store, bounds)
         state, reference = fresh(task), LabelJoin(20.0, 10.0, 12, 6, max_recently_joined=5)
         clock = 0.0
         for kind, pid, dt in steps:
@@ -205,9 +209,7 @@ def test_join_stores_saved_as_they_change_restore_every_entry_in_order(
             if kind in ("save", "restore"):
                 assert await store.save([task]) == set()
             if kind == "restore":
-                restored = TaskState(0, bounds)
-                restored.lease, meta, blobs, joins = await store.acquire(0)
-                restored.restore(meta, blobs, joins)
+                restored = await _owner(store, bounds)
                 assert encode(restored.models["m"]) == encode(state)
                 task, state = restored, restored.models["m"]
         join = state.join
@@ -233,17 +235,16 @@ def test_a_checkpoint_of_format_3_is_read_and_saved_again_as_format_4(redis_serv
         lease = await client.incr(store.key(0, "lease"))
         await client.set(store.key(0, "meta"), codec.encode(old.meta))
         await client.hset(store.key(0, "models"), "m", codec.encode(old.models["m"]))  # stores inside
-        task = TaskState(0, Settings())
-        task.lease, meta, blobs, joins = await store.acquire(0)
-        assert task.lease == lease + 1 and joins == {}
-        task.restore(meta, blobs, joins)
+        assert not await client.exists(store.key(0, "join:m"))
+        task = await _owner(store, Settings())
+        assert task.lease == lease + 1
         assert list(task.models["m"].join.pending) == [f"p{k}-0" for k in range(5)]
         task.models["m"].changed = True
         assert await store.save([task]) == set()
-        again = TaskState(0, Settings())
-        again.lease, meta, blobs, joins = await store.acquire(0)
-        again.restore(meta, blobs, joins)
-        assert codec.decode(meta, TaskMeta).format == 4 and set(joins["m"]) == {b"*"}  # saved whole, once
+        again = await _owner(store, Settings())
+        meta = await client.get(store.key(0, "meta"))
+        assert codec.decode(meta, TaskMeta).format == 4
+        assert await client.hkeys(store.key(0, "join:m")) == [b"*"]  # saved whole, once
         assert list(again.models["m"].join.pending) == [f"p{k}-0" for k in range(5)]
         await client.aclose()
 
@@ -256,8 +257,7 @@ def test_a_save_of_thousands_of_join_entries_lands_whole(redis_server: EmbeddedR
     async def scenario() -> None:
         client = redis.asyncio.Redis.from_url(redis_server.url)
         store = CheckpointStore(client, RedisKeys(f"t{unique}:"), "group", "events")
-        task = TaskState(0, Settings())
-        task.lease, *_ = await store.acquire(0)
+        task = await _owner(store, Settings())
         state = task.model("m")
         assert state is not None
         for i in range(1201):
@@ -268,9 +268,7 @@ def test_a_save_of_thousands_of_join_entries_lands_whole(redis_server: EmbeddedR
         state.changed = True
         assert await store.save([task]) == set()
         assert await client.hlen(store.key(0, "join:m")) == 1 + 1002
-        restored = TaskState(0, Settings())
-        restored.lease, meta, blobs, joins = await store.acquire(0)
-        restored.restore(meta, blobs, joins)
+        restored = await _owner(store, Settings())
         assert encode(restored.models["m"]) == encode(state)
         assert list(restored.models["m"].join.pending) == [f"p{i}" for i in [*range(1, 1002, 2), *range(1002, 1201)]]
         await client.aclose()
