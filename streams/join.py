@@ -203,12 +203,3 @@ class LabelJoin:
 
     def stores(self) -> tuple[dict[str, Pending], dict[str, Early], dict[str, None]]:
         return self.pending, self.early, self.recently_joined
-
-    def detach_stores(self) -> tuple[dict[str, Pending], dict[str, Early], dict[str, None]]:
-        """Take the three stores out (a checkpoint of everything else), leaving them empty; see :meth:`attach`."""
-        stores = self.stores()
-        self.pending, self.early, self.recently_joined = {}, {}, {}
-        return stores
-
-    def attach(self, stores: tuple[dict[str, Pending], dict[str, Early], dict[str, None]]) -> None:
-        self.pending, self.early, self.recently_joined = stores

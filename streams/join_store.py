@@ -31,13 +31,15 @@ the last save are its newest: :func:`restore` puts every store back in order.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from streams import codec
 from streams.join import Early, LabelJoin, Pending
 
-__all__ = ["StoreChanges", "restore", "saved", "store_changes"]
+__all__ = ["StoreChanges", "restore", "saved", "store_changes", "without_stores"]
 
 WHOLE = b"*"  # the field of the stores saved whole
 _TAGS = (b"p", b"e", b"r")  # an entry's field: its store's tag (pending, early, recently joined), then its id
@@ -82,6 +84,20 @@ def _whole(join: LabelJoin, stores: tuple[dict[str, Any], ...]) -> StoreChanges:
     pending, early, recent = stores
     body = (join.saved_order, list(pending), list(pending.values()), list(early), list(early.values()), list(recent))
     return StoreChanges(True, [WHOLE, codec.encode(body)], max(map(len, stores)))
+
+
+@contextmanager
+def without_stores(join: LabelJoin, changes: StoreChanges | None) -> Iterator[None]:
+    """The join as the model's blob holds it: its stores empty (they are saved apart), its next order number
+    as of this save once it lands. Everything is back as it was on leaving."""
+    stores, orders = join.stores(), 0 if changes is None else changes.orders
+    join.pending, join.early, join.recently_joined = {}, {}, {}
+    join.saved_order += orders
+    try:
+        yield
+    finally:
+        join.pending, join.early, join.recently_joined = stores
+        join.saved_order -= orders
 
 
 def saved(join: LabelJoin, changes: StoreChanges) -> None:

@@ -257,18 +257,11 @@ class TaskState:
         for model_id, state in self.models.items():
             if state.changed or model_id not in self.saved_models:
                 state.buffer.compact()
-                join = state.join
-                changes = join_store.store_changes(join)
-                orders = 0 if changes is None else changes.orders
+                changes = join_store.store_changes(state.join)
                 if changes is not None:
                     snap.joins[model_id] = changes
-                stores = join.detach_stores()
-                join.saved_order += orders  # the blob holds the order numbers as of this save, once it lands
-                try:
+                with join_store.without_stores(state.join, changes):
                     snap.blobs[model_id] = codec.encode(state)
-                finally:
-                    join.attach(stores)
-                    join.saved_order -= orders
         snap.dropped = sorted(self.saved_models - set(self.models))
         snap.meta = codec.encode(self.meta)
         return snap
