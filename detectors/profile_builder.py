@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, _count_elements  # type: ignore[attr-defined]
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -137,6 +137,8 @@ class ProfileBuilder:
         start, n = 0, len(values)
         if self.seen >= self.size or not n:
             return 0
+        if self.seen + n < self.size <= self.capacity and self._took_plain(values):
+            return n
         if self.kind is None:
             start = _first_present(values)
             self.missing += start
@@ -165,6 +167,25 @@ class ProfileBuilder:
                 for label in present:
                     counts[label] = counts.get(label, 0) + 1
         return start + stop
+
+    def _took_plain(self, values: Sequence[Any] | np.ndarray) -> bool:
+        """Take a batch that does not complete the profile (every value kept, no reservoir) in a few steps, if every
+        value is present and of the profile's kind (finite float64s, or plain strings); False (nothing taken)
+        otherwise. The state is the general path's."""
+        kind, n = self.kind, len(values)
+        if type(values) is np.ndarray:
+            if kind == "categorical" or values.dtype != np.float64 or values.ndim != 1 or not np.isfinite(values).all():
+                return False
+            self.numbers = grown(self.numbers, self.seen + n, self.size)
+            self.numbers[self.seen : self.seen + n] = values
+            self.kind = "numeric"
+        elif kind != "numeric" and type(values) is list and set(map(type, values)) == {str}:
+            _count_elements(self.counts, values)
+            self.kind = "categorical"
+        else:
+            return False
+        self.seen += n
+        return True
 
     def _number(self, v: float) -> None:
         """:meth:`_numbers` for one value, with the same arithmetic (so the same state) in plain Python."""

@@ -357,7 +357,9 @@ def test_any_split_builds_the_same_profile_state(
 
 @settings(max_examples=40, deadline=None)
 @given(
-    data=st.data(), values=st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=400), capacity=st.sampled_from([5, 64])
+    data=st.data(),
+    values=st.lists(st.floats(-1e6, 1e6), min_size=2, max_size=400),
+    capacity=st.sampled_from([5, 64, 10_000]),
 )
 def test_a_float_column_builds_as_values_one_at_a_time_do(data: st.DataObject, values: list, capacity: int) -> None:
     column = np.array(values)
@@ -375,6 +377,32 @@ def test_a_float_column_builds_as_values_one_at_a_time_do(data: st.DataObject, v
         one.update(v)
     whole = make()
     whole.update_many(column)
+    assert encode(one) == encode(whole) and one.profile() == whole.profile()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    values=st.lists(st.sampled_from(["a", "b", "c", "d"]), min_size=2, max_size=300),
+    size=st.integers(1, 400),
+    capacity=st.sampled_from([7, 10_000]),
+)
+def test_plain_labels_build_as_values_one_at_a_time_do(
+    data: st.DataObject, values: list, size: int, capacity: int
+) -> None:
+    def make() -> ProfileBuilder:
+        return ProfileBuilder(size=size, capacity=capacity, seed=1)
+
+    def feed(builder: ProfileBuilder, part: slice) -> list:
+        builder.update_many(values[part])
+        return []
+
+    assert_split_invariant(make, feed, len(values), data.draw(cuts(len(values))))
+    one = make()
+    for v in values:
+        one.update(v)
+    whole = make()
+    whole.update_many(values)
     assert encode(one) == encode(whole) and one.profile() == whole.profile()
 
 
