@@ -36,6 +36,7 @@ from streams.settings import Settings
 
 if TYPE_CHECKING:
     from detectors.model_monitor import ModelMonitor
+    from streams.join import LabelJoin
 
 
 class ModelState(Protocol):
@@ -46,15 +47,19 @@ class ModelState(Protocol):
     released: int
     released_predictions: int
     history_marks: list[HistoryMark]
+    join: LabelJoin
+    invalid: int
 
-    def metrics(self) -> dict[str, float]: ...
+    @property
+    def late_events(self) -> int: ...
 
-    def summary(self, now: float | None = None) -> dict[str, str | int | float]: ...
+    def status(self) -> str: ...
+
+    def open_alerts(self) -> int: ...
 
 
-COUNTS = ("predictions", "outcomes", "joined", "unmatched_outcomes", "expired", "invalid", "late_events")
-FEATURE_STATS = ("drift_statistic", "window_psi", "window_ks", "window_wasserstein", "window_chi2", "window_unseen")
-FEATURE_FIELDS = ("score", "psi", "ks", "wasserstein", "chi2", "unseen")  # in a point, in FEATURE_STATS' order
+# in a point: the drift score, then the last window's statistics
+FEATURE_FIELDS = ("score", "psi", "ks", "wasserstein", "chi2", "unseen")
 
 
 def _number(x: Any, digits: int = 5) -> float | None:
@@ -94,15 +99,26 @@ def model_point(state: ModelState, t: float) -> dict[str, Any]:
     so do the join's counts and the metrics; ``invalid`` and ``late_events`` count
     arrivals; ``status`` and ``open_alerts`` are those of the alerts decided so far.
     """
-    summary = state.summary(now=0.0)
-    point: dict[str, Any] = {"t": round(t, 3), "status": summary["status"], "open_alerts": summary["open_alerts"]}
-    point |= {name: summary[name] for name in COUNTS}
-    point["predictions"] = state.released_predictions  # decided on by t, not arrived: the same for any batching
-    point["outcomes"] = state.released - state.released_predictions
-    if "metric" in summary:
-        point["metric"] = summary["metric"]
-    for name, value in state.metrics().items():
-        number = _number(value)
+    join = state.join
+    point: dict[str, Any] = {
+        "t": round(t, 3),
+        "status": state.status(),
+        "open_alerts": state.open_alerts(),
+        "predictions": state.released_predictions,  # decided on by t, not arrived: the same for any batching
+        "outcomes": state.released - state.released_predictions,
+        "joined": join.joined,
+        "unmatched_outcomes": join.unmatched_outcomes,
+        "expired": join.expired,
+        "invalid": state.invalid,
+        "late_events": state.late_events,
+    }
+    performance = state.monitor.performance if state.monitor is not None else None
+    if performance is None or not performance.n:
+        return point
+    fields = performance.summary()
+    point["metric"] = fields["metric"]
+    for name, value in fields.items():
+        number = _number(float(value)) if isinstance(value, (int, float)) else None
         if number is not None and not name.endswith("_total"):
             point[name] = number
     return point
@@ -118,13 +134,20 @@ def feature_point(state: ModelState, t: float, max_features: int) -> dict[str, A
     features: dict[str, list[float | None]] = {}
     if monitor is not None:
         for name, feature in monitor.features.items():
-            summary = feature.summary()
-            stats = [_number(summary.get(stat), 4) for stat in FEATURE_STATS]
+            stats = [_number(round(feature.drift_score, 6), 4)]
+            if feature.windowed is not None and feature.windowed.stats:
+                window = feature.windowed.stats
+                stats += [_number(_rounded(window.get(stat)), 4) for stat in FEATURE_FIELDS[1:]]
             while stats and stats[-1] is None:
                 stats.pop()
             features[name] = stats
     ranked = sorted(features.items(), key=lambda kv: (-(kv[1][0] or 0.0) if kv[1] else 0.0, kv[0]))[:max_features]
     return {"t": round(t, 3), "features": dict(ranked)}
+
+
+def _rounded(value: float | None) -> float | None:
+    """A window statistic as the model's summary shows it (6 decimals)."""
+    return None if value is None else round(value, 6)
 
 
 @dataclass(frozen=True, slots=True)
