@@ -216,6 +216,31 @@ class RingSum:
             done += take
         return out
 
+    def extend(self, x: np.ndarray) -> None:
+        """Push values in order, without the totals: the state of :meth:`push_many`, in a few steps however many
+        laps the values fill (a lap ends with the exact sum of its values, whatever came before).
+
+        >>> ring = RingSum(size=3)
+        >>> ring.extend(np.array([5.0, 1.0, 0.0, 1.0, 1.0, 0.0, 2.0]))
+        >>> ring.n, ring.total, ring.oldest().tolist()
+        (3, 3.0, [1.0, 0.0, 2.0])
+        """
+        x = np.asarray(x, dtype=np.float64)
+        first = min(len(x), self.size - self.head)  # the values that end the open lap
+        if first == len(x):
+            self.push_many(x)
+            return
+        self.push_many(x[:first])
+        rest = x[first:]  # from the start of a lap
+        whole = len(rest) // self.size * self.size
+        if whole:  # whole laps: the last one's values, and their exact sum
+            self._room(self.size)
+            self.values[:] = rest[whole - self.size : whole]
+            self.count += whole
+            self.total = math.fsum(self.values)
+        if whole < len(rest):
+            self.push_many(rest[whole:])
+
     def push(self, x: float) -> float:
         """Push one value; return the window total (the arithmetic of :meth:`push_many`, in plain Python)."""
         x = float(x)

@@ -177,7 +177,7 @@ class ConceptDriftMonitor:
             self.clock.tick_many(t[a:b])
             self.worsening = float(worsening[-1])
             return b
-        self.since.push_many(chunk[: stop + 1])
+        self.since.extend(chunk[: stop + 1])
         self.clock.tick_many(t[a : a + stop + 1])
         self.worsening = float(worsening[stop])
         if stop == flip:

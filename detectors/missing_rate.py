@@ -160,15 +160,15 @@ class RateMonitor:
             self._start_window()
         # the open block, then every whole block the batch holds, each judged as it closes
         ends = np.arange(start + need, len(flags) + 1, self.check_every)
-        counts = np.add.reduceat(flags[start : ends[-1]].astype(np.int64), np.r_[0, ends[:-1] - start])
+        counts = np.add.reduceat(flags[start : ends[-1]].astype(np.int64), np.concatenate(([0], ends[:-1] - start)))
         counts[0] += self.block
-        firsts = np.r_[self.block_start, times[ends[:-1]]]
+        firsts = np.concatenate(([self.block_start], times[ends[:-1]]))
         flip = self._first_flip(counts)
         last = len(counts) - 1 if flip < 0 else flip
         ring = self.blocks
         lo = max(last + 1 - ring.size, 0)  # blocks before ``lo`` are overwritten within the batch
         self.block_starts[(ring.head + np.arange(lo, last + 1)) % ring.size] = firsts[lo : last + 1]
-        ring.push_many(counts[: last + 1].astype(np.float64))
+        ring.extend(counts[: last + 1].astype(np.float64))
         self.block = self.block_n = 0
         self.block_start = 0.0  # no block is open
         stop = int(ends[last])

@@ -268,7 +268,7 @@ class PerformanceMonitor:
         else:
             whole = need + (len(losses) - need) // self.check_every * self.check_every
             if pushed is None:
-                self.recent.push_many(np.concatenate((self.block, losses[:whole])))
+                self.recent.extend(np.concatenate((self.block, losses[:whole])))
             else:
                 self.recent = pushed
             self.block = losses[whole:].tolist()

@@ -96,6 +96,22 @@ def test_rolling_mean_of_zero_one_losses_is_exact_and_in_unit_interval(size: int
         assert 0.0 <= r.mean <= 1.0
 
 
+@settings(max_examples=100, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=12),
+    st.lists(st.floats(-1e6, 1e6), max_size=60),
+    st.lists(st.lists(st.floats(-1e12, 1e12), max_size=40), max_size=6),
+)
+def test_extend_leaves_the_state_of_push_many(size: int, before: list[float], batches: list[list[float]]) -> None:
+    pushed, extended = RingSum(size), RingSum(size)
+    pushed.push_many(np.array(before))
+    extended.push_many(np.array(before))
+    for batch in batches:
+        pushed.push_many(np.array(batch))
+        extended.extend(np.array(batch))
+        assert encode(extended) == encode(pushed)  # bit for bit: the values, the head, the count, the total
+
+
 def test_a_ring_allocates_on_the_first_push_and_keeps_the_last_values() -> None:
     ring = Ring(4, "int8")
     assert len(ring.values) == 0 and ring.n == 0 and ring.window().tolist() == []
