@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -325,8 +326,11 @@ def prediction_columns(rows: list[Released]) -> PredictionColumns:
 def _feature_columns(rows: list[Mapping[str, FeatureValue]]) -> dict[str, list[FeatureValue]]:
     """One list per feature, in the order features first appear; None where an event lacks one."""
     names = dict.fromkeys(rows[0]) if rows else {}
-    if len(set().union(*rows)) != len(names):  # not every event has the first one's features
+    k = len(names)
+    if len(set().union(*rows)) != k:  # not every event has the first one's features
         names = dict.fromkeys(name for row in rows for name in row)
+    elif k > 1 and all(len(row) == k for row in rows):  # every event has them all: a transpose, at C speed
+        return dict(zip(names, map(list, zip(*map(itemgetter(*names), rows), strict=True)), strict=True))
     return {name: [row.get(name) for row in rows] for name in names}
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from detectors import rfc3339
 from streams.settings import Settings
-from streams.state import ModelState
+from streams.state import ModelState, _feature_columns
 from tests.streams.feeding import feed, outcome, prediction
 
 CONTRACT_FIELDS = {
@@ -249,3 +249,19 @@ def test_any_arrival_order_within_the_bound_gives_the_same_decisions(seed: int, 
         assert all(a.evidence.window_start <= a.evidence.window_end for a in alerts)
     assert runs[0] == runs[1]
     assert any(status == "firing" for _, status, _, _ in runs[0][0])
+
+
+@hsettings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.dictionaries(
+            st.sampled_from(["a", "b", "c", "d"]), st.one_of(st.none(), st.integers(), st.text(max_size=2))
+        ),
+        max_size=12,
+    )
+)
+def test_feature_columns_hold_each_events_value_or_none_in_first_seen_order(rows: list[dict[str, Any]]) -> None:
+    columns = _feature_columns(rows)
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    assert list(columns) == names
+    assert all(columns[name] == [row.get(name) for row in rows] and type(columns[name]) is list for name in names)
