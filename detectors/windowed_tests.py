@@ -349,6 +349,7 @@ class WindowedDriftMonitor:
             return offset + (i if where is None else int(where[i]))
 
         done = 0
+        cusum = None if self.cusum is None or self._cusum_ran_quiet(self.cusum, x, times) else self.cusum
         while done < len(x):
             end = done + min(len(x) - done, self.window - self.fill)
             if self.fill == 0:
@@ -357,7 +358,6 @@ class WindowedDriftMonitor:
             self.fill += end - done
             closes = self.fill == self.window
             before = self.active  # the condition before the window's last value, if it closes
-            cusum = self.cusum
             for change in cusum.update_many(x[done:end], times[done:end]) if cusum is not None else ():
                 i = done + change.index
                 if closes and i == end - 1:
@@ -372,6 +372,23 @@ class WindowedDriftMonitor:
                 if self.active != before:
                     changes.append(Change(at(end - 1), self.active, self.evidence()))
             done = end
+
+    def _cusum_ran_quiet(self, cusum: MeanShiftCusum, x: np.ndarray, times: np.ndarray) -> bool:
+        """Run the CUSUM over values that span windows in one call, if its condition does not change in them (the
+        common case: the loop above then needs no call per window); otherwise leave it as it was and say False.
+
+        One call leaves the state of one per window (any split does), and with no change in between nothing
+        the windows decide reads the CUSUM's state at their ends.
+        """
+        if len(x) <= self.window - self.fill:
+            return False  # within one window: one call either way
+        saved = dict(cusum.__dict__)
+        for name in ("csum", "low", "run_start", "run_ts"):  # lists a small batch updates in place
+            saved[name] = list(saved[name])
+        if not cusum.update_many(x, times):
+            return True
+        cusum.__dict__.update(saved)
+        return False
 
     def _labels(self, items: list[Any], times: np.ndarray, offset: int, changes: list[Change]) -> None:
         plain = set(map(type, items)) == {str}  # the common case: no label to convert, none missing
