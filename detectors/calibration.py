@@ -69,7 +69,7 @@ from detectors.two_sample import (
     TRIM,
     categorical_rows,
     category_cells,
-    counts_at_most,
+    counts_at_most,  # noqa: F401 (window_counts' doctest)
     psi_rows,
 )
 
@@ -124,6 +124,41 @@ def uniform_windows(window: int, draws: int, seed: int) -> np.ndarray:
     return u
 
 
+@functools.lru_cache(maxsize=4)
+def _merged_windows(window: int, draws: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every simulated uniform in one sorted array, with the row each came from (read-only; 12 MB at the defaults)."""
+    u = uniform_windows(window, draws, seed)
+    order = np.argsort(u, axis=None, kind="stable")
+    merged, rows = u.ravel()[order], (order // window).astype(np.int32)
+    merged.setflags(write=False)
+    rows.setflags(write=False)
+    return merged, rows
+
+
+def window_counts(levels: np.ndarray, window: int, draws: int, seed: int) -> np.ndarray:
+    """How many values of each simulated window are at most each level: ``counts_at_most`` of the
+    :func:`uniform_windows`, exactly, without a search per window (a few ms instead of 13 at the defaults).
+
+    The uniforms at most a level are a prefix of all of them sorted; a row's count grows, level after
+    level (sorted), by its members of the stretch between two levels.
+
+    >>> levels = np.array([0.5, 0.1, 0.9, 0.1])
+    >>> bool(np.array_equal(window_counts(levels, 50, 30, 1), counts_at_most(uniform_windows(50, 30, 1), levels)))
+    True
+    """
+    merged, rows = _merged_windows(window, draws, seed)
+    order = np.argsort(levels, kind="stable")
+    out = np.empty((draws, len(levels)))
+    counts = np.zeros(draws, dtype=np.int64)
+    start = 0
+    for j, end in zip(order.tolist(), np.searchsorted(merged, levels[order], side="right").tolist(), strict=True):
+        if end > start:
+            counts += np.bincount(rows[start:end], minlength=draws)
+            start = end
+        out[:, j] = counts
+    return out
+
+
 def _levels(profile: NumericProfile) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The sketch's distinct points, their levels (share below, share at most) and the PSI edges' levels.
 
@@ -159,7 +194,7 @@ def _counted_null(key: bytes, sizes: tuple[int, int], window: int, draws: int, s
     u = uniform_windows(window, draws, seed)
     m = u.shape[1]
     atoms = np.flatnonzero(below < at_most)
-    counted = counts_at_most(u, np.concatenate([at_most, edge_levels, below[atoms]]))  # values at most each level
+    counted = window_counts(np.concatenate([at_most, edge_levels, below[atoms]]), window, draws, seed)  # at most
     ks = np.abs(counted[:, :n_points] / m - at_most).max(axis=1)
     if len(atoms):  # at an atom the share below it counts too: values below its lower level
         under = counted[:, n_points + n_edges :]

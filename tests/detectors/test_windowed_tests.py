@@ -13,9 +13,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from detectors.alerts import Evidence
-from detectors.calibration import uniform_windows, wasserstein_rows
+from detectors.calibration import uniform_windows, wasserstein_rows, window_counts
 from detectors.reference import CategoricalProfile, NumericProfile, build_profile
-from detectors.two_sample import NumericWindowTests, ks_rows, psi_numeric_rows, wasserstein_distance_rows
+from detectors.two_sample import (
+    NumericWindowTests,
+    counts_at_most,
+    ks_rows,
+    psi_numeric_rows,
+    wasserstein_distance_rows,
+)
 from detectors.windowed_tests import (
     Calibration,
     WindowedDriftMonitor,
@@ -585,3 +591,20 @@ def test_a_monitor_allocates_its_window_once_it_has_a_reference() -> None:
     monitor.update_many(np.random.default_rng(27).normal(0, 1, 5000), np.arange(100.0, 5100.0))
     assert monitor.builder is None and monitor.buffer.size == monitor.window and monitor.fill == 100
     assert monitor.profile is monitor.numeric and monitor.categorical is None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    window=st.integers(1, 60),
+    draws=st.integers(1, 80),
+    seed=st.integers(0, 3),
+    levels=st.lists(st.floats(0.0, 1.0), max_size=30),
+    picks=st.lists(st.tuples(st.integers(0, 79), st.integers(0, 59)), max_size=5),
+)
+def test_window_counts_are_the_counts_of_each_simulated_window(
+    window: int, draws: int, seed: int, levels: list[float], picks: list[tuple[int, int]]
+) -> None:
+    u = uniform_windows(window, draws, seed)
+    exact = [float(u[r % draws, i % window]) for r, i in picks]  # levels that are simulated values themselves
+    points = np.array(levels + exact + exact[:1], dtype=np.float64)  # and a repeated one
+    assert np.array_equal(window_counts(points, window, draws, seed), counts_at_most(u, points))
