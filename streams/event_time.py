@@ -32,6 +32,7 @@ yet safe to decide on, and releases them in event-time order once its
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import math
 from dataclasses import dataclass, field
@@ -41,6 +42,10 @@ from streams.events import OutcomeEvent, PredictionEvent
 Event = PredictionEvent | OutcomeEvent
 
 __all__ = ["Event", "EventTimeBuffer"]
+
+
+def _event_time(event: Event) -> float:
+    return event.timestamp
 
 
 def _order(event: Event) -> tuple[float, int, str]:
@@ -102,19 +107,31 @@ class EventTimeBuffer:
         self.late = []
         bound = math.inf if final else self.watermark
         excess = len(self) - min(self.max_held, self.max_held if keep is None else keep)
+        if not self.strays and excess <= 0:  # the common case: the held events before the bound, in one slice
+            ordered, start = self.ordered, self.start
+            end = len(ordered) if final else bisect.bisect_left(ordered, bound, start, key=_event_time)
+            if end > start:
+                out += [(event, event.timestamp) for event in ordered[start:end]]
+                self.frontier = max(self.frontier, ordered[end - 1].timestamp)
+                self.start = end
+        else:
+            self._release_each(bound, excess, out)
+        if self.start > 1024 and self.start * 2 > len(self.ordered):
+            del self.ordered[: self.start]
+            self.start = 0
+        return out
+
+    def _release_each(self, bound: float, excess: int, out: list[tuple[Event, float]]) -> None:
+        """Release event by event, merging the strays in (the oldest ``excess`` go whatever ``bound`` says)."""
         while True:
             event = self._next(bound, force=excess > 0)
             if event is None:
-                break
+                return
             if excess > 0 and event.timestamp >= bound:
                 self.forced += 1
             excess -= 1
             out.append((event, event.timestamp))
             self.frontier = max(self.frontier, event.timestamp)
-        if self.start > 1024 and self.start * 2 > len(self.ordered):
-            del self.ordered[: self.start]
-            self.start = 0
-        return out
 
     def compact(self) -> None:
         """Forget the released events still referenced (before a checkpoint)."""

@@ -90,3 +90,48 @@ def test_too_many_held_events_are_released_oldest_first() -> None:
         buffer.add(PredictionEvent("m", f"p{i}", {}, 1, None, "", float(i), None))
     out = buffer.release()
     assert [e.prediction_id for e, _ in out] == [f"p{i}" for i in range(50)] and buffer.forced == 50
+
+
+def _release_one_by_one(buffer: EventTimeBuffer, final: bool, keep: int | None) -> list:
+    """Release as the buffer did before its one-slice path: event by event, through the merge of strays."""
+    out = [(event, buffer.frontier) for event in sorted(buffer.late, key=_order)]
+    buffer.late = []
+    bound = float("inf") if final else buffer.watermark
+    excess = len(buffer) - min(buffer.max_held, buffer.max_held if keep is None else keep)
+    buffer._release_each(bound, excess, out)  # noqa: SLF001 (the path the one-slice release must equal)
+    return out
+
+
+def _held(buffer: EventTimeBuffer) -> tuple:
+    return (
+        buffer.ordered[buffer.start :],
+        sorted(buffer.strays),
+        buffer.late,
+        buffer.newest,
+        buffer.frontier,
+        buffer.forced,
+        buffer.late_events,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seed=st.integers(0, 10**6),
+    n=st.integers(0, 80),
+    bound=st.sampled_from([0.0, 2.0, 10.0]),
+    steps=st.lists(st.tuples(st.integers(1, 20), st.booleans(), st.one_of(st.none(), st.integers(0, 30))), max_size=12),
+)
+def test_a_release_gives_the_events_and_state_of_releasing_them_one_by_one(
+    seed: int, n: int, bound: float, steps: list[tuple[int, bool, int | None]]
+) -> None:
+    rng = random.Random(seed)
+    events = _events(rng, n)
+    rng.shuffle(events)  # any order: strays and late events too
+    fast, slow = EventTimeBuffer(max_disorder_s=bound), EventTimeBuffer(max_disorder_s=bound)
+    arrived = iter(events)
+    for count, final, keep in [*steps, (len(events), True, None)]:
+        for event in [e for _, e in zip(range(count), arrived, strict=False)]:
+            fast.add(event)
+            slow.add(event)
+        assert fast.release(final, keep) == _release_one_by_one(slow, final, keep)
+        assert _held(fast) == _held(slow)
