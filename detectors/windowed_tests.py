@@ -391,8 +391,9 @@ class WindowedDriftMonitor:
         return False
 
     def _labels(self, items: list[Any], times: np.ndarray, offset: int, changes: list[Change]) -> None:
-        plain = set(map(type, items)) == {str}  # the common case: no label to convert, none missing
-        labels = items if plain else [as_label(v) for v in items]
+        kinds = set(map(type, items))
+        plain = kinds == {str} or kinds <= {int, bool}  # the common cases: none missing, labels str(value)
+        labels = items if kinds == {str} else list(map(str, items)) if plain else [as_label(v) for v in items]
         present = range(len(labels)) if plain else [i for i, label in enumerate(labels) if label is not None]
         named = cast(list[str], labels)  # read at ``present`` positions only: strings
         self.missing += len(labels) - len(present)

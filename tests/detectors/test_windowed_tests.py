@@ -500,6 +500,7 @@ def test_any_split_of_a_numeric_stream_gives_the_changes_and_state_of_one_value_
     n=st.integers(1, 2500),
     given_profile=st.booleans(),
     window=st.sampled_from([40, 100]),
+    classes=st.booleans(),
 )
 def test_any_split_of_a_categorical_stream_gives_the_changes_and_state_of_one_value_at_a_time(
     data: st.DataObject,
@@ -507,10 +508,15 @@ def test_any_split_of_a_categorical_stream_gives_the_changes_and_state_of_one_va
     n: int,
     given_profile: bool,
     window: int,
+    classes: bool,
 ) -> None:
     rng = np.random.default_rng(seed)
     profile = build_profile(rng.choice(list("abc"), 3000).tolist()) if given_profile else None
     labels, ts = label_stream(rng, n), times(n, rng)
+    if classes:  # predicted classes: integers and booleans (their labels are str(value)), None where missing
+        as_class = {"a": 0, "b": 1, "c": 2, "z": True, None: None if data.draw(st.booleans()) else 0}
+        labels = np.array([as_class[v] for v in labels], dtype=object)
+        profile = build_profile([0, 1, 2] * 1000) if given_profile else None
 
     def make() -> WindowedDriftMonitor:
         return WindowedDriftMonitor(
