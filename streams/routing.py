@@ -174,8 +174,12 @@ class Routed:
                 items.append((reject.index or 0, Invalid(reject.model_id)))
         if decoded.rejects:
             items.sort(key=lambda item: item[0])  # in the record's order
+        offset, model_id, owned = record.offset, None, []
         for index, event in items:
-            self.events.setdefault((route(event.model_id), source), []).append(Forwarded(record.offset, index, event))
+            if event.model_id != model_id:  # a record's events are mostly one model's: routed once per run
+                model_id = event.model_id
+                owned = self.events.setdefault((route(model_id), source), [])
+            owned.append(Forwarded(offset, index, event))
 
     def messages(self, max_bytes: int = MAX_MESSAGE_BYTES) -> Iterator[tuple[int, bytes]]:
         """Internal messages per owning partition, events in source order, each under ``max_bytes``."""

@@ -348,3 +348,16 @@ def test_big_batches_split_into_bounded_messages_that_still_dedupe() -> None:
             if not task.seen(batch.source, item.offset, item.index):
                 task.arrive(item.event)
     assert task.models["m"].predictions == 2000
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["churn", "fraud", "ltv", "spam"]), st.booleans()), max_size=30))
+def test_every_event_of_a_record_goes_to_its_models_owner_in_record_order(events: list[tuple[str, bool]]) -> None:
+    docs = [pred(m, f"p{i}") if ok else pred(m, f"p{i}", score=7) for i, (m, ok) in enumerate(events)]
+    batch = route([record(docs)], PREDICTIONS, PARTITIONS, NOW)
+    for partition in range(PARTITIONS):
+        here = events_on(batch, partition)
+        owned = [i for i, (m, _) in enumerate(events) if partition_for(m, PARTITIONS) == partition]
+        assert [e["i"] for e in here] == owned  # each valid event, and each invalid one as its model's count
+        assert [e["type"] for e in here] == ["prediction" if events[i][1] else "invalid" for i in owned]
+    assert len(batch.dead_letters) == sum(not ok for _, ok in events)
