@@ -104,16 +104,14 @@ class Invalid(msgspec.Struct, tag="i", array_like=True, gc=False):
 
 # -- the fast path: what producers send, decoded straight into typed structs ------------------
 
-_ModelId = Annotated[str, Meta(pattern=r"\A[A-Za-z0-9._:\-]{1,128}\Z")]
 _PredictionId = Annotated[str, Meta(min_length=1, max_length=v.MAX_PREDICTION_ID)]
-_FeatureName = Annotated[str, Meta(max_length=v.MAX_FEATURE_NAME)]
 _Timestamp = float | int | str | None
 
 
 class _PredictionWire(msgspec.Struct):
-    model_id: _ModelId
+    model_id: str  # checked by _known_names: a pattern in the decoder costs more than the rest of it
     prediction_id: _PredictionId
-    features: dict[_FeatureName, float | int | str | bool | None]
+    features: dict[str, float | int | str | bool | None]  # names: _known_names
     prediction: float | int | str | bool
     score: Annotated[float, Meta(ge=0.0, le=1.0)] | None = None
     model_version: str | None = None
@@ -122,10 +120,33 @@ class _PredictionWire(msgspec.Struct):
 
 
 class _OutcomeWire(msgspec.Struct):
-    model_id: _ModelId
+    model_id: str  # checked by _known_names: a pattern in the decoder costs more than the rest of it
     prediction_id: _PredictionId
     label: float | int | str | bool
     timestamp: _Timestamp = None
+
+
+# Model ids and feature names that passed their check (they repeat: a set lookup instead of a regex or a
+# length per value); cleared when large, so a flood of new names costs checks, not memory.
+_MODEL_IDS: set[str] = set()
+_FEATURE_NAMES: set[str] = set()
+_KNOWN_LIMIT = 100_000
+
+
+def _known_names(model_id: str, features: dict[str, Any] | None = None) -> None:
+    """Raise :class:`InvalidEvent` unless the model id and the feature names are valid (the careful path then
+    says which one is not, and why)."""
+    if model_id in _MODEL_IDS and (features is None or _FEATURE_NAMES.issuperset(features)):
+        return
+    if not v.MODEL_ID.fullmatch(model_id):
+        raise InvalidEvent("model_id: invalid", None)
+    if features is not None and any(len(name) > v.MAX_FEATURE_NAME for name in features):
+        raise InvalidEvent("features: a name is too long", model_id)
+    for known in (_MODEL_IDS, _FEATURE_NAMES):
+        if len(known) > _KNOWN_LIMIT:
+            known.clear()
+    _MODEL_IDS.add(model_id)
+    _FEATURE_NAMES.update(features or ())
 
 
 def _event_time(value: _Timestamp, record_ts: float) -> float:
@@ -137,6 +158,7 @@ def _event_time(value: _Timestamp, record_ts: float) -> float:
 
 
 def _prediction(w: _PredictionWire, record_ts: float) -> PredictionEvent:
+    _known_names(w.model_id, w.features)
     return PredictionEvent(
         w.model_id,
         w.prediction_id,
@@ -150,6 +172,7 @@ def _prediction(w: _PredictionWire, record_ts: float) -> PredictionEvent:
 
 
 def _outcome(w: _OutcomeWire, record_ts: float) -> OutcomeEvent:
+    _known_names(w.model_id)
     return OutcomeEvent(w.model_id, w.prediction_id, w.label, _event_time(w.timestamp, record_ts))
 
 

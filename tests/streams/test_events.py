@@ -448,3 +448,30 @@ def test_the_fast_decoder_agrees_with_the_field_by_field_validator(obj: dict[str
             assert decoded.rejects[0].index == (0 if as_batch else None)
         else:
             assert decoded.events == [expected] and decoded.rejects == []
+
+
+model_ids = st.one_of(st.sampled_from(["churn", "fraud:v2", "a" * 128]), st.text(max_size=130))
+feature_names = st.one_of(st.sampled_from(["age", "plan", "n" * 128]), st.text(max_size=3), st.just("n" * 129))
+
+
+def _valid(doc: dict[str, Any]) -> bool:
+    try:
+        PredictionEvent.parse(doc, 0.0)
+    except InvalidEvent:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(model_ids, st.lists(feature_names, max_size=4)), min_size=1, max_size=6))
+def test_the_fast_decoder_takes_exactly_the_events_the_validator_takes(events: list[tuple[str, list[str]]]) -> None:
+    docs = [
+        {"model_id": m, "prediction_id": f"p{i}", "features": dict.fromkeys(names, 1.0), "prediction": 1}
+        for i, (m, names) in enumerate(events)
+    ]
+    decoded = decode_predictions(json.dumps(docs).encode(), 0.0)
+    assert decoded.indices == [i for i, doc in enumerate(docs) if _valid(doc)]
+    assert sorted(decoded.indices + [r.index for r in decoded.rejects]) == list(range(len(docs)))
+    outcomes = [{"model_id": m, "prediction_id": "p", "label": 1} for m, _ in events]
+    taken = decode_outcomes(json.dumps(outcomes).encode(), 0.0).indices
+    assert taken == [i for i, (m, _) in enumerate(events) if _valid({**docs[i], "features": {}})]
