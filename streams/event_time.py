@@ -37,6 +37,8 @@ import heapq
 import math
 from dataclasses import dataclass, field
 
+import msgspec
+
 from streams.events import OutcomeEvent, PredictionEvent
 
 Event = PredictionEvent | OutcomeEvent
@@ -74,6 +76,7 @@ class EventTimeBuffer:
 
     def __post_init__(self) -> None:
         self._last = _order(self.ordered[-1]) if self.ordered else None  # the order key of ordered[-1]
+        self._stray_keys = {stray[:3] for stray in self.strays}  # a heap entry's key is unique: see _push_stray
 
     @property
     def watermark(self) -> float:
@@ -96,7 +99,18 @@ class EventTimeBuffer:
             self.ordered.append(event)
             self._last = key
         else:
-            heapq.heappush(self.strays, (*key, event))
+            self._push_stray(key, event)
+
+    def _push_stray(self, key: tuple[float, int, str], event: Event) -> None:
+        """Push onto the heap under a key no other stray has, so it never compares two events (they have no order).
+
+        Two strays share a key when an id comes twice with one event time (a re-sent or corrected event): the later
+        is keyed by its content too. Comparing the events themselves would raise, and crash the worker.
+        """
+        if key in self._stray_keys:
+            key = (key[0], key[1], f"{key[2]}\x00{msgspec.msgpack.encode(event).hex()}")
+        self._stray_keys.add(key)
+        heapq.heappush(self.strays, (*key, event))
 
     def release(self, final: bool = False, keep: int | None = None) -> list[tuple[Event, float]]:
         """The events now safe to decide on, in event-time order, each with the event time decisions use.
@@ -147,7 +161,9 @@ class EventTimeBuffer:
         if stray is not None and (first is None or stray[:3] < _order(first)):
             if stray[0] >= bound and not force:
                 return None
-            return heapq.heappop(self.strays)[3]
+            popped = heapq.heappop(self.strays)
+            self._stray_keys.discard(popped[:3])
+            return popped[3]
         assert first is not None
         if first.timestamp >= bound and not force:
             return None
