@@ -73,7 +73,7 @@ from detectors.two_sample import (
     psi_rows,
 )
 
-__all__ = ["Calibration", "calibrate", "uniform_windows"]
+__all__ = ["Calibration", "calibrate", "prepare_tables", "uniform_windows"]
 
 
 def _tail_quantile(stats: np.ndarray, alpha: float, power: float) -> float:
@@ -133,6 +133,17 @@ def _merged_windows(window: int, draws: int, seed: int) -> tuple[np.ndarray, np.
     merged.setflags(write=False)
     rows.setflags(write=False)
     return merged, rows
+
+
+def prepare_tables(window: int, draws: int = 2000, seed: int = 0) -> None:
+    """Build the tables every calibration of ``window`` shares now (about 0.2 s and 20 MB at the defaults),
+    so that the first feature to calibrate does not wait for them.
+
+    >>> prepare_tables(40, draws=10)
+    >>> uniform_windows(40, 10, 0).shape
+    (10, 40)
+    """
+    _merged_windows(window, draws, seed)
 
 
 def window_counts(levels: np.ndarray, window: int, draws: int, seed: int) -> np.ndarray:

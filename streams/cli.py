@@ -75,12 +75,14 @@ def main(argv: list[str] | None = None) -> int:
 def run_worker(settings: Settings) -> int:
     import faust
 
+    from detectors.calibration import prepare_tables
     from streams.app import create_app
     from streams.topics import ensure_topics
 
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     partitions = ensure_topics(settings)
     app = create_app(settings, partitions)
+    prepare_tables(settings.drift_window)  # not in the first flush that calibrates a feature
     collect_garbage_rarely()
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()  # NoReturn: it exits the process
