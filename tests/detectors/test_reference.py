@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import math
 import tracemalloc
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -355,6 +357,25 @@ def test_any_split_builds_the_same_profile_state(
     assert used == len(values) or (whole.done and as_label(values[used - 1]) is not None)
 
 
+def _assert_builds_as_one_at_a_time(
+    data: st.DataObject, values: list[Any], batch: Any, make: Callable[[], ProfileBuilder]
+) -> None:
+    """Any split of ``batch`` (``values`` as a float column, or as they are) into batches, and the whole of it
+    in one, leave the state and the profile of offering ``values`` one at a time."""
+
+    def feed(builder: ProfileBuilder, part: slice) -> list:
+        builder.update_many(batch[part])
+        return []
+
+    assert_split_invariant(make, feed, len(values), data.draw(cuts(len(values))))
+    one = make()
+    for v in values:
+        one.update(v)
+    whole = make()
+    whole.update_many(batch)
+    assert encode(one) == encode(whole) and one.profile() == whole.profile()
+
+
 @settings(max_examples=40, deadline=None)
 @given(
     data=st.data(),
@@ -363,21 +384,9 @@ def test_any_split_builds_the_same_profile_state(
 )
 def test_a_float_column_builds_as_values_one_at_a_time_do(data: st.DataObject, values: list, capacity: int) -> None:
     column = np.array(values)
-
-    def make() -> ProfileBuilder:
-        return ProfileBuilder(size=len(values), capacity=capacity, seed=1)
-
-    def feed(builder: ProfileBuilder, part: slice) -> list:
-        builder.update_many(column[part])
-        return []
-
-    assert_split_invariant(make, feed, len(values), data.draw(cuts(len(values))))
-    one = make()
-    for v in values:
-        one.update(v)
-    whole = make()
-    whole.update_many(column)
-    assert encode(one) == encode(whole) and one.profile() == whole.profile()
+    _assert_builds_as_one_at_a_time(
+        data, values, column, lambda: ProfileBuilder(len(values), capacity=capacity, seed=1)
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -390,20 +399,7 @@ def test_a_float_column_builds_as_values_one_at_a_time_do(data: st.DataObject, v
 def test_plain_labels_build_as_values_one_at_a_time_do(
     data: st.DataObject, values: list, size: int, capacity: int
 ) -> None:
-    def make() -> ProfileBuilder:
-        return ProfileBuilder(size=size, capacity=capacity, seed=1)
-
-    def feed(builder: ProfileBuilder, part: slice) -> list:
-        builder.update_many(values[part])
-        return []
-
-    assert_split_invariant(make, feed, len(values), data.draw(cuts(len(values))))
-    one = make()
-    for v in values:
-        one.update(v)
-    whole = make()
-    whole.update_many(values)
-    assert encode(one) == encode(whole) and one.profile() == whole.profile()
+    _assert_builds_as_one_at_a_time(data, values, values, lambda: ProfileBuilder(size=size, capacity=capacity, seed=1))
 
 
 def test_a_numeric_column_is_a_float64_column_with_nan_for_what_is_not_a_number() -> None:
